@@ -1,0 +1,3 @@
+/// Gaussian mixture base.
+#[derive(Clone, Debug)]
+pub struct GaussianMixture;

@@ -1,0 +1,29 @@
+//! Base distributions of the flow in z-space: [`StandardNormal`] and [`GaussianMixture`].
+//!
+//! Same conventions as [`crate::flow::Layer`]: flat parameters, caller-provided scratch,
+//! `backward` overwrites `d_z` and adds into `d_p`.
+
+mod mixture;
+mod normal;
+
+pub use mixture::GaussianMixture;
+pub use normal::StandardNormal;
+
+use crate::mat::{MatMut, MatRef};
+use crate::real::Real;
+use crate::rng::Rng;
+
+/// A trainable density on R^dim, possibly conditioned on `ctx`.
+pub trait Base<T: Real>: Send + Sync {
+    fn dim(&self) -> usize;
+    fn n_params(&self) -> usize;
+    fn workspace_len(&self, n_batch: usize) -> usize;
+    /// Writes an initial parameter vector (the distribution must be valid after this).
+    fn init_params(&self, p: &mut [T], rng: &mut Rng);
+    /// Overwrites `log_q[r]` with log q(z_r | ctx_r); keeps in `ws` what `backward` needs.
+    fn log_prob(&self, p: &[T], z: MatRef<T>, ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]);
+    /// Given d loss / d log_q, overwrites `d_z` and adds into `d_p`. Reads `ws` from `log_prob`.
+    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_p: &mut [T]);
+    /// Draws one z per row of `ctx` (`z.rows()` rows) into `z`.
+    fn sample(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng, z: MatMut<T>);
+}

@@ -1,0 +1,5 @@
+//! Conditional coupling flows.
+
+mod layer;
+
+pub use layer::Layer;
