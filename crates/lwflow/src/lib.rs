@@ -30,6 +30,7 @@ pub mod nn;
 pub mod real;
 pub mod reference;
 pub mod rng;
+pub mod special;
 pub mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
