@@ -1,5 +1,514 @@
-//! Conditional coupling flows.
+//! Conditional normalizing flows q(θ|x).
+//!
+//! θ → [`Support`] (fixed: prior box → ℝ^d, standardised) → coupling layers conditioned on the
+//! standardised x → z, with log q(θ|x) = log p_base(z | x) + Σ log|det J_layer| + log|det J_support|.
+//! [`Flow`] owns the architecture, the fixed standardisations and the flat parameter vector;
+//! the chunked, allocation-free passes used by training are [`Flow::forward_chunk`] and
+//! [`Flow::backward_chunk`] over a [`FlowWorkspace`].
 
+mod affine;
 mod layer;
+mod permute;
+mod support;
 
+pub use affine::{AffineCoupling, Split};
 pub use layer::Layer;
+pub use permute::Permutation;
+pub use support::Support;
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use crate::base::{Base, GaussianMixture, StandardNormal};
+use crate::error::{Error, Result};
+use crate::mat::{Mat, MatMut, MatRef};
+use crate::model::Prior;
+use crate::nn::Activation;
+use crate::real::Real;
+use crate::rng::{stream, Rng, Stream};
+
+/// Rows per chunk in every parallel pass. Fixed (independent of the thread count) so results
+/// are bit-identical on any number of threads.
+pub const CHUNK_ROWS: usize = 256;
+
+/// The base distribution's family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum BaseConfig {
+    /// Standard normal N(0, I).
+    Gaussian,
+    /// Gaussian mixture with `components` trainable components.
+    Gmm { components: usize },
+}
+
+/// Architecture of a flow; stored in model files.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FlowConfig {
+    pub theta_dim: usize,
+    pub ctx_dim: usize,
+    /// Number of affine coupling layers.
+    pub n_layers: usize,
+    /// Hidden layer widths of each coupling's conditioner MLP.
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    /// Bound S of the soft-clamped log-scale s = S·tanh(raw/S).
+    pub scale_bound: f64,
+    pub base: BaseConfig,
+}
+
+impl FlowConfig {
+    /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim: 8 affine
+    /// couplings with 2×128 SiLU conditioners and log-scales bounded by 3.
+    pub fn new(theta_dim: usize, ctx_dim: usize, base: BaseConfig) -> Self {
+        Self { theta_dim, ctx_dim, n_layers: 8, hidden: vec![128, 128], activation: Activation::Silu, scale_bound: 3.0, base }
+    }
+}
+
+/// A layer of the flow's chain.
+#[derive(Clone, Debug)]
+pub enum LayerKind {
+    Affine(AffineCoupling),
+    Permute(Permutation),
+}
+
+/// The base distribution.
+#[derive(Clone, Debug)]
+pub enum BaseKind {
+    Normal(StandardNormal),
+    Mixture(GaussianMixture),
+}
+
+macro_rules! dispatch_layer {
+    ($self:ident, $l:ident => $e:expr) => {
+        match $self {
+            LayerKind::Affine($l) => $e,
+            LayerKind::Permute($l) => $e,
+        }
+    };
+}
+
+impl<T: Real> Layer<T> for LayerKind {
+    fn n_params(&self) -> usize {
+        dispatch_layer!(self, l => Layer::<T>::n_params(l))
+    }
+    fn workspace_len(&self, n_batch: usize) -> usize {
+        dispatch_layer!(self, l => Layer::<T>::workspace_len(l, n_batch))
+    }
+    fn forward(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, v: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
+        dispatch_layer!(self, l => l.forward(p, u, ctx, v, log_det, ws))
+    }
+    fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, u: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
+        dispatch_layer!(self, l => l.inverse(p, v, ctx, u, log_det, ws))
+    }
+    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], d_u: MatMut<T>, d_p: &mut [T]) {
+        dispatch_layer!(self, l => l.backward(p, ws, d_v, d_log_det, d_u, d_p))
+    }
+}
+
+macro_rules! dispatch_base {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            BaseKind::Normal($b) => $e,
+            BaseKind::Mixture($b) => $e,
+        }
+    };
+}
+
+impl<T: Real> Base<T> for BaseKind {
+    fn dim(&self) -> usize {
+        dispatch_base!(self, b => Base::<T>::dim(b))
+    }
+    fn n_params(&self) -> usize {
+        dispatch_base!(self, b => Base::<T>::n_params(b))
+    }
+    fn workspace_len(&self, n_batch: usize) -> usize {
+        dispatch_base!(self, b => Base::<T>::workspace_len(b, n_batch))
+    }
+    fn init_params(&self, p: &mut [T], rng: &mut Rng) {
+        dispatch_base!(self, b => b.init_params(p, rng))
+    }
+    fn log_prob(&self, p: &[T], z: MatRef<T>, ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]) {
+        dispatch_base!(self, b => b.log_prob(p, z, ctx, log_q, ws))
+    }
+    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_p: &mut [T]) {
+        dispatch_base!(self, b => b.backward(p, ws, d_log_q, d_z, d_p))
+    }
+    fn sample(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng, z: MatMut<T>) {
+        dispatch_base!(self, b => b.sample(p, ctx, rng, z))
+    }
+}
+
+/// Fixed affine standardisation of the observations: ctx = (x − mean) / std.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Standardizer {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Standardizer {
+    /// Mean and std of the rows of `x` (std floored at 1e-12 of the mean's scale).
+    pub fn fit(x: MatRef<f64>) -> Self {
+        let (n, d) = (x.rows().max(1) as f64, x.cols());
+        let mean: Vec<f64> = (0..d).map(|c| (0..x.rows()).map(|r| x.at(r, c)).sum::<f64>() / n).collect();
+        let std = (0..d)
+            .map(|c| {
+                let v = (0..x.rows()).map(|r| (x.at(r, c) - mean[c]).powi(2)).sum::<f64>() / n;
+                v.sqrt().max(1e-12 * (1.0 + mean[c].abs()))
+            })
+            .collect();
+        Self { mean, std }
+    }
+
+    /// Writes the standardised row into `out`.
+    pub fn apply<T: Real>(&self, x: &[f64], out: &mut [T]) {
+        for (((o, &v), m), s) in out.iter_mut().zip(x).zip(&self.mean).zip(&self.std) {
+            *o = T::lit((v - m) / s);
+        }
+    }
+}
+
+/// A conditional normalizing flow q(θ|x) with its parameters.
+#[derive(Clone, Debug)]
+pub struct Flow<T: Real> {
+    config: FlowConfig,
+    support: Support,
+    ctx_norm: Standardizer,
+    layers: Vec<LayerKind>,
+    /// Parameter range of each layer, then of the base.
+    ranges: Vec<Range<usize>>,
+    base: BaseKind,
+    params: Vec<T>,
+}
+
+impl<T: Real> Flow<T> {
+    /// Builds the architecture for `prior` and initialises the parameters (couplings at the
+    /// identity, base by its own rule).
+    pub fn new(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer, seed: u64) -> Result<Self> {
+        let mut flow = Self::architecture(config, prior, ctx_norm)?;
+        let mut rng = stream(seed, Stream::Init, 0, 0);
+        for (layer, r) in flow.layers.iter().zip(&flow.ranges) {
+            if let LayerKind::Affine(a) = layer {
+                a.init_params(&mut flow.params[r.clone()], &mut rng);
+            }
+        }
+        let r = flow.ranges.last().expect("base range").clone();
+        flow.base.init_params(&mut flow.params[r], &mut rng);
+        Ok(flow)
+    }
+
+    /// Builds the architecture with zero parameters (used when loading a model file).
+    pub fn architecture(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer) -> Result<Self> {
+        let d = config.theta_dim;
+        if d == 0 || prior.dim() != d {
+            return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
+        }
+        if ctx_norm.mean.len() != config.ctx_dim || ctx_norm.std.len() != config.ctx_dim {
+            return Err(Error::Shape { what: "observation standardisation", expected: config.ctx_dim, got: ctx_norm.mean.len() });
+        }
+        if config.n_layers == 0 || config.hidden.is_empty() || config.hidden.contains(&0) {
+            return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));
+        }
+        if !(config.scale_bound > 0.0 && config.scale_bound.is_finite()) {
+            return Err(Error::invalid("flow scale_bound", format!("{} must be positive", config.scale_bound)));
+        }
+        let mut layers = Vec::new();
+        let lower = d / 2; // conditioning block of even layers
+        for l in 0..config.n_layers {
+            let (n_cond, split) = if d == 1 {
+                (0, Split::Lower)
+            } else if l % 2 == 0 {
+                (lower, Split::Lower)
+            } else {
+                (d - lower, Split::Upper)
+            };
+            layers.push(LayerKind::Affine(AffineCoupling::new(
+                d,
+                n_cond,
+                split,
+                config.ctx_dim,
+                &config.hidden,
+                config.activation,
+                config.scale_bound,
+            )));
+            // For d ≥ 3 the alternating halves never mix some pairs of coordinates; a fixed
+            // cyclic shift after every pair of couplings lets every coordinate condition on every other.
+            if d >= 3 && l % 2 == 1 && l + 1 < config.n_layers {
+                layers.push(LayerKind::Permute(Permutation::new((0..d).map(|k| (k + 1) % d).collect())));
+            }
+        }
+        let base = match config.base {
+            BaseConfig::Gaussian => BaseKind::Normal(StandardNormal::new(d)),
+            BaseConfig::Gmm { components } => {
+                if components == 0 {
+                    return Err(Error::invalid("base components", "must be at least 1"));
+                }
+                BaseKind::Mixture(GaussianMixture::new(d, components))
+            }
+        };
+        let mut ranges = Vec::with_capacity(layers.len() + 1);
+        let mut off = 0;
+        for l in &layers {
+            let n = Layer::<T>::n_params(l);
+            ranges.push(off..off + n);
+            off += n;
+        }
+        let nb = Base::<T>::n_params(&base);
+        ranges.push(off..off + nb);
+        off += nb;
+        Ok(Self { config, support: Support::new(prior), ctx_norm, layers, ranges, base, params: vec![T::zero(); off] })
+    }
+
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+    pub fn support(&self) -> &Support {
+        &self.support
+    }
+    pub fn ctx_standardizer(&self) -> &Standardizer {
+        &self.ctx_norm
+    }
+    pub fn theta_dim(&self) -> usize {
+        self.config.theta_dim
+    }
+    pub fn ctx_dim(&self) -> usize {
+        self.config.ctx_dim
+    }
+    pub fn n_params(&self) -> usize {
+        self.params.len()
+    }
+    pub fn params(&self) -> &[T] {
+        &self.params
+    }
+    pub fn params_mut(&mut self) -> &mut [T] {
+        &mut self.params
+    }
+    pub fn base(&self) -> &BaseKind {
+        &self.base
+    }
+    /// The base distribution's slice of the parameters.
+    pub fn base_params(&self) -> &[T] {
+        &self.params[self.ranges.last().expect("base range").clone()]
+    }
+    pub fn base_params_mut(&mut self) -> &mut [T] {
+        let r = self.ranges.last().expect("base range").clone();
+        &mut self.params[r]
+    }
+
+    /// A name and parameter range per trainable part (`layers.{i}.affine`, `base.gmm`), as
+    /// stored in model files; parts without parameters are left out.
+    pub fn param_names(&self) -> Vec<(String, Range<usize>)> {
+        let mut out: Vec<(String, Range<usize>)> = self
+            .layers
+            .iter()
+            .zip(&self.ranges)
+            .enumerate()
+            .filter(|(_, (_, r))| !r.is_empty())
+            .map(|(i, (l, r))| {
+                let kind = match l {
+                    LayerKind::Affine(_) => "affine",
+                    LayerKind::Permute(_) => "permute",
+                };
+                (format!("layers.{i}.{kind}"), r.clone())
+            })
+            .collect();
+        let r = self.ranges.last().expect("base range").clone();
+        if !r.is_empty() {
+            let kind = match self.base {
+                BaseKind::Normal(_) => "normal",
+                BaseKind::Mixture(_) => "gmm",
+            };
+            out.push((format!("base.{kind}"), r));
+        }
+        out
+    }
+
+    /// Scratch for one chunk of up to `n_batch` rows.
+    pub fn workspace(&self, n_batch: usize) -> FlowWorkspace<T> {
+        let mut offsets = Vec::with_capacity(self.layers.len() + 1);
+        let mut off = 0;
+        for l in &self.layers {
+            let n = Layer::<T>::workspace_len(l, n_batch);
+            offsets.push(off..off + n);
+            off += n;
+        }
+        let nb = Base::<T>::workspace_len(&self.base, n_batch);
+        offsets.push(off..off + nb);
+        off += nb;
+        let d = self.theta_dim();
+        FlowWorkspace {
+            n_batch,
+            rows: n_batch,
+            ws: vec![T::zero(); off],
+            ws_ranges: offsets,
+            a: Mat::zeros(n_batch, d),
+            b: Mat::zeros(n_batch, d),
+            log_det: vec![T::zero(); n_batch],
+            log_q: vec![T::zero(); n_batch],
+            grad: vec![T::zero(); self.params.len()],
+        }
+    }
+
+    /// Forward pass of one chunk with parameters `p`: u (support space) → z, and
+    /// `ws.log_q[r] = log q(u_r | ctx_r)` in support space. Keeps what `backward_chunk` needs.
+    pub fn forward_chunk(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, ws: &mut FlowWorkspace<T>) {
+        let n = u.rows();
+        assert!(n <= ws.n_batch, "forward_chunk: {n} rows exceed the workspace's {}", ws.n_batch);
+        ws.rows = n;
+        ws.a.resize_rows(n);
+        ws.b.resize_rows(n);
+        ws.a.as_mut().copy_from(u);
+        let log_det = &mut ws.log_det[..n];
+        log_det.fill(T::zero());
+        let mut in_a = true;
+        for ((layer, r), wr) in self.layers.iter().zip(&self.ranges).zip(&ws.ws_ranges) {
+            let (src, dst) = if in_a { (&ws.a, &mut ws.b) } else { (&ws.b, &mut ws.a) };
+            layer.forward(&p[r.clone()], src.as_ref(), ctx, dst.as_mut(), log_det, &mut ws.ws[wr.clone()]);
+            in_a = !in_a;
+        }
+        let z = if in_a { &ws.a } else { &ws.b };
+        let br = self.ranges.last().expect("base range").clone();
+        let bw = ws.ws_ranges.last().expect("base ws").clone();
+        self.base.log_prob(&p[br], z.as_ref(), ctx, &mut ws.log_q[..n], &mut ws.ws[bw]);
+        for (q, ld) in ws.log_q[..n].iter_mut().zip(log_det.iter()) {
+            *q += *ld;
+        }
+    }
+
+    /// Backward pass of the chunk last given to `forward_chunk`: given d loss / d log_q per
+    /// row, *adds* the parameter gradient into `ws.grad`.
+    pub fn backward_chunk(&self, p: &[T], d_log_q: &[T], ws: &mut FlowWorkspace<T>) {
+        let n = ws.rows;
+        let FlowWorkspace { ws: scratch, ws_ranges, a, b, grad, .. } = ws;
+        // After the forward pass, z sits in `a` if the layer count is even. Adjoints reuse the
+        // two buffers: d_z overwrites z, which backward no longer needs.
+        let even = self.layers.len() % 2 == 0;
+        let (mut d_cur, mut d_next) = if even { (a, b) } else { (b, a) };
+        let br = self.ranges.last().expect("base range").clone();
+        let bw = ws_ranges.last().expect("base ws").clone();
+        self.base.backward(&p[br.clone()], &scratch[bw], d_log_q, d_cur.as_mut(), &mut grad[br]);
+        for ((layer, r), wr) in self.layers.iter().zip(&self.ranges).zip(ws_ranges.iter()).rev() {
+            layer.backward(
+                &p[r.clone()],
+                &scratch[wr.clone()],
+                d_cur.as_ref().rows_range(0, n),
+                d_log_q,
+                d_next.as_mut(),
+                &mut grad[r.clone()],
+            );
+            std::mem::swap(&mut d_cur, &mut d_next);
+        }
+    }
+
+    /// Maps θ rows to support space (f64 → T); returns the support log-dets (−inf outside).
+    fn to_support(&self, theta: MatRef<f64>, u: &mut Mat<T>, log_det: &mut [f64]) {
+        let d = self.theta_dim();
+        let mut buf = vec![0.0; d];
+        for r in 0..theta.rows() {
+            log_det[r] = self.support.forward(theta.row(r), &mut buf);
+            for (o, &v) in u.row_mut(r).iter_mut().zip(&buf) {
+                *o = T::lit(v);
+            }
+        }
+    }
+
+    fn check_x(&self, x: MatRef<f64>) -> Result<()> {
+        if x.cols() != self.ctx_dim() {
+            return Err(Error::Shape { what: "observation", expected: self.ctx_dim(), got: x.cols() });
+        }
+        if let Some(r) = (0..x.rows()).find(|&r| x.row(r).iter().any(|v| !v.is_finite())) {
+            return Err(Error::invalid(format!("observation row {r}"), "contains NaN or infinity"));
+        }
+        Ok(())
+    }
+
+    /// log q(θ_r | x_r) for paired rows (`x` has one row, shared by all θ, or one row per θ).
+    /// θ outside the prior's support has log q = −inf.
+    pub fn log_prob(&self, theta: MatRef<f64>, x: MatRef<f64>) -> Result<Vec<f64>> {
+        let d = self.theta_dim();
+        if theta.cols() != d {
+            return Err(Error::Shape { what: "theta", expected: d, got: theta.cols() });
+        }
+        self.check_x(x)?;
+        if x.rows() != 1 && x.rows() != theta.rows() {
+            return Err(Error::invalid("observations", format!("need 1 or {} rows, got {}", theta.rows(), x.rows())));
+        }
+        let n = theta.rows();
+        let mut out = vec![0.0; n];
+        out.par_chunks_mut(CHUNK_ROWS).enumerate().for_each(|(c, out)| {
+            let start = c * CHUNK_ROWS;
+            let rows = out.len();
+            let mut ws = self.workspace(rows);
+            let mut u = Mat::zeros(rows, d);
+            let mut ctx = Mat::zeros(rows, self.ctx_dim());
+            for r in 0..rows {
+                let xr = if x.rows() == 1 { 0 } else { start + r };
+                self.ctx_norm.apply(x.row(xr), ctx.row_mut(r));
+            }
+            let mut ld = vec![0.0; rows];
+            self.to_support(theta.rows_range(start, rows), &mut u, &mut ld);
+            self.forward_chunk(&self.params, u.as_ref(), ctx.as_ref(), &mut ws);
+            for ((o, q), l) in out.iter_mut().zip(&ws.log_q).zip(&ld) {
+                *o = if *l == f64::NEG_INFINITY { f64::NEG_INFINITY } else { q.to_f64_lossless() + l };
+            }
+        });
+        Ok(out)
+    }
+
+    /// Draws `n` samples θ ~ q(·|x) for one observation `x`; deterministic given `seed`.
+    pub fn sample(&self, x: &[f64], n: usize, seed: u64) -> Result<Mat<f64>> {
+        self.check_x(MatRef::new(x, 1, x.len()))?;
+        let d = self.theta_dim();
+        let mut ctx_row = vec![T::zero(); self.ctx_dim()];
+        self.ctx_norm.apply(x, &mut ctx_row);
+        let mut out = Mat::zeros(n, d);
+        out.as_mut_slice().par_chunks_mut(CHUNK_ROWS * d).enumerate().for_each(|(c, out)| {
+            let rows = out.len() / d;
+            let ctx = Mat::from_fn(rows, self.ctx_dim(), |_, k| ctx_row[k]);
+            let mut rng = stream(seed, Stream::Sample, 0, c as u64);
+            let u = self.sample_support(ctx.as_ref(), &mut rng);
+            let mut buf = vec![0.0; d];
+            for r in 0..rows {
+                let ur: Vec<f64> = u.row(r).iter().map(|v| v.to_f64_lossless()).collect();
+                self.support.inverse(&ur, &mut buf);
+                out[r * d..(r + 1) * d].copy_from_slice(&buf);
+            }
+        });
+        Ok(out)
+    }
+
+    /// Draws one support-space u per row of `ctx`: z ~ base, then the layers inverted in reverse.
+    pub fn sample_support(&self, ctx: MatRef<T>, rng: &mut Rng) -> Mat<T> {
+        let rows = ctx.rows();
+        let d = self.theta_dim();
+        let br = self.ranges.last().expect("base range").clone();
+        let mut a = Mat::zeros(rows, d);
+        self.base.sample(&self.params[br], ctx, rng, a.as_mut());
+        let mut b = Mat::zeros(rows, d);
+        let mut log_det = vec![T::zero(); rows];
+        let mut scratch = Vec::new();
+        for (layer, r) in self.layers.iter().zip(&self.ranges).rev() {
+            scratch.resize(Layer::<T>::workspace_len(layer, rows), T::zero());
+            layer.inverse(&self.params[r.clone()], a.as_ref(), ctx, b.as_mut(), &mut log_det, &mut scratch);
+            std::mem::swap(&mut a, &mut b);
+        }
+        a
+    }
+}
+
+/// Scratch memory for one chunk: per-layer workspaces, two ping-pong activation buffers, the
+/// per-row log-dets and log-densities, and the chunk's parameter gradient.
+#[derive(Clone, Debug)]
+pub struct FlowWorkspace<T: Real> {
+    n_batch: usize,
+    rows: usize,
+    ws: Vec<T>,
+    ws_ranges: Vec<Range<usize>>,
+    a: Mat<T>,
+    b: Mat<T>,
+    log_det: Vec<T>,
+    /// log q(u_r | ctx_r) of the last forward pass.
+    pub log_q: Vec<T>,
+    /// Accumulated parameter gradient.
+    pub grad: Vec<T>,
+}

@@ -5,8 +5,8 @@ mod prior;
 
 pub use prior::{Marginal, Prior};
 
-use crate::error::Result;
-use crate::mat::{MatMut, MatRef};
+use crate::error::{Error, Result};
+use crate::mat::{Mat, MatMut, MatRef};
 use crate::rng::Rng;
 
 /// A Bayesian model with a tractable likelihood. Implementations must be thread-safe: the
@@ -26,4 +26,36 @@ pub trait Model: Send + Sync {
     fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()>;
     /// Simulates one x per row of `theta` into `x`.
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()>;
+}
+
+/// Rows of θ evaluated per model call by [`log_likelihood_matrix`]: large enough to amortise
+/// an external model's call overhead, small enough to keep memory flat.
+const PAIRS_PER_CALL: usize = 8192;
+
+/// `out[j, i] = log L(x_j | θ_i)` for every observation row j and draw row i, computed with
+/// the model's pairwise [`Model::log_likelihood`], in parallel over observations. `+inf` and
+/// NaN are errors naming the rows; `-inf` (zero likelihood) is kept.
+pub fn log_likelihood_matrix(model: &dyn Model, x: MatRef<f64>, theta: MatRef<f64>, out: &mut Mat<f64>) -> Result<()> {
+    use rayon::prelude::*;
+    let (n_obs, n_theta, x_dim) = (x.rows(), theta.rows(), x.cols());
+    assert_eq!((out.rows(), out.cols()), (n_obs, n_theta), "log_likelihood_matrix: output shape");
+    let results: Vec<Result<()>> = out
+        .as_mut_slice()
+        .par_chunks_mut(n_theta.max(1))
+        .enumerate()
+        .map(|(j, row)| {
+            let chunk = PAIRS_PER_CALL.min(n_theta.max(1));
+            let x_rep = Mat::from_fn(chunk, x_dim, |_, c| x.at(j, c));
+            for start in (0..n_theta).step_by(chunk) {
+                let n = chunk.min(n_theta - start);
+                let dst = &mut row[start..start + n];
+                model.log_likelihood(x_rep.as_ref().rows_range(0, n), theta.rows_range(start, n), dst)?;
+                if let Some(k) = dst.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+                    return Err(Error::BadLogLikelihood { row: start + k, obs: j, value: dst[k] });
+                }
+            }
+            Ok(())
+        })
+        .collect();
+    results.into_iter().collect()
 }
