@@ -167,7 +167,7 @@ fn bounded_log_scale<T: Real>(raw: T) -> T {
 }
 
 /// Smallest Euclidean distance between rows of `points` (n × dim); +inf for fewer than two rows.
-pub(crate) fn min_pairwise_distance(points: &[f64], dim: usize) -> f64 {
+fn min_pairwise_distance(points: &[f64], dim: usize) -> f64 {
     let mut best = f64::INFINITY;
     for (i, a) in points.chunks_exact(dim).enumerate() {
         for b in points.chunks_exact(dim).skip(i + 1) {
