@@ -6,7 +6,7 @@
 mod mixture;
 mod normal;
 
-pub use mixture::GaussianMixture;
+pub use mixture::{GaussianMixture, INIT_MAX_SCALE, INIT_RADIUS, INIT_SEPARATION, LOG_SCALE_BOUND};
 pub use normal::StandardNormal;
 
 use crate::mat::{MatMut, MatRef};
