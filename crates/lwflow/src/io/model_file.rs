@@ -291,6 +291,15 @@ mod tests {
         let err = save(&path, &file, Dtype::F64).unwrap_err().to_string();
         assert!(err.contains("appears twice"), "{err}");
         assert!(!path.exists());
+        // Empty metadata, or no tensors, still make a loadable file. (Both at once does not: safetensors
+        // 0.4 cannot read back a header holding only an empty `__metadata__`.)
+        let mut empty_meta = sample_file();
+        empty_meta.metadata.clear();
+        save(&path, &empty_meta, Dtype::F64).unwrap();
+        assert_eq!(load(&path).unwrap(), sorted(empty_meta));
+        let no_tensors = ModelFile { tensors: vec![], ..sample_file() };
+        save(&path, &no_tensors, Dtype::F64).unwrap();
+        assert_eq!(load(&path).unwrap(), no_tensors);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
