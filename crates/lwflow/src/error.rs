@@ -31,6 +31,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A data file (e.g. a CSV of thetas) had a malformed entry; `line` and `column` are 1-based.
+    #[error("{path} line {line}{}: {reason}", column_suffix(.column))]
+    Parse { path: String, line: u64, column: Option<usize>, reason: String },
+}
+
+/// ", column c" or nothing, for [`Error::Parse`].
+fn column_suffix(column: &Option<usize>) -> String {
+    column.map(|c| format!(", column {c}")).unwrap_or_default()
 }
 
 /// Result alias used throughout the crate.

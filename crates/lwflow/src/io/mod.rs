@@ -1,1 +1,21 @@
-//! (in progress)
+//! Files in and out: model files ([`model_file`], safetensors + string metadata) and sample files
+//! ([`samples`], CSV or NumPy `.npy`). Every write goes through [`atomic::write_atomic`]: a temp
+//! file in the target's directory, fsynced, then renamed over the target, so a crash or a failed
+//! write never leaves a half-written model or sample file behind.
+
+pub mod atomic;
+pub mod model_file;
+pub mod samples;
+
+pub use atomic::write_atomic;
+pub use model_file::{load, metadata_json, parse_metadata_json, save, Dtype, ModelFile, Tensor};
+pub use samples::{parse_obs, read_csv, write_csv, write_npy, write_samples};
+
+/// A fresh empty directory under the system temp dir, unique per test and process.
+#[cfg(test)]
+pub(crate) fn scratch_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lwflow-io-{}-{}", test, std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir is writable");
+    dir
+}

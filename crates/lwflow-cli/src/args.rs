@@ -1,0 +1,344 @@
+//! Command-line definitions (clap derive): parse and validate only, no work. Doc comments are the
+//! help text. Anything with a library default is an `Option`, so defaults live in one place (the
+//! library); `None` means "use the library's default". Validation errors name the flag.
+
+use std::path::PathBuf;
+
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// Amortized Bayesian posterior estimation with likelihood-weighted conditional normalizing flows.
+#[derive(Debug, Parser)]
+#[command(name = "lwflow", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a conditional flow q(θ|x) on a task and save it as a model file.
+    Train(TrainArgs),
+    /// Draw posterior samples θ ~ q(θ|x) for one observation.
+    Sample(SampleArgs),
+    /// Evaluate log q(θ|x) for every θ row of a CSV file.
+    LogProb(LogProbArgs),
+    /// Print a model file's architecture, training settings and size.
+    Info(InfoArgs),
+    /// Train on a small built-in task and report how close the posterior is to the reference.
+    Demo(DemoArgs),
+    /// Measure speed.
+    Bench(BenchArgs),
+    /// Compare a model's posterior with the task's reference posterior (C2ST and friends).
+    Eval(EvalArgs),
+}
+
+/// Base distribution of the flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BaseArg {
+    /// Standard normal.
+    Gaussian,
+    /// Gaussian mixture with learned components, one per posterior mode.
+    Gmm,
+}
+
+/// Hidden-layer activation of the conditioner networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ActArg {
+    Silu,
+    Relu,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Built-in task to train on (e.g. two_moons).
+    #[arg(long)]
+    pub task: String,
+    /// Base distribution [default: library default].
+    #[arg(long, value_enum)]
+    pub base: Option<BaseArg>,
+    /// Number of mixture components of a `gmm` base; an error with `--base gaussian` [default: 4].
+    #[arg(long, value_name = "K", value_parser = positive_usize)]
+    pub components: Option<usize>,
+    /// Seed of every random stream; the same seed gives the same model.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Model file to write (safetensors).
+    #[arg(long, default_value = "model.lwf")]
+    pub out: PathBuf,
+    /// Number of coupling layers.
+    #[arg(long, value_parser = positive_usize)]
+    pub layers: Option<usize>,
+    /// Width of each hidden layer of the conditioners.
+    #[arg(long, value_parser = positive_usize)]
+    pub hidden: Option<usize>,
+    /// Hidden layers per conditioner [default: 2].
+    #[arg(long, value_parser = positive_usize)]
+    pub depth: Option<usize>,
+    /// Training budget in optimiser steps.
+    #[arg(long, value_parser = positive_usize)]
+    pub steps: Option<usize>,
+    /// Stop training after this many seconds (whichever of --steps and --time-limit comes first).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_f64, allow_negative_numbers = true)]
+    pub time_limit: Option<f64>,
+    /// Proposal draws θ per batch.
+    #[arg(long, value_parser = positive_usize)]
+    pub batch: Option<usize>,
+    /// Observations x per optimiser step.
+    #[arg(long, value_parser = positive_usize)]
+    pub obs_per_step: Option<usize>,
+    /// Proposal draws θ per observation per step.
+    #[arg(long, value_parser = positive_usize)]
+    pub thetas_per_step: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Model file written by `lwflow train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Observation x as comma-separated numbers, e.g. "1.0,0.5".
+    #[arg(long, value_parser = obs_syntax, allow_hyphen_values = true)]
+    pub obs: String,
+    /// Number of samples.
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    pub num: usize,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output file: .npy for NumPy, anything else for CSV with a header row.
+    #[arg(long, default_value = "samples.csv")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LogProbArgs {
+    /// Model file written by `lwflow train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Observation x as comma-separated numbers, e.g. "1.0,0.5".
+    #[arg(long, value_parser = obs_syntax, allow_hyphen_values = true)]
+    pub obs: String,
+    /// CSV of θ rows (header row required), one column per parameter.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output CSV: the input columns plus log_prob.
+    #[arg(long, default_value = "log_prob.csv")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Model file to describe.
+    #[arg(long)]
+    pub model: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed of every random stream.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print only the final result.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Training budget in optimiser steps [default: the demo's own budget].
+    #[arg(long, value_parser = positive_usize)]
+    pub steps: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time one training step (forward + backward + Adam) of the default flow.
+    Step(BenchStepArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchStepArgs {
+    /// Untimed steps before measuring.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 60, value_parser = positive_usize)]
+    pub steps: usize,
+    /// Hidden-layer activation [default: library default].
+    #[arg(long, value_enum)]
+    pub act: Option<ActArg>,
+    /// Also run this PyTorch script (torch_step.py) with the same settings and report the ratio.
+    #[arg(long, value_name = "PATH")]
+    pub torch: Option<PathBuf>,
+    /// Rayon worker threads [default: all cores].
+    #[arg(long, value_parser = positive_usize)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model file written by `lwflow train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Observations to evaluate at: repeat the flag or separate with ';', e.g. "0,0;0.5,-0.2".
+    #[arg(long, required = true, value_delimiter = ';', value_parser = obs_syntax, allow_hyphen_values = true)]
+    pub obs: Vec<String>,
+    /// Posterior samples per observation.
+    #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
+    pub num: usize,
+    /// Seed of the sampler and the metrics.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Cli {
+    /// Parses `std::env::args` and runs the cross-flag checks; prints usage and exits on error.
+    pub fn parse_validated() -> Self {
+        let cli = Self::parse();
+        if let Err(e) = cli.validate() {
+            e.exit();
+        }
+        cli
+    }
+
+    /// [`Cli::parse_validated`] for an explicit argument list, returning the error.
+    pub fn try_parse_validated<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Self::try_parse_from(args)?;
+        cli.validate()?;
+        Ok(cli)
+    }
+
+    /// Checks that single-flag parsers cannot express.
+    pub fn validate(&self) -> Result<(), clap::Error> {
+        if let Command::Train(t) = &self.command {
+            if t.components.is_some() && t.base == Some(BaseArg::Gaussian) {
+                return Err(Self::command().error(
+                    ErrorKind::ArgumentConflict,
+                    "--components applies only to a mixture base, not --base gaussian",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An integer ≥ 1.
+fn positive_usize(s: &str) -> Result<usize, String> {
+    let v: usize = s.parse().map_err(|_| format!("'{s}' is not a whole number"))?;
+    if v == 0 {
+        return Err("must be at least 1".into());
+    }
+    Ok(v)
+}
+
+/// A finite number > 0.
+fn positive_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err("must be a finite number greater than 0".into());
+    }
+    Ok(v)
+}
+
+/// Comma-separated finite numbers; the dimension is checked later, against the model.
+fn obs_syntax(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("expected comma-separated numbers, e.g. \"1.0,0.5\"".into());
+    }
+    for (i, f) in s.split(',').map(str::trim).enumerate() {
+        if !f.parse::<f64>().is_ok_and(f64::is_finite) {
+            return Err(format!("value {} ('{f}') is not a finite number", i + 1));
+        }
+    }
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_validated(line.split_whitespace())
+    }
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn train_parses_flags_and_leaves_library_defaults_unset() {
+        let cli =
+            parse("lwflow train --task two_moons --base gmm --components 6 --steps 500 --lr 1e-3 --quiet").unwrap();
+        let Command::Train(t) = cli.command else { panic!("expected train") };
+        assert_eq!(t.task, "two_moons");
+        assert_eq!(t.base, Some(BaseArg::Gmm));
+        assert_eq!(t.components, Some(6));
+        assert_eq!(t.steps, Some(500));
+        assert_eq!(t.lr, Some(1e-3));
+        assert!(t.quiet);
+        assert_eq!((t.seed, t.out.to_str()), (1, Some("model.lwf")));
+        assert_eq!((t.layers, t.hidden, t.depth, t.time_limit, t.batch), (None, None, None, None, None));
+    }
+
+    #[test]
+    fn sample_and_eval_parse_observations() {
+        let cli = parse("lwflow sample --model m.lwf --obs -1.0,0.5 --out s.npy").unwrap();
+        let Command::Sample(s) = cli.command else { panic!("expected sample") };
+        assert_eq!((s.obs.as_str(), s.num, s.seed), ("-1.0,0.5", 1000, 1));
+        assert_eq!(s.out, PathBuf::from("s.npy"));
+
+        let cli = parse("lwflow eval --model m.lwf --obs 0,0;1,2 --obs 3,4 --json").unwrap();
+        let Command::Eval(e) = cli.command else { panic!("expected eval") };
+        assert_eq!(e.obs, vec!["0,0", "1,2", "3,4"]);
+        assert_eq!(e.num, 2000);
+        assert!(e.json);
+    }
+
+    #[test]
+    fn bench_step_parses_nested_subcommand() {
+        let cli = parse("lwflow bench step --act relu --torch bench/torch_step.py --threads 1").unwrap();
+        let Command::Bench(BenchArgs { command: BenchCommand::Step(b) }) = cli.command else {
+            panic!("expected bench")
+        };
+        assert_eq!((b.warmup, b.steps, b.act, b.threads), (10, 60, Some(ActArg::Relu), Some(1)));
+        assert_eq!(b.torch, Some(PathBuf::from("bench/torch_step.py")));
+        assert!(parse("lwflow log-prob --model m --obs 1 --input t.csv").is_ok());
+        assert!(parse("lwflow info --model m").is_ok());
+        assert!(parse("lwflow demo --steps 10").is_ok());
+    }
+
+    #[test]
+    fn validation_errors_name_the_flag() {
+        for (line, flag) in [
+            ("lwflow train --task t --layers 0", "--layers"),
+            ("lwflow train --task t --lr -1", "--lr"),
+            ("lwflow train --task t --time-limit inf", "--time-limit"),
+            ("lwflow train --task t --base gaussian --components 3", "--components"),
+            ("lwflow train --task t --base flat", "--base"),
+            ("lwflow sample --model m --obs 1,abc", "--obs"),
+            ("lwflow eval --model m --obs 1,2;", "--obs"),
+            ("lwflow sample --model m --obs 1 --num 0", "--num"),
+            ("lwflow train", "--task"),
+        ] {
+            let err = parse(line).expect_err(line).to_string();
+            assert!(err.contains(flag), "{line}: {err}");
+        }
+    }
+}

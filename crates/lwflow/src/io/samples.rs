@@ -1,0 +1,350 @@
+//! Sample files: CSV (header row, one sample per row) and NumPy `.npy` (v1.0, `<f8`, C order).
+//!
+//! Values are written with f64's `Display`, the shortest decimal string that parses back to the
+//! same bits, so a CSV round trip is exact. Readers validate everything and every error names the
+//! file, the 1-based line and column, and what was expected.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::atomic::write_atomic;
+use crate::error::{Error, Result};
+use crate::mat::{Mat, MatRef};
+
+/// Writes `rows` (one sample per row) as CSV with `header` (one name per column), atomically.
+///
+/// Fails with [`Error::Shape`] if `header.len() != rows.cols()`, [`Error::Io`] on write errors.
+pub fn write_csv(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()> {
+    if header.len() != rows.cols() {
+        return Err(Error::Shape { what: "write_csv header", expected: rows.cols(), got: header.len() });
+    }
+    write_atomic(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        csv.write_record(header)?;
+        let mut field = String::new();
+        for r in 0..rows.rows() {
+            for &v in rows.row(r) {
+                field.clear();
+                write!(field, "{v}").expect("writing to a String cannot fail");
+                csv.write_field(&field)?;
+            }
+            csv.write_record(None::<&[u8]>)?;
+        }
+        csv.flush()
+    })
+}
+
+/// Writes `rows` as a NumPy `.npy` file (format v1.0, dtype `<f8`, `fortran_order: False`,
+/// shape `(rows, cols)`), atomically.
+///
+/// Layout (NEP 1 / `numpy.lib.format`): magic `\x93NUMPY`, version bytes 1 0, header length as
+/// u16 little-endian, an ASCII Python-dict header padded with spaces and ended by `\n` so that
+/// magic + version + length + header is a multiple of 64 bytes, then the data in C order.
+pub fn write_npy(path: &Path, rows: MatRef<f64>) -> Result<()> {
+    let header = npy_header(rows.rows(), rows.cols());
+    write_atomic(path, |w| {
+        w.write_all(&header)?;
+        let mut line = Vec::with_capacity(rows.cols() * 8);
+        for r in 0..rows.rows() {
+            line.clear();
+            line.extend(rows.row(r).iter().flat_map(|v| v.to_le_bytes()));
+            w.write_all(&line)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes `.npy` if `path` ends in `.npy` (any case), CSV otherwise. `header` is ignored for npy.
+pub fn write_samples(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()> {
+    let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if is_npy {
+        if header.len() != rows.cols() {
+            return Err(Error::Shape { what: "write_samples header", expected: rows.cols(), got: header.len() });
+        }
+        write_npy(path, rows)
+    } else {
+        write_csv(path, header, rows)
+    }
+}
+
+/// Magic, version, header length and padded header of a v1.0 `.npy` file of f64 `(n_rows, n_cols)`.
+fn npy_header(n_rows: usize, n_cols: usize) -> Vec<u8> {
+    const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
+    const ALIGN: usize = 64;
+    let mut dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({n_rows}, {n_cols}), }}");
+    // 10 = magic (6) + version (2) + header length (2); the trailing '\n' counts toward alignment.
+    let unpadded = MAGIC.len() + 2 + dict.len() + 1;
+    dict.push_str(&" ".repeat(unpadded.next_multiple_of(ALIGN) - unpadded));
+    dict.push('\n');
+    let len = u16::try_from(dict.len()).expect("a 2-D f64 header is far below 64 KiB");
+    let mut out = Vec::with_capacity(MAGIC.len() + 2 + dict.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// Reads a CSV with a header row; returns the column names and an `n_rows × n_cols` matrix.
+///
+/// Every row must have the header's number of columns (and `expected_cols`, if given) and every
+/// field must be a finite number (surrounding whitespace is ignored). Errors are
+/// [`Error::Parse`] naming the file, 1-based line and column, e.g.
+/// `thetas.csv line 4, column 2: 'abc' is not a number`; [`Error::Io`] if the file cannot be opened.
+pub fn read_csv(path: &Path, expected_cols: Option<usize>) -> Result<(Vec<String>, Mat<f64>)> {
+    let name = path.display().to_string();
+    let parse_err =
+        |line: u64, column: Option<usize>, reason: String| Error::Parse { path: name.clone(), line, column, reason };
+    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(std::io::BufReader::new(file));
+    let mut records = reader.records();
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map_or(0, |p| p.line());
+        parse_err(line, None, e.to_string())
+    };
+
+    let header = match records.next() {
+        Some(rec) => rec.map_err(csv_err)?,
+        None => return Err(parse_err(1, None, "file is empty; expected a header row of column names".into())),
+    };
+    let header_line = header.position().map_or(1, |p| p.line());
+    let header: Vec<String> = header.iter().map(str::to_string).collect();
+    if let Some(expected) = expected_cols {
+        if header.len() != expected {
+            return Err(parse_err(
+                header_line,
+                None,
+                format!("header has {} columns, expected {expected}", header.len()),
+            ));
+        }
+    }
+    if let Some(c) = header.iter().position(|h| h.parse::<f64>().is_ok()) {
+        return Err(parse_err(
+            header_line,
+            Some(c + 1),
+            format!("header row required, but '{}' is a number (add a row of column names)", header[c]),
+        ));
+    }
+
+    let n_cols = header.len();
+    let mut data = Vec::new();
+    let mut n_rows = 0;
+    for rec in records {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.len() != n_cols {
+            return Err(parse_err(line, None, format!("expected {n_cols} columns, got {}", rec.len())));
+        }
+        for (c, field) in rec.iter().enumerate() {
+            let v: f64 =
+                field.parse().map_err(|_| parse_err(line, Some(c + 1), format!("'{field}' is not a number")))?;
+            if !v.is_finite() {
+                return Err(parse_err(line, Some(c + 1), format!("'{field}' is not a finite number")));
+            }
+            data.push(v);
+        }
+        n_rows += 1;
+    }
+    Ok((header, Mat::from_vec(n_rows, n_cols, data)))
+}
+
+/// Parses an observation such as `"1.0,0.5"` into `expected_dim` finite numbers. Errors
+/// ([`Error::Invalid`]) name the 1-based position of a bad value and the expected dimension.
+pub fn parse_obs(s: &str, expected_dim: usize) -> Result<Vec<f64>> {
+    let what = || format!("observation '{s}'");
+    let fields: Vec<&str> = if s.trim().is_empty() { Vec::new() } else { s.split(',').map(str::trim).collect() };
+    if fields.len() != expected_dim {
+        return Err(Error::invalid(
+            what(),
+            format!("expected {expected_dim} comma-separated numbers, got {}", fields.len()),
+        ));
+    }
+    fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match f.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => {
+                Err(Error::invalid(what(), format!("value {} of {expected_dim} ('{f}') is not a finite number", i + 1)))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::scratch_dir;
+
+    fn names(cols: usize) -> Vec<String> {
+        (0..cols).map(|c| format!("theta_{c}")).collect()
+    }
+
+    /// Values that stress shortest-round-trip formatting.
+    fn awkward(rows: usize, cols: usize) -> Mat<f64> {
+        let special = [0.1, 1.0 / 3.0, -2.5e-300, 1.7976931348623157e308, -0.0, 5e-324, 123456789.12345679];
+        Mat::from_fn(rows, cols, |r, c| special[(r * cols + c) % special.len()] * if r % 2 == 0 { 1.0 } else { -1.0 })
+    }
+
+    #[test]
+    fn csv_round_trip_is_bit_exact() {
+        let dir = scratch_dir("csv-round");
+        let path = dir.join("samples.csv");
+        let m = awkward(9, 3);
+        write_csv(&path, &names(3), m.as_ref()).unwrap();
+        let (header, back) = read_csv(&path, Some(3)).unwrap();
+        assert_eq!(header, names(3));
+        assert_eq!(back.rows(), 9);
+        for (a, b) in back.as_slice().iter().zip(m.as_slice()) {
+            assert_eq!(a.to_bits(), b.to_bits());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn csv_writes_strided_views_and_quotes_header() {
+        let dir = scratch_dir("csv-strided");
+        let path = dir.join("s.csv");
+        let m = Mat::from_fn(2, 3, |r, c| (10 * r + c) as f64);
+        write_csv(&path, &["a,b".to_string()], m.as_ref().cols_range(1, 1)).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "\"a,b\"\n1\n11\n");
+        let err = write_csv(&path, &names(2), m.as_ref()).unwrap_err().to_string();
+        assert!(err.contains("expected 3") && err.contains("got 2"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_header_is_64_byte_aligned_and_parses_back() {
+        let dir = scratch_dir("npy");
+        let path = dir.join("s.npy");
+        let m = awkward(5, 2);
+        write_npy(&path, m.as_ref()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.ends_with('\n'));
+        assert_eq!(header.trim_end(), "{'descr': '<f8', 'fortran_order': False, 'shape': (5, 2), }");
+        let data = &bytes[10 + header_len..];
+        assert_eq!(data.len(), 5 * 2 * 8);
+        for (chunk, want) in data.chunks_exact(8).zip(m.as_slice()) {
+            assert_eq!(f64::from_le_bytes(chunk.try_into().unwrap()).to_bits(), want.to_bits());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_header_alignment_holds_for_many_shapes() {
+        for (r, c) in [(0, 0), (1, 1), (10, 3), (123456, 7), (usize::MAX, usize::MAX)] {
+            let h = npy_header(r, c);
+            assert_eq!(h.len() % 64, 0, "shape ({r}, {c})");
+            assert_eq!(u16::from_le_bytes([h[8], h[9]]) as usize, h.len() - 10);
+            assert_eq!(h.last(), Some(&b'\n'));
+        }
+    }
+
+    /// Optional cross-check with NumPy itself; skipped (passes) when python3 or numpy is missing.
+    #[test]
+    fn npy_loads_in_numpy_if_available() {
+        let dir = scratch_dir("npy-numpy");
+        let path = dir.join("s.npy");
+        let m = Mat::from_fn(3, 2, |r, c| r as f64 + 0.25 * c as f64);
+        write_npy(&path, m.as_ref()).unwrap();
+        let script = "import sys, numpy as np; a = np.load(sys.argv[1]); \
+                      assert a.shape == (3, 2) and a.dtype == np.float64; print(float(a[2, 1]))";
+        let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output();
+        match out {
+            Ok(o) if o.status.success() => assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "2.25"),
+            Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named") => {
+                eprintln!("numpy not installed; skipping")
+            }
+            Ok(o) => panic!("numpy rejected the file: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(_) => eprintln!("python3 not found; skipping"),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn write_samples_chooses_format_by_extension() {
+        let dir = scratch_dir("samples-ext");
+        let m = awkward(2, 2);
+        for name in ["a.npy", "b.NPY"] {
+            write_samples(&dir.join(name), &names(2), m.as_ref()).unwrap();
+            assert!(std::fs::read(dir.join(name)).unwrap().starts_with(b"\x93NUMPY"));
+        }
+        for name in ["c.csv", "d.txt", "e"] {
+            write_samples(&dir.join(name), &names(2), m.as_ref()).unwrap();
+            assert!(std::fs::read_to_string(dir.join(name)).unwrap().starts_with("theta_0,theta_1\n"));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Writes `content` to `dir/name`, reads it back expecting an error, returns the message.
+    fn read_err(dir: &Path, name: &str, content: &str, expected_cols: Option<usize>) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        read_csv(&path, expected_cols).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn read_csv_errors_name_file_line_and_column() {
+        let dir = scratch_dir("csv-errors");
+        let not_number = read_err(&dir, "thetas.csv", "a,b\n1,2\n3, 4\n5,abc\n", None);
+        assert!(not_number.ends_with("thetas.csv line 4, column 2: 'abc' is not a number"), "{not_number}");
+
+        let not_finite = read_err(&dir, "inf.csv", "a,b\n1,NaN\n", None);
+        assert!(not_finite.ends_with("inf.csv line 2, column 2: 'NaN' is not a finite number"), "{not_finite}");
+
+        let short_row = read_err(&dir, "short.csv", "a,b\n1,2\n3\n", None);
+        assert!(short_row.ends_with("short.csv line 3: expected 2 columns, got 1"), "{short_row}");
+
+        let long_row = read_err(&dir, "long.csv", "a,b\n1,2,3\n", None);
+        assert!(long_row.ends_with("long.csv line 2: expected 2 columns, got 3"), "{long_row}");
+
+        let wrong_dim = read_err(&dir, "dim.csv", "a,b,c\n1,2,3\n", Some(2));
+        assert!(wrong_dim.ends_with("dim.csv line 1: header has 3 columns, expected 2"), "{wrong_dim}");
+
+        let no_header = read_err(&dir, "nohead.csv", "1,2\n3,4\n", None);
+        assert!(no_header.contains("nohead.csv line 1, column 1: header row required"), "{no_header}");
+
+        let empty = read_err(&dir, "empty.csv", "", None);
+        assert!(empty.contains("empty.csv line 1: file is empty"), "{empty}");
+
+        let missing = read_csv(&dir.join("missing.csv"), None).unwrap_err().to_string();
+        assert!(missing.contains("missing.csv"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_csv_accepts_header_only_and_crlf() {
+        let dir = scratch_dir("csv-edge");
+        let path = dir.join("h.csv");
+        std::fs::write(&path, "x,y\n").unwrap();
+        let (h, m) = read_csv(&path, Some(2)).unwrap();
+        assert_eq!((h.len(), m.rows(), m.cols()), (2, 0, 2));
+        std::fs::write(&path, "x,y\r\n1e-3, -2\r\n").unwrap();
+        let (_, m) = read_csv(&path, None).unwrap();
+        assert_eq!(m.as_slice(), &[1e-3, -2.0]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parse_obs_reads_values_and_names_bad_position() {
+        assert_eq!(parse_obs("1.0,0.5", 2).unwrap(), vec![1.0, 0.5]);
+        assert_eq!(parse_obs(" -3 , 2e-1 ,0", 3).unwrap(), vec![-3.0, 0.2, 0.0]);
+        let err = parse_obs("1.0,x", 2).unwrap_err().to_string();
+        assert!(err.contains("value 2 of 2 ('x')"), "{err}");
+        let err = parse_obs("1.0,inf", 2).unwrap_err().to_string();
+        assert!(err.contains("value 2 of 2 ('inf') is not a finite number"), "{err}");
+        let err = parse_obs("1.0,0.5,2", 2).unwrap_err().to_string();
+        assert!(err.contains("expected 2 comma-separated numbers, got 3"), "{err}");
+        let err = parse_obs("", 2).unwrap_err().to_string();
+        assert!(err.contains("expected 2") && err.contains("got 0"), "{err}");
+        let err = parse_obs("1,", 2).unwrap_err().to_string();
+        assert!(err.contains("value 2 of 2 ('')"), "{err}");
+    }
+}
