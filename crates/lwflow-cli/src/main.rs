@@ -1,9 +1,15 @@
-//! Placeholder: replaced by the real dispatcher, which uses everything these modules export.
-#[allow(dead_code)]
+//! `lwflow`: the command-line face of the lwflow library. Parses arguments, calls the library,
+//! reports errors with context. No numerics live here.
+
 mod args;
-#[allow(dead_code)]
+mod cmd;
 mod progress;
 
+
 fn main() {
-    let _ = args::Cli::parse_validated();
+    let cli = args::Cli::parse_validated();
+    if let Err(e) = cmd::run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -4,10 +4,12 @@
 //! write never leaves a half-written model or sample file behind.
 
 pub mod atomic;
+pub mod flow_file;
 pub mod model_file;
 pub mod samples;
 
 pub use atomic::write_atomic;
+pub use flow_file::{load_flow, save_flow, FlowMeta};
 pub use model_file::{load, metadata_json, parse_metadata_json, save, Dtype, ModelFile, Tensor};
 pub use samples::{parse_obs, read_csv, write_csv, write_npy, write_samples};
 

@@ -41,6 +41,9 @@ pub struct TrainConfig {
     pub val_obs: usize,
     /// Stop after this many validations without improvement.
     pub patience: usize,
+    /// Optional wall-clock limit in seconds. Stopping on time makes the result depend on the
+    /// machine's speed; leave it unset for runs that must be reproducible from the seed.
+    pub time_limit: Option<f64>,
     pub seed: u64,
 }
 
@@ -59,6 +62,7 @@ impl Default for TrainConfig {
             val_every: 100,
             val_obs: 256,
             patience: 10,
+            time_limit: None,
             seed: 1,
         }
     }
@@ -346,7 +350,8 @@ pub fn train<T: Real>(
             val_loss = Some(v);
         }
         on_step(&StepReport { step: step + 1, steps: cfg.steps, loss, val_loss, ess_mean, ess_min, lr });
-        if since_best >= cfg.patience {
+        let out_of_time = cfg.time_limit.is_some_and(|t| started.elapsed().as_secs_f64() > t);
+        if since_best >= cfg.patience || out_of_time {
             summary.stopped_early = true;
             break;
         }

@@ -1,0 +1,24 @@
+//! One module per subcommand.
+
+mod bench;
+mod demo;
+mod info;
+mod log_prob;
+mod sample;
+mod train;
+
+use anyhow::Result;
+
+use crate::args::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(&a),
+        Command::Sample(a) => sample::run(&a),
+        Command::LogProb(a) => log_prob::run(&a),
+        Command::Info(a) => info::run(&a),
+        Command::Demo(a) => demo::run(&a),
+        Command::Bench(a) => bench::run(&a),
+        Command::Eval(a) => anyhow::bail!("eval is not implemented yet ({:?})", a.model),
+    }
+}

@@ -1,0 +1,67 @@
+//! `lwflow train`: builds the model and flow from flags, trains, writes the model file.
+
+use anyhow::{Context, Result};
+use lwflow::flow::{BaseConfig, FlowConfig};
+use lwflow::io::save_flow;
+use lwflow::train::{fit, TrainConfig};
+
+use crate::args::{BaseArg, TrainArgs};
+use crate::progress::Progress;
+
+/// Mixture components when `--components` is not given.
+pub const DEFAULT_COMPONENTS: usize = 4;
+
+/// Resolves the flow and training settings: library defaults, then the flags.
+pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
+    let base = match a.base.unwrap_or(BaseArg::Gmm) {
+        BaseArg::Gaussian => BaseConfig::Gaussian,
+        BaseArg::Gmm => BaseConfig::Gmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
+    };
+    let mut flow = FlowConfig::new(theta_dim, x_dim, base);
+    if let Some(l) = a.layers {
+        flow.n_layers = l;
+    }
+    if a.hidden.is_some() || a.depth.is_some() {
+        let width = a.hidden.unwrap_or(flow.hidden[0]);
+        flow.hidden = vec![width; a.depth.unwrap_or(flow.hidden.len())];
+    }
+    let mut train = TrainConfig { seed: a.seed, ..TrainConfig::default() };
+    if let Some(s) = a.steps {
+        train.steps = s;
+    }
+    if let Some(v) = a.obs_per_step {
+        train.obs_per_step = v;
+    }
+    if let Some(v) = a.thetas_per_step {
+        train.thetas_per_step = v;
+    }
+    if let Some(v) = a.batch {
+        train.pairs_per_obs = (v / train.obs_per_step).max(1);
+    }
+    if let Some(v) = a.lr {
+        train.lr = v;
+    }
+    train.time_limit = a.time_limit;
+    (flow, train)
+}
+
+pub fn run(a: &TrainArgs) -> Result<()> {
+    let model = lwflow::tasks::by_name(&a.task)?;
+    let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
+    let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
+    let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
+        let val = r.val_loss.map(|v| format!(" val {v:.3}")).unwrap_or_default();
+        progress.update(r.step as u64, &format!("loss {:.3}{val} ESS {:.1} (min {:.1})", r.loss, r.ess_mean, r.ess_min));
+    })
+    .with_context(|| format!("training on task '{}'", a.task))?;
+    let s = meta.summary.as_ref().expect("fit records a summary");
+    progress.finish(&format!(
+        "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}",
+        s.steps_run, s.seconds, s.best_val_loss, s.best_step, s.mean_ess
+    ));
+    save_flow(&a.out, &flow, &meta).with_context(|| format!("writing {}", a.out.display()))?;
+    if !a.quiet {
+        eprintln!("wrote {}", a.out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! A trained flow on disk: safetensors tensors (one per layer, plus the base) and, under the
+//! metadata key `lwflow`, a JSON document with everything needed to rebuild it — architecture,
+//! prior/support, x standardisation, the model's description, the training settings and
+//! summary, and the lwflow version. Any safetensors reader can open the file.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::flow::{Flow, FlowConfig, Standardizer};
+use crate::io::model_file::{self, Dtype, ModelFile, Tensor};
+use crate::model::Prior;
+use crate::train::{TrainConfig, TrainSummary};
+
+/// Metadata key holding [`FlowMeta`] as JSON.
+pub const META_KEY: &str = "lwflow";
+
+/// Everything about a trained flow except its parameters.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FlowMeta {
+    pub lwflow_version: String,
+    /// The model's description (built-in task name or a user model's).
+    pub model: String,
+    pub prior: Prior,
+    pub flow: FlowConfig,
+    pub x_standardizer: Standardizer,
+    pub train: Option<TrainConfig>,
+    pub summary: Option<TrainSummary>,
+}
+
+/// Writes `flow` and `meta` to `path` atomically (f32 tensors).
+pub fn save_flow(path: &Path, flow: &Flow<f32>, meta: &FlowMeta) -> Result<()> {
+    let mut file = ModelFile { metadata: Default::default(), tensors: Vec::new() };
+    file.metadata.insert(
+        META_KEY.to_string(),
+        serde_json::to_string(meta).map_err(|e| Error::invalid("model metadata", e.to_string()))?,
+    );
+    for (name, range) in flow.param_names() {
+        let data: Vec<f64> = flow.params()[range].iter().map(|&v| f64::from(v)).collect();
+        file.tensors.push(Tensor { name, shape: vec![data.len()], data });
+    }
+    model_file::save(path, &file, Dtype::F32)
+}
+
+/// Reads a flow written by [`save_flow`].
+pub fn load_flow(path: &Path) -> Result<(Flow<f32>, FlowMeta)> {
+    let bad = |reason: String| Error::ModelFile { path: path.display().to_string(), reason };
+    let file = model_file::load(path)?;
+    let json = file.metadata.get(META_KEY).ok_or_else(|| bad(format!("no '{META_KEY}' metadata: not an lwflow model")))?;
+    let meta: FlowMeta = serde_json::from_str(json).map_err(|e| bad(format!("metadata '{META_KEY}': {e}")))?;
+    let mut flow = Flow::<f32>::architecture(meta.flow.clone(), &meta.prior, meta.x_standardizer.clone())?;
+    for (name, range) in flow.param_names() {
+        let t = file.tensor(&name).ok_or_else(|| bad(format!("missing tensor '{name}'")))?;
+        if t.data.len() != range.len() {
+            return Err(bad(format!("tensor '{name}' has {} values, the architecture needs {}", t.data.len(), range.len())));
+        }
+        for (p, &v) in flow.params_mut()[range].iter_mut().zip(&t.data) {
+            *p = v as f32;
+        }
+    }
+    Ok((flow, meta))
+}
