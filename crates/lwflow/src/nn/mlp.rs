@@ -66,6 +66,17 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     acc.iter().fold(tail, |s, &a| s + a)
 }
 
+/// Row `r` of `x`, or `&[]` when `x` has no columns (a zero-column `cols_range` view keeps its
+/// stride but no data, so `row` would be out of bounds for r > 0).
+#[inline(always)]
+fn row_or_empty<'a, T: Copy>(x: &MatRef<'a, T>, r: usize) -> &'a [T] {
+    if x.cols() == 0 {
+        &[]
+    } else {
+        x.row(r)
+    }
+}
+
 impl Mlp {
     /// An MLP n_in → hidden[0] → … → n_out with `act` after every hidden layer.
     pub fn new(n_in: usize, hidden: &[usize], n_out: usize, act: Activation) -> Self {
@@ -200,7 +211,9 @@ impl Mlp {
             for r in 0..n {
                 let o = out.row_mut(r);
                 o.copy_from_slice(b);
-                for (&x, w_row) in in_a.row(r).iter().chain(in_b.row(r)).zip(w.chunks_exact(fan_out)) {
+                for (&x, w_row) in
+                    row_or_empty(&in_a, r).iter().chain(row_or_empty(&in_b, r)).zip(w.chunks_exact(fan_out))
+                {
                     axpy(x, w_row, o);
                 }
             }
@@ -304,7 +317,8 @@ impl Mlp {
                 if fan_in <= SMALL_FAN_IN {
                     for r in 0..t {
                         let g_row = g.row(r);
-                        for (&x, dw_row) in in_a.row(r).iter().chain(in_b.row(r)).zip(d_w.chunks_exact_mut(fan_out)) {
+                        let x_row = row_or_empty(&in_a, r).iter().chain(row_or_empty(&in_b, r));
+                        for (&x, dw_row) in x_row.zip(d_w.chunks_exact_mut(fan_out)) {
                             axpy(x, g_row, dw_row);
                         }
                     }
@@ -313,7 +327,7 @@ impl Mlp {
                     gemm(T::one(), in_a, Op::T, g, Op::N, T::one(), MatMut::new(d_w_a, n_a, fan_out));
                     gemm(T::one(), in_b, Op::T, g, Op::N, T::one(), MatMut::new(d_w_b, fan_in - n_a, fan_out));
                 }
-                if let Some(d_in) = d_in_a.as_mut() {
+                if let Some(d_in) = d_in_a.as_mut().filter(|_| n_a > 0) {
                     if n_a <= SMALL_FAN_IN {
                         for r in 0..t {
                             let g_row = g.row(r);
