@@ -20,6 +20,7 @@
 //! every one is tested against central finite differences.
 
 pub mod base;
+pub mod bench;
 pub mod error;
 pub mod flow;
 pub mod io;
