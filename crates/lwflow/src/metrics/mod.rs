@@ -1,1 +1,17 @@
-//! (in progress)
+//! Metrics comparing samples (and densities evaluated at them) with a reference posterior.
+//! Samples in, numbers out: nothing here knows about flows.
+
+pub mod kl;
+pub mod mmd;
+pub mod modes;
+
+pub use kl::kl_p_q;
+pub use mmd::mmd2_unbiased;
+pub use modes::{bridge_mass, mode_shares};
+
+/// A Monte Carlo estimate with its standard error.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    pub value: f64,
+    pub std_err: f64,
+}

@@ -1,1 +1,23 @@
-//! (in progress)
+//! Reference posteriors p(θ|x) for fixed observations, exact where the task allows: the ground
+//! truth the metrics compare a trained flow's samples and densities against.
+
+pub mod square;
+
+pub use square::SquarePosterior;
+
+use crate::mat::Mat;
+use crate::rng::Rng;
+
+/// A posterior p(θ|x) for one fixed observation x.
+pub trait Reference: Send + Sync {
+    /// Dimension of θ.
+    fn dim(&self) -> usize;
+    /// Normalised log p(θ|x); −inf outside the support.
+    fn log_density(&self, theta: &[f64]) -> f64;
+    /// `n_samples` independent draws, one per row (`n_samples × dim`).
+    fn sample(&self, rng: &mut Rng, n_samples: usize) -> Mat<f64>;
+    /// The centres of the disconnected modes, if known (for mode shares).
+    fn modes(&self) -> Option<Vec<Vec<f64>>>;
+    /// Max of the density (for the bridge-mass threshold), as a log.
+    fn max_log_density(&self) -> f64;
+}

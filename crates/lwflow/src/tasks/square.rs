@@ -1,0 +1,198 @@
+//! The square task: θ ~ U(−3, 3)^d, x = θ ⊙ θ + ε, ε ~ N(0, σ² I), σ = 0.1 by default.
+//!
+//! log L(x|θ) = Σ_k log N(x_k; θ_k², σ²) = Σ_k [−(x_k − θ_k²)² / (2σ²) − log σ − ½ log 2π].
+//! Each x_k > 0 well above σ has two posterior modes θ_k ≈ ±√x_k, so the posterior has 2^d
+//! disconnected modes of equal mass: the case where a unimodal-base flow leaves "bridges".
+
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::error::{Error, Result};
+use crate::mat::{MatMut, MatRef};
+use crate::model::{Model, Prior};
+use crate::reference::SquarePosterior;
+use crate::rng::Rng;
+
+/// log N(v; mean, std²) with its full normalising constant.
+#[inline]
+pub(crate) fn log_normal(v: f64, mean: f64, std: f64) -> f64 {
+    let z = (v - mean) / std;
+    -0.5 * z * z - std.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+}
+
+/// The square task in `dim` dimensions with observation noise `noise` (σ).
+#[derive(Clone, Debug)]
+pub struct Square {
+    dim: usize,
+    noise: f64,
+    prior: Prior,
+}
+
+impl Square {
+    /// Lower bound of the uniform prior on every θ_k.
+    pub const LOW: f64 = -3.0;
+    /// Upper bound of the uniform prior on every θ_k.
+    pub const HIGH: f64 = 3.0;
+    /// σ of the named tasks `square2d` / `square3d`.
+    pub const DEFAULT_NOISE: f64 = 0.1;
+
+    /// The task with θ ∈ (−3, 3)^dim and noise σ = `noise` (finite, > 0).
+    pub fn new(dim: usize, noise: f64) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::invalid("square task dim", "need at least one dimension"));
+        }
+        if !(noise.is_finite() && noise > 0.0) {
+            return Err(Error::invalid("square task noise", format!("{noise}: need finite σ > 0")));
+        }
+        Ok(Self { dim, noise, prior: Prior::uniform_box(dim, Self::LOW, Self::HIGH)? })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn noise(&self) -> f64 {
+        self.noise
+    }
+
+    /// The exact posterior p(θ | x) for one observation `x` (length `dim`).
+    pub fn reference(&self, x: &[f64]) -> Result<SquarePosterior> {
+        if x.len() != self.dim {
+            return Err(Error::Shape { what: "square task observation x", expected: self.dim, got: x.len() });
+        }
+        SquarePosterior::new(x, self.noise, Self::LOW, Self::HIGH)
+    }
+
+    fn check_cols(&self, what: &'static str, got: usize) -> Result<()> {
+        if got == self.dim {
+            Ok(())
+        } else {
+            Err(Error::Shape { what, expected: self.dim, got })
+        }
+    }
+}
+
+impl Model for Square {
+    /// `square{dim}d`, with `(noise=σ)` appended when σ is not the default.
+    fn name(&self) -> String {
+        if self.noise == Self::DEFAULT_NOISE {
+            format!("square{}d", self.dim)
+        } else {
+            format!("square{}d(noise={})", self.dim, self.noise)
+        }
+    }
+
+    fn theta_dim(&self) -> usize {
+        self.dim
+    }
+
+    fn x_dim(&self) -> usize {
+        self.dim
+    }
+
+    fn prior(&self) -> &Prior {
+        &self.prior
+    }
+
+    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
+        self.check_cols("square log_likelihood x", x.cols())?;
+        self.check_cols("square log_likelihood theta", theta.cols())?;
+        if x.rows() != theta.rows() || out.len() != theta.rows() {
+            return Err(Error::invalid(
+                "square log_likelihood rows",
+                format!("x has {}, theta {}, out {}; need all equal", x.rows(), theta.rows(), out.len()),
+            ));
+        }
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = x.row(r).iter().zip(theta.row(r)).map(|(&xk, &tk)| log_normal(xk, tk * tk, self.noise)).sum();
+        }
+        Ok(())
+    }
+
+    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, mut x: MatMut<f64>) -> Result<()> {
+        self.check_cols("square simulate theta", theta.cols())?;
+        self.check_cols("square simulate x", x.cols())?;
+        if x.rows() != theta.rows() {
+            return Err(Error::invalid(
+                "square simulate rows",
+                format!("theta has {}, x {}; need equal", theta.rows(), x.rows()),
+            ));
+        }
+        for r in 0..theta.rows() {
+            for (xk, &tk) in x.row_mut(r).iter_mut().zip(theta.row(r)) {
+                let eps: f64 = StandardNormal.sample(rng);
+                *xk = tk * tk + self.noise * eps;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mat::Mat;
+    use crate::rng::{stream, Stream};
+
+    /// Allowed deviation of a Monte Carlo estimate, in standard errors.
+    const N_STD_ERRS: f64 = 4.0;
+
+    #[test]
+    fn log_likelihood_matches_closed_form() {
+        let task = Square::new(2, 0.1).expect("valid");
+        let theta = Mat::from_vec(2, 2, vec![1.0, -2.0, 0.5, 0.0]);
+        let x = Mat::from_vec(2, 2, vec![1.1, 3.9, 0.2, -0.1]);
+        let mut out = [0.0; 2];
+        task.log_likelihood(x.as_ref(), theta.as_ref(), &mut out).expect("shapes match");
+        let c = -(0.1f64).ln() - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        let want0 = 2.0 * c - 0.5 * (0.1f64 / 0.1).powi(2) - 0.5 * (0.1f64 / 0.1).powi(2);
+        let want1 = 2.0 * c - 0.5 * (0.05f64 / 0.1).powi(2) - 0.5 * (0.1f64 / 0.1).powi(2);
+        assert!((out[0] - want0).abs() < 1e-12 && (out[1] - want1).abs() < 1e-12, "{out:?}");
+    }
+
+    #[test]
+    fn likelihood_integrates_to_one_over_x() {
+        let task = Square::new(2, 0.1).expect("valid");
+        let theta = [1.3, -0.4];
+        let (n_grid, lo, hi) = (800, -1.0, 3.0);
+        let h = (hi - lo) / n_grid as f64;
+        let mut x = Mat::zeros(n_grid * n_grid, 2);
+        for i in 0..n_grid {
+            for j in 0..n_grid {
+                x.row_mut(i * n_grid + j).copy_from_slice(&[lo + (i as f64 + 0.5) * h, lo + (j as f64 + 0.5) * h]);
+            }
+        }
+        let theta = Mat::from_fn(n_grid * n_grid, 2, |_, c| theta[c]);
+        let mut out = vec![0.0; n_grid * n_grid];
+        task.log_likelihood(x.as_ref(), theta.as_ref(), &mut out).expect("shapes match");
+        let total: f64 = out.iter().map(|l| l.exp() * h * h).sum();
+        assert!((total - 1.0).abs() < 1e-6, "{total}");
+    }
+
+    #[test]
+    fn simulated_noise_has_mean_zero_and_std_sigma() {
+        let task = Square::new(3, 0.1).expect("valid");
+        let n_draws = 20_000;
+        let theta = Mat::from_fn(n_draws, 3, |_, c| [0.5, -1.5, 2.0][c]);
+        let mut x = Mat::zeros(n_draws, 3);
+        task.simulate(theta.as_ref(), &mut stream(3, Stream::Simulate, 0, 0), x.as_mut()).expect("shapes match");
+        for (c, t) in [0.5f64, -1.5, 2.0].into_iter().enumerate() {
+            let eps: Vec<f64> = (0..n_draws).map(|r| x.row(r)[c] - t * t).collect();
+            let mean = eps.iter().sum::<f64>() / n_draws as f64;
+            let var = eps.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n_draws - 1) as f64;
+            assert!(mean.abs() < N_STD_ERRS * 0.1 / (n_draws as f64).sqrt(), "dim {c}: mean {mean}");
+            // std err of the sample variance of a normal: σ² √(2 / (n − 1)).
+            assert!((var - 0.01).abs() < N_STD_ERRS * 0.01 * (2.0 / n_draws as f64).sqrt(), "dim {c}: var {var}");
+        }
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_naming_the_argument() {
+        let task = Square::new(2, 0.1).expect("valid");
+        let theta = Mat::zeros(3, 3);
+        let x = Mat::zeros(3, 2);
+        let mut out = [0.0; 3];
+        let msg = task.log_likelihood(x.as_ref(), theta.as_ref(), &mut out).unwrap_err().to_string();
+        assert!(msg.contains("theta") && msg.contains("expected 2"), "{msg}");
+        assert!(Square::new(2, 0.0).is_err() && Square::new(0, 0.1).is_err());
+    }
+}
