@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod eval;
 mod info;
 mod log_prob;
 mod sample;
@@ -19,6 +20,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(a) => info::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => bench::run(&a),
-        Command::Eval(a) => anyhow::bail!("eval is not implemented yet ({:?})", a.model),
+        Command::Eval(a) => eval::run(&a),
     }
 }

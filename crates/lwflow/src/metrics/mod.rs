@@ -1,10 +1,12 @@
 //! Metrics comparing samples (and densities evaluated at them) with a reference posterior.
 //! Samples in, numbers out: nothing here knows about flows.
 
+pub mod c2st;
 pub mod kl;
 pub mod mmd;
 pub mod modes;
 
+pub use c2st::{c2st, C2stConfig};
 pub use kl::kl_p_q;
 pub use mmd::mmd2_unbiased;
 pub use modes::{bridge_mass, mode_shares};

@@ -1,0 +1,51 @@
+//! `lwflow eval`: metrics of a trained model against the task's exact reference posterior.
+
+use anyhow::{Context, Result};
+use lwflow::eval::{evaluate, EvalReport};
+use lwflow::io::{load_flow, parse_obs};
+
+use crate::args::EvalArgs;
+
+pub fn run(a: &EvalArgs) -> Result<()> {
+    let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let mut reports = Vec::new();
+    for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
+        let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
+        let reference = lwflow::tasks::reference_for(&meta.model, &x)?
+            .with_context(|| format!("model '{}' has no reference posterior", meta.model))?;
+        reports.push(evaluate(&flow, reference.as_ref(), &x, a.num, a.seed, true)?);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print_table(&reports);
+    }
+    Ok(())
+}
+
+fn print_table(reports: &[EvalReport]) {
+    println!("{:<16} {:>8} {:>8} {:>7} {:>8}  mode shares", "x", "KL(p‖q)", "± se", "C2ST", "bridge");
+    for r in reports {
+        let x: Vec<String> = r.x.iter().map(|v| format!("{v}")).collect();
+        let shares: Vec<String> = r.mode_shares.iter().map(|s| format!("{s:.3}")).collect();
+        println!(
+            "{:<16} {:>8.4} {:>8.4} {:>7.3} {:>7.2}%  {}",
+            format!("({})", x.join(", ")),
+            r.kl_pq,
+            r.kl_pq_std_err,
+            r.c2st.unwrap_or(f64::NAN),
+            100.0 * r.bridge_mass,
+            shares.join(" ")
+        );
+    }
+    let n = reports.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&EvalReport) -> f64| reports.iter().map(f).sum::<f64>() / n;
+    println!(
+        "{:<16} {:>8.4} {:>8} {:>7.3} {:>7.2}%",
+        "mean",
+        mean(&|r| r.kl_pq),
+        "",
+        mean(&|r| r.c2st.unwrap_or(f64::NAN)),
+        100.0 * mean(&|r| r.bridge_mass)
+    );
+}
