@@ -8,12 +8,13 @@
 //! a linear assignment problem on the squared-Euclidean cost matrix C_ij = ‖a_i − b_j‖².
 //! [`linear_assignment`] solves it exactly with the shortest augmenting path method of Jonker and
 //! Volgenant as laid out by Crouse (2016), "On implementing 2D rectangular assignment algorithms",
-//! IEEE TAES 52(4), Alg. 1–4 — the algorithm behind SciPy's `linear_sum_assignment`. Rows are
-//! inserted one at a time; each insertion is a Dijkstra search on reduced costs
-//! c_ij − u_i − v_j ≥ 0 from the new row to a free column, followed by a dual update that keeps
-//! every reduced cost non-negative and every assigned edge tight (reduced cost 0). After n
-//! insertions the primal assignment and the duals (u, v) satisfy complementary slackness, which
-//! proves optimality. O(n³) time worst case, O(n²) memory for C.
+//! IEEE TAES 52(4), Alg. 1–4 — the algorithm behind SciPy's `linear_sum_assignment` — started
+//! from JV's column reduction and augmenting row reduction, which match most rows cheaply. Each
+//! row still free is then inserted by a Dijkstra search on reduced costs c_ij − u_i − v_j ≥ 0
+//! from that row to a free column, followed by a dual update that keeps every reduced cost
+//! non-negative and every assigned edge tight (reduced cost 0). Once all rows are matched, the
+//! assignment and the duals (u, v) satisfy complementary slackness, which proves optimality.
+//! O(n³) time worst case, O(n²) memory for C.
 //!
 //! **Sliced.** SW2(a, b)² = E_θ W2(⟨a, θ⟩, ⟨b, θ⟩)² over θ uniform on the unit sphere, estimated by
 //! the mean over `n_projections` random directions. In 1-D, W2² = ∫₀¹ (F⁻¹(t) − G⁻¹(t))² dt; for
@@ -28,10 +29,10 @@
 //! (d = 10, one pair: 1.9). Sliced W2 (1000 directions) between two such samples: ≈ 0.05–0.06.
 //! A W2 below the floor means "indistinguishable at this n", not "equal".
 //!
-//! **Cost** (release, one core of a loaded 2-core machine, n = 2000). `w2_exact`: 0.2–0.8 s for
-//! two samples of similar distributions (d = 2, 3, 10; also after a mean shift, which is removed
-//! before solving, see [`w2_exact`]); ~5 s for a hard pair, N(0, I) against a 3× wider, skewed
-//! cloud, where the searches grow long. C takes 32 MB. `sliced_w2` with 1000 directions:
+//! **Cost** (release, n = 2000, one core of a 2-core machine shared with other builds, so upper
+//! figures). `w2_exact`: 0.2–0.9 s for two samples of similar distributions (d = 2, 3, 10; also
+//! after a mean shift, which is removed before solving, see [`w2_exact`]); 5–9 s (5 s of CPU) for
+//! a hard pair, N(0, I) against a 3× wider, skewed cloud, where the searches grow long. C takes 32 MB. `sliced_w2` with 1000 directions:
 //! 0.1–0.3 s; it costs O(P·(n + m)·(d + log(n + m))).
 
 use rand_distr::{Distribution, StandardNormal};
@@ -60,7 +61,7 @@ pub fn w2_exact(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Result<f64> {
     // Translating either cloud changes Σ_i ‖a_i − b_σ(i)‖² by a term independent of σ, so the
     // optimal σ is found on centred clouds. That does not change the answer, but it keeps the
     // solver fast: with a large mean shift every row prefers the same few columns, and the
-    // augmenting paths get long (10× slower at n = 2000 for a shift of 3).
+    // augmenting paths get long (over 10× slower at n = 2000, d = 2 for a shift of 3).
     let mean_a = column_means(a);
     let mean_b = column_means(b);
     let mut cost = vec![0.0; n_samples * n_samples];
