@@ -5,6 +5,7 @@ pub mod c2st;
 pub mod kl;
 pub mod mmd;
 pub mod modes;
+pub mod wasserstein;
 
 pub use c2st::{c2st, C2stConfig};
 pub use kl::kl_p_q;
