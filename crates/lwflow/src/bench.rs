@@ -319,6 +319,22 @@ mod tests {
     }
 
     #[test]
+    fn losses_are_bitwise_identical_on_any_thread_count() {
+        let run = |threads: usize| -> Vec<f64> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+            pool.install(|| {
+                let mut problem = ReferenceStep::new(Activation::Silu);
+                (0..3).map(|_| problem.step()).collect()
+            })
+        };
+        let (one, three) = (run(1), run(3));
+        assert_eq!(
+            one.iter().map(|l| l.to_bits()).collect::<Vec<_>>(),
+            three.iter().map(|l| l.to_bits()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn first_loss_matches_pytorch() {
         // torch_step.py (torch 2.15, f32) prints loss[0]=3.292956 for SiLU, 3.238662 for ReLU.
         let silu = reference_step(0, 1, Activation::Silu);
