@@ -210,13 +210,52 @@ impl Mlp {
                 let (h, tail) = std::mem::take(&mut rest).split_at_mut(n * width);
                 let (d, tail) = tail.split_at_mut(n * width);
                 rest = tail;
-                if self.linear_forward(l, w, b, in_a, in_b, prev, MatMut::new(h, n, width)) {
+                if l == 0 && self.sizes[0] <= SMALL_FAN_IN {
+                    self.first_layer_rows(w, b, in_a, in_b, h, d);
+                } else if self.linear_forward(l, w, b, in_a, in_b, prev, MatMut::new(h, n, width)) {
                     self.act.apply_with_derivative(h, d);
                 } else {
                     self.act.bias_apply_with_derivative(h, b, d);
                 }
                 prev = h;
             }
+        }
+    }
+
+    /// Hidden first layer with a tiny fan-in, fused: h = act(b + Σ_k x_k·W[k, :]), d = act'(…),
+    /// computed in register-sized column blocks so each output is written once.
+    #[allow(clippy::too_many_arguments)]
+    fn first_layer_rows<T: Real>(&self, w: &[T], b: &[T], in_a: MatRef<T>, in_b: MatRef<T>, h: &mut [T], d: &mut [T]) {
+        const LANES: usize = 16;
+        let (fan_in, fan_out) = (self.sizes[0], b.len());
+        let mut x = [T::zero(); SMALL_FAN_IN];
+        for (r, (h_row, d_row)) in h.chunks_exact_mut(fan_out).zip(d.chunks_exact_mut(fan_out)).enumerate() {
+            for (xk, &v) in x.iter_mut().zip(row_or_empty(&in_a, r).iter().chain(row_or_empty(&in_b, r))) {
+                *xk = v;
+            }
+            let xs = &x[..fan_in];
+            let mut c0 = 0;
+            for ((h_blk, d_blk), b_blk) in
+                h_row.chunks_exact_mut(LANES).zip(d_row.chunks_exact_mut(LANES)).zip(b.chunks_exact(LANES))
+            {
+                let mut acc = [T::zero(); LANES];
+                acc.copy_from_slice(b_blk);
+                for (k, &xk) in xs.iter().enumerate() {
+                    let w_blk = &w[k * fan_out + c0..k * fan_out + c0 + LANES];
+                    for (a, &wv) in acc.iter_mut().zip(w_blk) {
+                        *a = xk.mul_add(wv, *a);
+                    }
+                }
+                self.act.apply_with_derivative(&mut acc, d_blk);
+                h_blk.copy_from_slice(&acc);
+                c0 += LANES;
+            }
+            let (h_tail, d_tail) = (&mut h_row[c0..], &mut d_row[c0..]);
+            h_tail.copy_from_slice(&b[c0..]);
+            for (k, &xk) in xs.iter().enumerate() {
+                axpy(xk, &w[k * fan_out + c0..(k + 1) * fan_out], h_tail);
+            }
+            self.act.apply_with_derivative(h_tail, d_tail);
         }
     }
 
@@ -455,6 +494,9 @@ mod tests {
         check_mlp_gradient(2, 3, &[8, 7], 4, Activation::Silu, 5);
         check_mlp_gradient(1, 0, &[6], 2, Activation::Relu, 4);
         check_mlp_gradient(0, 3, &[5, 5], 3, Activation::Silu, 3);
+        // hidden width 20: one 16-column register block plus a 4-column tail in the first layer
+        check_mlp_gradient(2, 3, &[20, 5], 4, Activation::Silu, 3);
+        check_mlp_gradient(1, 3, &[32], 2, Activation::Relu, 4);
     }
 
     #[test]
