@@ -329,7 +329,8 @@ impl GaussianMixture {
             let span = k * dim..(k + 1) * dim;
             let row = means[span.clone()].iter().zip(&inv_sigma[span.clone()]).zip(&chain[span.clone()]);
             let adjoints = d_means[span.clone()].iter_mut().zip(d_raw_log_scales[span].iter_mut());
-            for (((&zj, d_zj), ((&m, &is), &ch)), (d_m, d_rls)) in z_r.iter().zip(d_z_r.iter_mut()).zip(row).zip(adjoints)
+            for (((&zj, d_zj), ((&m, &is), &ch)), (d_m, d_rls)) in
+                z_r.iter().zip(d_z_r.iter_mut()).zip(row).zip(adjoints)
             {
                 let u = (zj - m) * is;
                 let s = g_k * u * is;
