@@ -723,17 +723,22 @@ fn conditional_mixture_at_init_equals_the_unconditional_init_for_any_ctx() {
 
 #[test]
 fn conditional_mixture_sample_moments_match_the_row_mixture() {
+    // One batch alternates the two ctx rows (and spans many sampling blocks), so each draw must use
+    // its own row's mixture: the even and odd draws are checked against their row's moments.
     let mut rng = rng(25);
     let (cm, p, ctx_rows) = moderate_conditional_mixture(&mut rng);
-    let dim = 2;
-    let n = 200_000;
+    let (dim, n_comp, n_per_ctx) = (2, 3, 200_000);
+    let ctx: Vec<f64> = (0..n_per_ctx).flat_map(|_| ctx_rows.iter().flatten().copied()).collect();
+    let n = 2 * n_per_ctx;
+    let mut z = Mat::zeros(n, dim);
+    cm.sample(&p, MatRef::new(&ctx, n, 2), &mut stream(26, Stream::Sample, 0, 0), z.as_mut());
     for (i, ctx_row) in ctx_rows.iter().enumerate() {
         let raw = cm.raw_mixture_params(&p, MatRef::new(ctx_row, 1, 2)).into_vec();
         let (means, scales, weights) = cm.row_mixture().unpack(&raw);
         // E z = Σ π_k μ_k;  Cov z = Σ π_k (diag σ_k² + μ_k μ_kᵀ) − E z E zᵀ.
         let mut mean = vec![0.0; dim];
         let mut cov = vec![0.0; dim * dim];
-        for k in 0..3 {
+        for k in 0..n_comp {
             let (mu, sd) = (&means[k * dim..(k + 1) * dim], &scales[k * dim..(k + 1) * dim]);
             for j in 0..dim {
                 mean[j] += weights[k] * mu[j];
@@ -748,15 +753,13 @@ fn conditional_mixture_sample_moments_match_the_row_mixture() {
                 cov[j * dim + l] -= mean[j] * mean[l];
             }
         }
-        let ctx: Vec<f64> = (0..n).flat_map(|_| ctx_row.iter().copied()).collect();
-        let mut z = Mat::zeros(n, dim);
-        cm.sample(&p, MatRef::new(&ctx, n, 2), &mut stream(26, Stream::Sample, i as u64, 0), z.as_mut());
+        let rows: Vec<&[f64]> = (i..n).step_by(2).map(|r| z.row(r)).collect();
         for j in 0..dim {
-            let xs: Vec<f64> = (0..n).map(|r| z.row(r)[j]).collect();
+            let xs: Vec<f64> = rows.iter().map(|z_r| z_r[j]).collect();
             let (m, se) = mean_and_se(&xs);
             assert!((m - mean[j]).abs() < MOMENT_SE * se, "ctx {i}: mean[{j}] = {m}, expected {}", mean[j]);
             for l in 0..dim {
-                let prods: Vec<f64> = (0..n).map(|r| (z.row(r)[j] - mean[j]) * (z.row(r)[l] - mean[l])).collect();
+                let prods: Vec<f64> = rows.iter().map(|z_r| (z_r[j] - mean[j]) * (z_r[l] - mean[l])).collect();
                 let (c, se) = mean_and_se(&prods);
                 let want = cov[j * dim + l];
                 assert!((c - want).abs() < MOMENT_SE * se, "ctx {i}: cov[{j},{l}] = {c}, expected {want}");
