@@ -16,6 +16,11 @@
 //! γ ∈ {0, 1} instead of 0/0. Only if ½‖u‖² itself overflows (|z| ≳ 1e19 in f32) are all a_k = −inf;
 //! then log q = −inf (the correctly rounded value) and that row's γ is set to 0 (no gradient).
 //!
+//! The math above is written once, as a per-row kernel (`prepare_row`, `row_log_prob`,
+//! `row_backward`, `sample_row`) over one raw parameter row: `GaussianMixture` uses the same row for
+//! every z (its d_p is the sum of the rows' adjoints); [`super::ConditionalMixture`] uses one row
+//! per z, produced by an MLP of ctx.
+//!
 //! Bases of this kind let each component take one posterior mode, so the flow need not stretch a
 //! unimodal base into disconnected modes (arXiv:2512.04954).
 
