@@ -248,7 +248,7 @@ impl<T: Real> Base<T> for ConditionalMixture {
     }
 
     /// Per row, the mixture of that ctx row's MLP output. Computes the MLP in blocks of
-    /// [`SAMPLE_BLOCK_ROWS`] rows with scratch allocated once per call (sampling is not the
+    /// `SAMPLE_BLOCK_ROWS` rows with scratch allocated once per call (sampling is not the
     /// allocation-free training path).
     fn sample(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng, mut z: MatMut<T>) {
         let n_batch = z.rows();

@@ -382,7 +382,7 @@ impl<T: Real> Base<T> for GaussianMixture {
         self.row_len()
     }
 
-    /// Head: the derived quantities of [`GaussianMixture::prepare_row`] (1/σ, ∂log σ/∂raw, π, c_k),
+    /// Head: the derived quantities of `GaussianMixture::prepare_row` (1/σ, ∂log σ/∂raw, π, c_k),
     /// computed once since every row shares the parameters; then per row z (d) and γ (K).
     fn workspace_len(&self, n_batch: usize) -> usize {
         self.derived_len() + n_batch * (self.dim + self.n_components)
