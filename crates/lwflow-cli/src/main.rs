@@ -5,6 +5,7 @@ mod args;
 mod cmd;
 mod progress;
 
+
 fn main() {
     let cli = args::Cli::parse_validated();
     if let Err(e) = cmd::run(cli) {

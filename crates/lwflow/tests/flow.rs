@@ -40,9 +40,7 @@ fn inputs(n: usize, theta_dim: usize) -> (Mat<f64>, Mat<f64>, Vec<f64>) {
 
 #[test]
 fn chained_gradient_matches_finite_differences() {
-    for (d, base) in
-        [(2, BaseConfig::Gmm { components: 3 }), (3, BaseConfig::Gaussian), (3, BaseConfig::Gmm { components: 2 })]
-    {
+    for (d, base) in [(2, BaseConfig::Gmm { components: 3 }), (3, BaseConfig::Gaussian), (3, BaseConfig::Gmm { components: 2 })] {
         let flow = small_flow(d, base);
         let (u, ctx, w) = inputs(7, d);
         let loss = |p: &[f64]| {

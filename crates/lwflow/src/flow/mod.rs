@@ -61,15 +61,7 @@ impl FlowConfig {
     /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim: 8 affine
     /// couplings with 2×128 SiLU conditioners and log-scales bounded by 3.
     pub fn new(theta_dim: usize, ctx_dim: usize, base: BaseConfig) -> Self {
-        Self {
-            theta_dim,
-            ctx_dim,
-            n_layers: 8,
-            hidden: vec![128, 128],
-            activation: Activation::Silu,
-            scale_bound: 3.0,
-            base,
-        }
+        Self { theta_dim, ctx_dim, n_layers: 8, hidden: vec![128, 128], activation: Activation::Silu, scale_bound: 3.0, base }
     }
 }
 
@@ -215,11 +207,7 @@ impl<T: Real> Flow<T> {
             return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
         }
         if ctx_norm.mean.len() != config.ctx_dim || ctx_norm.std.len() != config.ctx_dim {
-            return Err(Error::Shape {
-                what: "observation standardisation",
-                expected: config.ctx_dim,
-                got: ctx_norm.mean.len(),
-            });
+            return Err(Error::Shape { what: "observation standardisation", expected: config.ctx_dim, got: ctx_norm.mean.len() });
         }
         if config.n_layers == 0 || config.hidden.is_empty() || config.hidden.contains(&0) {
             return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));

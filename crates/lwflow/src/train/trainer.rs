@@ -227,13 +227,7 @@ struct Chunk<T: Real> {
 /// Weighted NLL of `batch` under `params` (and its gradient when `grad` is given), chunked
 /// in parallel; chunk gradients are reduced in chunk order, so the result does not depend on
 /// the thread count.
-fn loss_and_grad<T: Real>(
-    flow: &Flow<T>,
-    params: &[T],
-    batch: &Batch<T>,
-    chunks: &mut [Chunk<T>],
-    grad: Option<&mut [T]>,
-) -> f64 {
+fn loss_and_grad<T: Real>(flow: &Flow<T>, params: &[T], batch: &Batch<T>, chunks: &mut [Chunk<T>], grad: Option<&mut [T]>) -> f64 {
     let want_grad = grad.is_some();
     let n = batch.u.rows();
     let n_chunks = n.div_ceil(CHUNK_ROWS);
@@ -386,12 +380,7 @@ fn debug_val<T: Real>(flow: &Flow<T>, params: &[T], val: &Batch<T>, x_val: &Mat<
         per[j].1 = j;
     }
     per.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let worst: Vec<String> = per[..5]
-        .iter()
-        .map(|(l, j)| {
-            format!("{l:.1}@x=({:.2},{:.2}) ess {:.1}", x_val.row(*j)[0], x_val.row(*j)[1], val.ess.per_obs[*j])
-        })
-        .collect();
+    let worst: Vec<String> = per[..5].iter().map(|(l, j)| format!("{l:.1}@x=({:.2},{:.2}) ess {:.1}", x_val.row(*j)[0], x_val.row(*j)[1], val.ess.per_obs[*j])).collect();
     let br = flow.base_params();
     let _ = br;
     eprintln!("step {step}: worst {}", worst.join("  "));
