@@ -26,10 +26,24 @@ pub trait Model: Send + Sync {
     fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()>;
     /// Simulates one x per row of `theta` into `x`.
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()>;
+
+    /// `out[r] = log L(x | θ_r)`: one observation against many draws, the shape training
+    /// needs. The default repeats `x` and calls [`Model::log_likelihood`] in blocks; models
+    /// with a cheap likelihood may override it to skip the copy.
+    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
+        let n = theta.rows();
+        let block = PAIRS_PER_CALL.min(n.max(1));
+        let x_rep = Mat::from_fn(block, x.len(), |_, c| x[c]);
+        for start in (0..n).step_by(block) {
+            let rows = block.min(n - start);
+            self.log_likelihood(x_rep.as_ref().rows_range(0, rows), theta.rows_range(start, rows), &mut out[start..start + rows])?;
+        }
+        Ok(())
+    }
 }
 
-/// Rows of θ evaluated per model call by [`log_likelihood_matrix`]: large enough to amortise
-/// an external model's call overhead, small enough to keep memory flat.
+/// Pairs per model call in [`Model::log_likelihood_at`]'s default: large enough to amortise an
+/// external model's call overhead, small enough to keep memory flat.
 const PAIRS_PER_CALL: usize = 8192;
 
 /// `out[j, i] = log L(x_j | θ_i)` for every observation row j and draw row i, computed with
@@ -37,24 +51,18 @@ const PAIRS_PER_CALL: usize = 8192;
 /// NaN are errors naming the rows; `-inf` (zero likelihood) is kept.
 pub fn log_likelihood_matrix(model: &dyn Model, x: MatRef<f64>, theta: MatRef<f64>, out: &mut Mat<f64>) -> Result<()> {
     use rayon::prelude::*;
-    let (n_obs, n_theta, x_dim) = (x.rows(), theta.rows(), x.cols());
+    let (n_obs, n_theta) = (x.rows(), theta.rows());
     assert_eq!((out.rows(), out.cols()), (n_obs, n_theta), "log_likelihood_matrix: output shape");
     let results: Vec<Result<()>> = out
         .as_mut_slice()
         .par_chunks_mut(n_theta.max(1))
         .enumerate()
         .map(|(j, row)| {
-            let chunk = PAIRS_PER_CALL.min(n_theta.max(1));
-            let x_rep = Mat::from_fn(chunk, x_dim, |_, c| x.at(j, c));
-            for start in (0..n_theta).step_by(chunk) {
-                let n = chunk.min(n_theta - start);
-                let dst = &mut row[start..start + n];
-                model.log_likelihood(x_rep.as_ref().rows_range(0, n), theta.rows_range(start, n), dst)?;
-                if let Some(k) = dst.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
-                    return Err(Error::BadLogLikelihood { row: start + k, obs: j, value: dst[k] });
-                }
+            model.log_likelihood_at(x.row(j), theta, row)?;
+            match row.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+                Some(k) => Err(Error::BadLogLikelihood { row: k, obs: j, value: row[k] }),
+                None => Ok(()),
             }
-            Ok(())
         })
         .collect();
     results.into_iter().collect()

@@ -113,6 +113,18 @@ impl Model for Square {
         Ok(())
     }
 
+    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
+        self.check_cols("square log_likelihood x", x.len())?;
+        self.check_cols("square log_likelihood theta", theta.cols())?;
+        let inv = 1.0 / self.noise;
+        let log_norm = x.len() as f64 * log_normal(0.0, 0.0, self.noise);
+        for (r, o) in out.iter_mut().enumerate().take(theta.rows()) {
+            let sq: f64 = x.iter().zip(theta.row(r)).map(|(&xk, &tk)| ((xk - tk * tk) * inv).powi(2)).sum();
+            *o = log_norm - 0.5 * sq;
+        }
+        Ok(())
+    }
+
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, mut x: MatMut<f64>) -> Result<()> {
         self.check_cols("square simulate theta", theta.cols())?;
         self.check_cols("square simulate x", x.cols())?;

@@ -334,9 +334,6 @@ pub fn train<T: Real>(
         let mut val_loss = None;
         if (step + 1) % cfg.val_every == 0 || step + 1 == cfg.steps {
             let v = loss_and_grad(flow, &params, &val, &mut chunks, None);
-            if std::env::var("LWFLOW_DEBUG").is_ok() {
-                debug_val(flow, &params, &val, &x_val, step);
-            }
             if !v.is_finite() {
                 return Err(Error::NonFinite { step, what: "validation loss", value: v });
             }
@@ -368,20 +365,3 @@ pub fn train<T: Real>(
     Ok(summary)
 }
 
-fn debug_val<T: Real>(flow: &Flow<T>, params: &[T], val: &Batch<T>, x_val: &Mat<f64>, step: usize) {
-    let n = val.u.rows();
-    let mut ws = flow.workspace(n);
-    flow.forward_chunk(params, val.u.as_ref(), val.ctx.as_ref(), &mut ws);
-    let j_count = x_val.rows();
-    let mut per: Vec<(f64, usize)> = vec![(0.0, 0); j_count];
-    for b in 0..n {
-        let j = val.pairs.x_idx[b];
-        per[j].0 -= val.pairs.w[b] * j_count as f64 * ws.log_q[b].to_f64_lossless();
-        per[j].1 = j;
-    }
-    per.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let worst: Vec<String> = per[..5].iter().map(|(l, j)| format!("{l:.1}@x=({:.2},{:.2}) ess {:.1}", x_val.row(*j)[0], x_val.row(*j)[1], val.ess.per_obs[*j])).collect();
-    let br = flow.base_params();
-    let _ = br;
-    eprintln!("step {step}: worst {}", worst.join("  "));
-}
