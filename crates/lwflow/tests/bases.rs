@@ -807,7 +807,8 @@ fn conditional_mixture_log_prob_and_backward_do_not_allocate() {
     // forward + backward on the same batch; a net without GEMMs (no hidden layer, ctx_dim ≤ 16)
     // must allocate nothing at all.
     let mut rng = rng(28);
-    for (dim, n_comp, ctx_dim, hidden) in [(3, 5, 4, vec![]), (3, 5, 4, vec![16, 16]), (2, 3, 20, vec![32])] {
+    let cases = [(3, 5, 4, vec![]), (1, 4, 3, vec![16]), (3, 5, 4, vec![16, 16]), (2, 3, 20, vec![32])];
+    for (dim, n_comp, ctx_dim, hidden) in cases {
         let cm = ConditionalMixture::new(dim, n_comp, ctx_dim, &hidden, Activation::Silu);
         let p = random_conditional_params(&cm, hidden.last().copied().unwrap_or(ctx_dim), 0.5, &mut rng);
         let z = probe_points(dim, &mut rng);

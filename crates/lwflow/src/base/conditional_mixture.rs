@@ -217,8 +217,8 @@ impl<T: Real> Base<T> for ConditionalMixture {
         let ctx_keep = MatRef::new(parts.ctx, n_batch, ctx_dim);
         let mut scratch = [T::zero(); BACKWARD_STACK_LEN];
         let tile = self.mlp.backward_tile_rows(row_len);
-        // The MLP scratch needs tile · 2 · (max width) elements; backward_tile_rows leaves them
-        // in front of tile · row_len for d_out.
+        // backward_tile_rows(row_len) sizes the tile so the MLP's own scratch (2 · tile · max width,
+        // plus its last-layer Wᵀ adjoint when it has one) fits in front of tile · row_len for d_out.
         let (mlp_scratch, d_out_buf) = scratch.split_at_mut(BACKWARD_STACK_LEN - tile * row_len);
         for r0 in (0..n_batch).step_by(tile) {
             let t = tile.min(n_batch - r0);
