@@ -16,6 +16,11 @@
 //! γ ∈ {0, 1} instead of 0/0. Only if ½‖u‖² itself overflows (|z| ≳ 1e19 in f32) are all a_k = −inf;
 //! then log q = −inf (the correctly rounded value) and that row's γ is set to 0 (no gradient).
 //!
+//! The math above is written once, as a per-row kernel (`prepare_row`, `row_log_prob`,
+//! `row_backward`, `sample_row`) over one raw parameter row: `GaussianMixture` uses the same row for
+//! every z (its d_p is the sum of the rows' adjoints); [`super::ConditionalMixture`] uses one row
+//! per z, produced by an MLP of ctx.
+//!
 //! Bases of this kind let each component take one posterior mode, so the flow need not stretch a
 //! unimodal base into disconnected modes (arXiv:2512.04954).
 
@@ -152,11 +157,6 @@ impl GaussianMixture {
         let sigma = if d_min.is_finite() { (d_min / INIT_SEPARATION).min(INIT_MAX_SCALE) } else { INIT_MAX_SCALE };
         (means, vec![sigma; n_comp * dim], vec![1.0 / n_comp as f64; n_comp])
     }
-
-    /// Length of the workspace head: 1/σ, ∂log σ/∂raw, π, c_k of lengths (Kd, Kd, K, K).
-    fn head_len(&self) -> usize {
-        2 * self.n_components * self.dim + 2 * self.n_components
-    }
 }
 
 /// log σ = S · tanh(raw / S).
@@ -231,41 +231,32 @@ fn normalise(v: &mut [f64]) {
     v.iter_mut().for_each(|a| *a /= norm);
 }
 
-impl<T: Real> Base<T> for GaussianMixture {
-    fn dim(&self) -> usize {
-        self.dim
+// ---- the per-row kernel, shared by `GaussianMixture` and `ConditionalMixture` ----
+//
+// One "row" of raw mixture parameters is a parameter vector of this mixture's layout
+// ([μ (Kd) | raw log-scales (Kd) | raw logits (K)]). `GaussianMixture` uses one such row for every
+// z row; `ConditionalMixture` gets one per z row from its MLP. The kernel never allocates.
+
+impl GaussianMixture {
+    /// Length of the derived quantities of one parameter row (see [`Self::prepare_row`]).
+    pub(crate) fn derived_len(&self) -> usize {
+        2 * self.n_components * self.dim + 2 * self.n_components
     }
 
-    fn n_params(&self) -> usize {
+    /// Length of one raw parameter row, K(2d + 1).
+    pub(crate) fn row_len(&self) -> usize {
         self.n_components * (2 * self.dim + 1)
     }
 
-    /// Head: 1/σ (Kd), ∂log σ/∂raw (Kd), π (K), c_k = log π_k − Σ_j log σ_kj − (d/2) log 2π (K);
-    /// then per row z (d) and γ (K).
-    fn workspace_len(&self, n_batch: usize) -> usize {
-        self.head_len() + n_batch * (self.dim + self.n_components)
-    }
-
-    /// The task-independent layout of [`GaussianMixture::init_layout`]; `rng` is not used, so
-    /// the initial base depends on (dim, K) only.
-    fn init_params(&self, p: &mut [T], _rng: &mut Rng) {
-        let (means, scales, weights) = self.init_layout();
-        self.set_params(p, &means, &scales, &weights);
-    }
-
-    fn log_prob(&self, p: &[T], z: MatRef<T>, _ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]) {
+    /// From one raw parameter row, writes `derived` = [1/σ (Kd) | ∂log σ/∂raw = 1 − tanh² (Kd) |
+    /// π (K) | c_k = log π_k − Σ_j log σ_kj − (d/2) log 2π (K)], everything the row functions need.
+    pub(crate) fn prepare_row<T: Real>(&self, params: &[T], derived: &mut [T]) {
         let (dim, n_comp) = (self.dim, self.n_components);
         let kd = n_comp * dim;
-        let n_batch = z.rows();
-        debug_assert_eq!(p.len(), <Self as Base<T>>::n_params(self));
-        debug_assert_eq!(z.cols(), dim);
-        debug_assert_eq!(log_q.len(), n_batch);
-        debug_assert!(ws.len() >= <Self as Base<T>>::workspace_len(self, n_batch));
-        let (means, rest) = p.split_at(kd);
-        let (raw_log_scales, raw_logits) = rest.split_at(kd);
-
-        let (head, rows) = ws.split_at_mut(self.head_len());
-        let (inv_sigma, rest) = head.split_at_mut(kd);
+        debug_assert_eq!(params.len(), self.row_len());
+        debug_assert_eq!(derived.len(), self.derived_len());
+        let (raw_log_scales, raw_logits) = params[kd..].split_at(kd);
+        let (inv_sigma, rest) = derived.split_at_mut(kd);
         let (chain, rest) = rest.split_at_mut(kd);
         let (pi, comp_const) = rest.split_at_mut(n_comp);
         let bound = T::lit(LOG_SCALE_BOUND);
@@ -284,100 +275,166 @@ impl<T: Real> Base<T> for GaussianMixture {
             pi[k] = log_pi.exp();
             comp_const[k] = log_pi - sum_log_sigma + log_norm;
         }
+    }
 
-        let (z_keep, gammas) = rows.split_at_mut(n_batch * dim);
+    /// log q(z_r) for one z row under one parameter row (`derived` from [`Self::prepare_row`]);
+    /// overwrites `gamma` (K) with the responsibilities γ_k, or zeros when log q = −inf.
+    pub(crate) fn row_log_prob<T: Real>(&self, params: &[T], derived: &[T], z_r: &[T], gamma: &mut [T]) -> T {
+        let (dim, n_comp) = (self.dim, self.n_components);
+        let kd = n_comp * dim;
+        let means = &params[..kd];
+        let inv_sigma = &derived[..kd];
+        let comp_const = &derived[2 * kd + n_comp..2 * kd + 2 * n_comp];
         let half = T::lit(0.5);
-        let row_iter = log_q.iter_mut().zip(z_keep.chunks_exact_mut(dim)).zip(gammas.chunks_exact_mut(n_comp));
-        for (r, ((lq, z_r), gamma)) in row_iter.enumerate() {
-            z_r.copy_from_slice(z.row(r));
-            for (((a, &c), mu_k), is_k) in
-                gamma.iter_mut().zip(comp_const.iter()).zip(means.chunks_exact(dim)).zip(inv_sigma.chunks_exact(dim))
-            {
-                let sq: T = z_r.iter().zip(mu_k).zip(is_k).map(|((&zj, &m), &is)| ((zj - m) * is).powi(2)).sum();
-                *a = c - half * sq;
+        for (((a, &c), mu_k), is_k) in
+            gamma.iter_mut().zip(comp_const).zip(means.chunks_exact(dim)).zip(inv_sigma.chunks_exact(dim))
+        {
+            let sq: T = z_r.iter().zip(mu_k).zip(is_k).map(|((&zj, &m), &is)| ((zj - m) * is).powi(2)).sum();
+            *a = c - half * sq;
+        }
+        let log_q = log_sum_exp(gamma);
+        if log_q == T::neg_infinity() {
+            gamma.fill(T::zero());
+        } else {
+            for g in gamma.iter_mut() {
+                *g = (*g - log_q).exp();
             }
-            *lq = log_sum_exp(gamma);
-            if *lq == T::neg_infinity() {
-                gamma.fill(T::zero());
-            } else {
-                for g in gamma.iter_mut() {
-                    *g = (*g - *lq).exp();
-                }
+        }
+        log_q
+    }
+
+    /// Backward of `g · log q(z_r)` for one row: overwrites `d_z_r` (d) and *adds* the adjoints of
+    /// the raw parameter row into `d_params` (K(2d + 1), same layout as `params`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn row_backward<T: Real>(
+        &self,
+        g: T,
+        params: &[T],
+        derived: &[T],
+        z_r: &[T],
+        gamma: &[T],
+        d_z_r: &mut [T],
+        d_params: &mut [T],
+    ) {
+        let (dim, n_comp) = (self.dim, self.n_components);
+        let kd = n_comp * dim;
+        let means = &params[..kd];
+        let (inv_sigma, rest) = derived.split_at(kd);
+        let (chain, rest) = rest.split_at(kd);
+        let pi = &rest[..n_comp];
+        let (d_means, rest) = d_params.split_at_mut(kd);
+        let (d_raw_log_scales, d_raw_logits) = rest.split_at_mut(kd);
+        d_z_r.fill(T::zero());
+        for k in 0..n_comp {
+            let g_k = g * gamma[k];
+            d_raw_logits[k] += g_k - g * pi[k];
+            if g_k == T::zero() {
+                continue;
+            }
+            let span = k * dim..(k + 1) * dim;
+            let row = means[span.clone()].iter().zip(&inv_sigma[span.clone()]).zip(&chain[span.clone()]);
+            let adjoints = d_means[span.clone()].iter_mut().zip(d_raw_log_scales[span].iter_mut());
+            for (((&zj, d_zj), ((&m, &is), &ch)), (d_m, d_rls)) in
+                z_r.iter().zip(d_z_r.iter_mut()).zip(row).zip(adjoints)
+            {
+                let u = (zj - m) * is;
+                let s = g_k * u * is;
+                *d_zj -= s;
+                *d_m += s;
+                *d_rls += g_k * (u * u - T::one()) * ch;
             }
         }
     }
 
-    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], mut d_z: MatMut<T>, d_p: &mut [T]) {
+    /// Draws one z row from the mixture of one raw parameter row: the component by inverse CDF of
+    /// π = softmax(logits) in f64, then μ + σ ⊙ ε. Allocation-free.
+    pub(crate) fn sample_row<T: Real>(&self, params: &[T], rng: &mut Rng, z_r: &mut [T]) {
         let (dim, n_comp) = (self.dim, self.n_components);
         let kd = n_comp * dim;
+        let (means, rest) = params.split_at(kd);
+        let (raw_log_scales, raw_logits) = rest.split_at(kd);
+        let max_logit = raw_logits.iter().fold(f64::NEG_INFINITY, |m, l| m.max(l.to_f64_lossless()));
+        let total: f64 = raw_logits.iter().map(|l| (l.to_f64_lossless() - max_logit).exp()).sum();
+        let target = rng.gen::<f64>() * total;
+        let mut acc = 0.0;
+        let mut comp = n_comp - 1;
+        for (k, l) in raw_logits.iter().enumerate() {
+            acc += (l.to_f64_lossless() - max_logit).exp();
+            if target < acc {
+                comp = k;
+                break;
+            }
+        }
+        let span = comp * dim..(comp + 1) * dim;
+        for ((v, &m), &raw) in z_r.iter_mut().zip(&means[span.clone()]).zip(&raw_log_scales[span]) {
+            let eps: f64 = StdNormalDist.sample(rng);
+            *v = m + bounded_log_scale(raw).exp() * T::lit(eps);
+        }
+    }
+}
+
+impl<T: Real> Base<T> for GaussianMixture {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn n_params(&self) -> usize {
+        self.row_len()
+    }
+
+    /// Head: the derived quantities of `GaussianMixture::prepare_row` (1/σ, ∂log σ/∂raw, π, c_k),
+    /// computed once since every row shares the parameters; then per row z (d) and γ (K).
+    fn workspace_len(&self, n_batch: usize) -> usize {
+        self.derived_len() + n_batch * (self.dim + self.n_components)
+    }
+
+    /// The task-independent layout of [`GaussianMixture::init_layout`]; `rng` is not used, so
+    /// the initial base depends on (dim, K) only.
+    fn init_params(&self, p: &mut [T], _rng: &mut Rng) {
+        let (means, scales, weights) = self.init_layout();
+        self.set_params(p, &means, &scales, &weights);
+    }
+
+    fn log_prob(&self, p: &[T], z: MatRef<T>, _ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]) {
+        let (dim, n_comp) = (self.dim, self.n_components);
+        let n_batch = z.rows();
+        debug_assert_eq!(p.len(), <Self as Base<T>>::n_params(self));
+        debug_assert_eq!(z.cols(), dim);
+        debug_assert_eq!(log_q.len(), n_batch);
+        debug_assert!(ws.len() >= <Self as Base<T>>::workspace_len(self, n_batch));
+        let (derived, rows) = ws.split_at_mut(self.derived_len());
+        self.prepare_row(p, derived);
+        let (z_keep, gammas) = rows.split_at_mut(n_batch * dim);
+        let row_iter = log_q.iter_mut().zip(z_keep.chunks_exact_mut(dim)).zip(gammas.chunks_exact_mut(n_comp));
+        for (r, ((lq, z_r), gamma)) in row_iter.enumerate() {
+            z_r.copy_from_slice(z.row(r));
+            *lq = self.row_log_prob(p, derived, z_r, gamma);
+        }
+    }
+
+    /// d_p is the sum over rows of each row's parameter adjoints (all rows share the parameters).
+    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], mut d_z: MatMut<T>, d_p: &mut [T]) {
+        let (dim, n_comp) = (self.dim, self.n_components);
         let n_batch = d_log_q.len();
         debug_assert_eq!(d_z.rows(), n_batch);
         debug_assert_eq!(d_z.cols(), dim);
         debug_assert_eq!(d_p.len(), <Self as Base<T>>::n_params(self));
-        let means = &p[..kd];
-        let (head, rows) = ws.split_at(self.head_len());
-        let (inv_sigma, rest) = head.split_at(kd);
-        let (chain, rest) = rest.split_at(kd);
-        let pi = &rest[..n_comp];
+        let (derived, rows) = ws.split_at(self.derived_len());
         let (z_keep, gammas) = rows.split_at(n_batch * dim);
-        let (d_means, rest) = d_p.split_at_mut(kd);
-        let (d_raw_log_scales, d_raw_logits) = rest.split_at_mut(kd);
-
         for (r, ((&g, z_r), gamma)) in d_log_q
             .iter()
             .zip(z_keep.chunks_exact(dim))
             .zip(gammas[..n_batch * n_comp].chunks_exact(n_comp))
             .enumerate()
         {
-            let d_z_r = d_z.row_mut(r);
-            d_z_r.fill(T::zero());
-            for k in 0..n_comp {
-                let g_k = g * gamma[k];
-                d_raw_logits[k] += g_k - g * pi[k];
-                if g_k == T::zero() {
-                    continue;
-                }
-                let span = k * dim..(k + 1) * dim;
-                let params = means[span.clone()].iter().zip(&inv_sigma[span.clone()]).zip(&chain[span.clone()]);
-                let adjoints = d_means[span.clone()].iter_mut().zip(d_raw_log_scales[span].iter_mut());
-                for (((&zj, d_zj), ((&m, &is), &ch)), (d_m, d_rls)) in
-                    z_r.iter().zip(d_z_r.iter_mut()).zip(params).zip(adjoints)
-                {
-                    let u = (zj - m) * is;
-                    let s = g_k * u * is;
-                    *d_zj -= s;
-                    *d_m += s;
-                    *d_rls += g_k * (u * u - T::one()) * ch;
-                }
-            }
+            self.row_backward(g, p, derived, z_r, gamma, d_z.row_mut(r), d_p);
         }
     }
 
     fn sample(&self, p: &[T], _ctx: MatRef<T>, rng: &mut Rng, mut z: MatMut<T>) {
-        let (dim, n_comp) = (self.dim, self.n_components);
-        let kd = n_comp * dim;
-        debug_assert_eq!(z.cols(), dim);
-        let (means, rest) = p.split_at(kd);
-        let (raw_log_scales, raw_logits) = rest.split_at(kd);
-        // Component by inverse CDF of π = softmax(logits), in f64, without allocating.
-        let max_logit = raw_logits.iter().fold(f64::NEG_INFINITY, |m, l| m.max(l.to_f64_lossless()));
-        let total: f64 = raw_logits.iter().map(|l| (l.to_f64_lossless() - max_logit).exp()).sum();
+        debug_assert_eq!(z.cols(), self.dim);
         for r in 0..z.rows() {
-            let target = rng.gen::<f64>() * total;
-            let mut acc = 0.0;
-            let mut comp = n_comp - 1;
-            for (k, l) in raw_logits.iter().enumerate() {
-                acc += (l.to_f64_lossless() - max_logit).exp();
-                if target < acc {
-                    comp = k;
-                    break;
-                }
-            }
-            let span = comp * dim..(comp + 1) * dim;
-            for ((v, &m), &raw) in z.row_mut(r).iter_mut().zip(&means[span.clone()]).zip(&raw_log_scales[span]) {
-                let eps: f64 = StdNormalDist.sample(rng);
-                *v = m + bounded_log_scale(raw).exp() * T::lit(eps);
-            }
+            self.sample_row(p, rng, z.row_mut(r));
         }
     }
 }

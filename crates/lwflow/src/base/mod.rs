@@ -1,11 +1,14 @@
-//! Base distributions of the flow in z-space: [`StandardNormal`] and [`GaussianMixture`].
+//! Base distributions of the flow in z-space: [`StandardNormal`], [`GaussianMixture`] and
+//! [`ConditionalMixture`] (a mixture whose parameters are an MLP of ctx; same per-row kernel).
 //!
 //! Same conventions as [`crate::flow::Layer`]: flat parameters, caller-provided scratch,
 //! `backward` overwrites `d_z` and adds into `d_p`.
 
+mod conditional_mixture;
 mod mixture;
 mod normal;
 
+pub use conditional_mixture::{ConditionalMixture, INIT_LAST_SCALE};
 pub use mixture::{GaussianMixture, INIT_MAX_SCALE, INIT_RADIUS, INIT_SEPARATION, LOG_SCALE_BOUND};
 pub use normal::StandardNormal;
 

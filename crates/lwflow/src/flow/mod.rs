@@ -20,7 +20,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::base::{Base, GaussianMixture, StandardNormal};
+use crate::base::{Base, ConditionalMixture, GaussianMixture, StandardNormal};
 use crate::error::{Error, Result};
 use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::Prior;
@@ -77,6 +77,8 @@ pub enum LayerKind {
 pub enum BaseKind {
     Normal(StandardNormal),
     Mixture(GaussianMixture),
+    /// Mixture whose parameters are an MLP of the standardised observation.
+    ConditionalMixture(ConditionalMixture),
 }
 
 macro_rules! dispatch_layer {
@@ -111,6 +113,7 @@ macro_rules! dispatch_base {
         match $self {
             BaseKind::Normal($b) => $e,
             BaseKind::Mixture($b) => $e,
+            BaseKind::ConditionalMixture($b) => $e,
         }
     };
 }
@@ -317,6 +320,7 @@ impl<T: Real> Flow<T> {
             let kind = match self.base {
                 BaseKind::Normal(_) => "normal",
                 BaseKind::Mixture(_) => "gmm",
+                BaseKind::ConditionalMixture(_) => "conditional_gmm",
             };
             out.push((format!("base.{kind}"), r));
         }
