@@ -214,6 +214,7 @@ impl Cli {
     }
 
     /// [`Cli::parse_validated`] for an explicit argument list, returning the error.
+    #[cfg(test)]
     pub fn try_parse_validated<I, T>(args: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,

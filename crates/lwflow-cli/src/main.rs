@@ -5,7 +5,6 @@ mod args;
 mod cmd;
 mod progress;
 
-
 fn main() {
     let cli = args::Cli::parse_validated();
     if let Err(e) = cmd::run(cli) {

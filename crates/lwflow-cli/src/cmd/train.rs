@@ -51,7 +51,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
     let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         let val = r.val_loss.map(|v| format!(" val {v:.3}")).unwrap_or_default();
-        progress.update(r.step as u64, &format!("loss {:.3}{val} ESS {:.1} (min {:.1})", r.loss, r.ess_mean, r.ess_min));
+        progress
+            .update(r.step as u64, &format!("loss {:.3}{val} ESS {:.1} (min {:.1})", r.loss, r.ess_mean, r.ess_min));
     })
     .with_context(|| format!("training on task '{}'", a.task))?;
     let s = meta.summary.as_ref().expect("fit records a summary");

@@ -61,7 +61,15 @@ impl FlowConfig {
     /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim: 8 affine
     /// couplings with 2×128 SiLU conditioners and log-scales bounded by 3.
     pub fn new(theta_dim: usize, ctx_dim: usize, base: BaseConfig) -> Self {
-        Self { theta_dim, ctx_dim, n_layers: 8, hidden: vec![128, 128], activation: Activation::Silu, scale_bound: 3.0, base }
+        Self {
+            theta_dim,
+            ctx_dim,
+            n_layers: 8,
+            hidden: vec![128, 128],
+            activation: Activation::Silu,
+            scale_bound: 3.0,
+            base,
+        }
     }
 }
 
@@ -207,7 +215,11 @@ impl<T: Real> Flow<T> {
             return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
         }
         if ctx_norm.mean.len() != config.ctx_dim || ctx_norm.std.len() != config.ctx_dim {
-            return Err(Error::Shape { what: "observation standardisation", expected: config.ctx_dim, got: ctx_norm.mean.len() });
+            return Err(Error::Shape {
+                what: "observation standardisation",
+                expected: config.ctx_dim,
+                got: ctx_norm.mean.len(),
+            });
         }
         if config.n_layers == 0 || config.hidden.is_empty() || config.hidden.contains(&0) {
             return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));
@@ -386,7 +398,7 @@ impl<T: Real> Flow<T> {
         let FlowWorkspace { ws: scratch, ws_ranges, a, b, grad, .. } = ws;
         // After the forward pass, z sits in `a` if the layer count is even. Adjoints reuse the
         // two buffers: d_z overwrites z, which backward no longer needs.
-        let even = self.layers.len() % 2 == 0;
+        let even = self.layers.len().is_multiple_of(2);
         let (mut d_cur, mut d_next) = if even { (a, b) } else { (b, a) };
         let br = self.ranges.last().expect("base range").clone();
         let bw = ws_ranges.last().expect("base ws").clone();
@@ -408,8 +420,8 @@ impl<T: Real> Flow<T> {
     fn to_support(&self, theta: MatRef<f64>, u: &mut Mat<T>, log_det: &mut [f64]) {
         let d = self.theta_dim();
         let mut buf = vec![0.0; d];
-        for r in 0..theta.rows() {
-            log_det[r] = self.support.forward(theta.row(r), &mut buf);
+        for (r, ld) in log_det.iter_mut().enumerate().take(theta.rows()) {
+            *ld = self.support.forward(theta.row(r), &mut buf);
             for (o, &v) in u.row_mut(r).iter_mut().zip(&buf) {
                 *o = T::lit(v);
             }

@@ -45,13 +45,18 @@ pub fn save_flow(path: &Path, flow: &Flow<f32>, meta: &FlowMeta) -> Result<()> {
 pub fn load_flow(path: &Path) -> Result<(Flow<f32>, FlowMeta)> {
     let bad = |reason: String| Error::ModelFile { path: path.display().to_string(), reason };
     let file = model_file::load(path)?;
-    let json = file.metadata.get(META_KEY).ok_or_else(|| bad(format!("no '{META_KEY}' metadata: not an lwflow model")))?;
+    let json =
+        file.metadata.get(META_KEY).ok_or_else(|| bad(format!("no '{META_KEY}' metadata: not an lwflow model")))?;
     let meta: FlowMeta = serde_json::from_str(json).map_err(|e| bad(format!("metadata '{META_KEY}': {e}")))?;
     let mut flow = Flow::<f32>::architecture(meta.flow.clone(), &meta.prior, meta.x_standardizer.clone())?;
     for (name, range) in flow.param_names() {
         let t = file.tensor(&name).ok_or_else(|| bad(format!("missing tensor '{name}'")))?;
         if t.data.len() != range.len() {
-            return Err(bad(format!("tensor '{name}' has {} values, the architecture needs {}", t.data.len(), range.len())));
+            return Err(bad(format!(
+                "tensor '{name}' has {} values, the architecture needs {}",
+                t.data.len(),
+                range.len()
+            )));
         }
         for (p, &v) in flow.params_mut()[range].iter_mut().zip(&t.data) {
             *p = v as f32;

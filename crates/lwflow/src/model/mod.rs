@@ -36,7 +36,11 @@ pub trait Model: Send + Sync {
         let x_rep = Mat::from_fn(block, x.len(), |_, c| x[c]);
         for start in (0..n).step_by(block) {
             let rows = block.min(n - start);
-            self.log_likelihood(x_rep.as_ref().rows_range(0, rows), theta.rows_range(start, rows), &mut out[start..start + rows])?;
+            self.log_likelihood(
+                x_rep.as_ref().rows_range(0, rows),
+                theta.rows_range(start, rows),
+                &mut out[start..start + rows],
+            )?;
         }
         Ok(())
     }

@@ -84,7 +84,7 @@ impl TrainConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::invalid("train.lr", format!("{} must be a positive number", self.lr)));
         }
-        if !(self.clip_norm > 0.0) {
+        if self.clip_norm.is_nan() || self.clip_norm <= 0.0 {
             return Err(Error::invalid("train.clip_norm", "must be positive"));
         }
         Ok(())
@@ -227,7 +227,13 @@ struct Chunk<T: Real> {
 /// Weighted NLL of `batch` under `params` (and its gradient when `grad` is given), chunked
 /// in parallel; chunk gradients are reduced in chunk order, so the result does not depend on
 /// the thread count.
-fn loss_and_grad<T: Real>(flow: &Flow<T>, params: &[T], batch: &Batch<T>, chunks: &mut [Chunk<T>], grad: Option<&mut [T]>) -> f64 {
+fn loss_and_grad<T: Real>(
+    flow: &Flow<T>,
+    params: &[T],
+    batch: &Batch<T>,
+    chunks: &mut [Chunk<T>],
+    grad: Option<&mut [T]>,
+) -> f64 {
     let want_grad = grad.is_some();
     let n = batch.u.rows();
     let n_chunks = n.div_ceil(CHUNK_ROWS);
@@ -364,4 +370,3 @@ pub fn train<T: Real>(
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
-
