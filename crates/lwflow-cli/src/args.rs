@@ -40,6 +40,8 @@ pub enum BaseArg {
     Gaussian,
     /// Gaussian mixture with learned components, one per posterior mode.
     Gmm,
+    /// Conditional Gaussian mixture: means, scales and weights computed from x by an MLP.
+    Cgmm,
 }
 
 /// Hidden-layer activation of the conditioner networks.

@@ -1,23 +1,18 @@
 //! `lwflow info`: a model file's description as JSON on stdout.
 
 use anyhow::{Context, Result};
-use lwflow::flow::BaseConfig;
 use lwflow::io::load_flow;
 
 use crate::args::InfoArgs;
 
 pub fn run(a: &InfoArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let (base, components) = match meta.flow.base {
-        BaseConfig::Gaussian => ("gaussian", 1),
-        BaseConfig::Gmm { components } => ("gmm", components),
-    };
     let info = serde_json::json!({
         "task": meta.model,
         "theta_dim": flow.theta_dim(),
         "x_dim": flow.ctx_dim(),
-        "base": base,
-        "components": components,
+        "base": meta.flow.base.name(),
+        "components": meta.flow.base.components(),
         "n_params": flow.n_params(),
         "flow": meta.flow,
         "prior": meta.prior,

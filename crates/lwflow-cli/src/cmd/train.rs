@@ -16,6 +16,7 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
     let base = match a.base.unwrap_or(BaseArg::Gmm) {
         BaseArg::Gaussian => BaseConfig::Gaussian,
         BaseArg::Gmm => BaseConfig::Gmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
+        BaseArg::Cgmm => BaseConfig::Cgmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
     };
     let mut flow = FlowConfig::new(theta_dim, x_dim, base);
     if let Some(l) = a.layers {

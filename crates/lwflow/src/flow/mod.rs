@@ -40,6 +40,28 @@ pub enum BaseConfig {
     Gaussian,
     /// Gaussian mixture with `components` trainable components.
     Gmm { components: usize },
+    /// Gaussian mixture whose means, scales and weights are computed from x by an MLP with the
+    /// couplings' hidden sizes and activation.
+    Cgmm { components: usize },
+}
+
+impl BaseConfig {
+    /// Number of mixture components (1 for the Gaussian base).
+    pub fn components(&self) -> usize {
+        match *self {
+            BaseConfig::Gaussian => 1,
+            BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
+        }
+    }
+
+    /// Short name used in files and tables: "gaussian", "gmm", "cgmm".
+    pub fn name(&self) -> &'static str {
+        match self {
+            BaseConfig::Gaussian => "gaussian",
+            BaseConfig::Gmm { .. } => "gmm",
+            BaseConfig::Cgmm { .. } => "cgmm",
+        }
+    }
 }
 
 /// Architecture of a flow; stored in model files.
@@ -252,14 +274,19 @@ impl<T: Real> Flow<T> {
                 layers.push(LayerKind::Permute(Permutation::new((0..d).map(|k| (k + 1) % d).collect())));
             }
         }
+        if config.base.components() == 0 {
+            return Err(Error::invalid("base components", "must be at least 1"));
+        }
         let base = match config.base {
             BaseConfig::Gaussian => BaseKind::Normal(StandardNormal::new(d)),
-            BaseConfig::Gmm { components } => {
-                if components == 0 {
-                    return Err(Error::invalid("base components", "must be at least 1"));
-                }
-                BaseKind::Mixture(GaussianMixture::new(d, components))
-            }
+            BaseConfig::Gmm { components } => BaseKind::Mixture(GaussianMixture::new(d, components)),
+            BaseConfig::Cgmm { components } => BaseKind::ConditionalMixture(ConditionalMixture::new(
+                d,
+                components,
+                config.ctx_dim,
+                &config.hidden,
+                config.activation,
+            )),
         };
         let mut ranges = Vec::with_capacity(layers.len() + 1);
         let mut off = 0;
