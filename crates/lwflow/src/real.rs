@@ -76,7 +76,10 @@ impl Real for f32 {
     #[inline(always)]
     fn exp2_int(n: Self) -> Self {
         // Exponent field is bits 23..31 with bias 127; n is integral and in [-126, 127].
-        f32::from_bits(((n as i32 + 127) as u32) << 23)
+        // n + 127 + 2^23 is exact and its low mantissa bits hold n + 127; shifting them into the
+        // exponent field avoids a float→int conversion (`as i32` saturates, which LLVM
+        // scalarises, so the SiLU loop would not vectorise).
+        f32::from_bits((n + 8_388_735.0).to_bits() << 23)
     }
     unsafe fn gemm_raw(
         m: usize,
@@ -112,7 +115,8 @@ impl Real for f64 {
     #[inline(always)]
     fn exp2_int(n: Self) -> Self {
         // Exponent field is bits 52..63 with bias 1023; n is integral and in [-1022, 1023].
-        f64::from_bits(((n as i64 + 1023) as u64) << 52)
+        // Same trick as f32: the low mantissa bits of n + 1023 + 2^52 hold n + 1023.
+        f64::from_bits((n + 4_503_599_627_371_519.0).to_bits() << 52)
     }
     unsafe fn gemm_raw(
         m: usize,
@@ -140,9 +144,11 @@ mod tests {
 
     #[test]
     fn exp2_int_matches_powi() {
-        for n in -100..100 {
+        for n in [-126, 127].into_iter().chain(-100..100) {
             assert_eq!(f32::exp2_int(n as f32), 2f32.powi(n));
             assert_eq!(f64::exp2_int(n as f64), 2f64.powi(n));
         }
+        assert_eq!(f64::exp2_int(-1022.0), 2f64.powi(-1022));
+        assert_eq!(f64::exp2_int(1023.0), 2f64.powi(1023));
     }
 }

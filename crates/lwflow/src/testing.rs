@@ -102,7 +102,7 @@ pub fn check_layer(layer: &dyn Layer<f64>, n_params: usize, dim: usize, ctx_dim:
     }
 
     // 2. Log-det against the numerical Jacobian, row by row.
-    for r in 0..n {
+    for (r, &got) in log_det.iter().enumerate() {
         let ctx_r = ctx.as_ref().rows_range(r, 1);
         let mut jac = vec![0.0; dim * dim];
         for c in 0..dim {
@@ -118,8 +118,8 @@ pub fn check_layer(layer: &dyn Layer<f64>, n_params: usize, dim: usize, ctx_dim:
             }
         }
         let want = log_abs_det(jac, dim);
-        let err = (log_det[r] - want).abs() / (1.0 + want.abs());
-        assert!(err < LOG_DET_TOL, "row {r}: log_det {} vs numerical {want} (err {err:.2e})", log_det[r]);
+        let err = (got - want).abs() / (1.0 + want.abs());
+        assert!(err < LOG_DET_TOL, "row {r}: log_det {got} vs numerical {want} (err {err:.2e})");
     }
 
     // 3. Backward against central differences of the probe loss.

@@ -27,6 +27,11 @@ use rand::Rng as _;
 /// First layers with at most this many inputs use a row loop instead of a GEMM.
 pub const SMALL_FAN_IN: usize = 16;
 
+/// A last layer with at most this many outputs (after ≥ 1 hidden layer) is a row loop of dot
+/// products against a transposed copy of W kept in the workspace, instead of a GEMM whose
+/// packing of the n × width input would cost as much as the product itself.
+pub const SMALL_FAN_OUT: usize = 16;
+
 /// Elements of the stack array that backward uses for adjoints of one row tile: 36 Ki elements
 /// (144 KiB in f32, 288 KiB in f64) fits a 128-row tile of a width-128 net within the 2 MiB
 /// default thread stack. Widths above ~18 000 do not fit one row and panic.
@@ -138,7 +143,21 @@ impl Mlp {
 
     /// Workspace `forward` fills and `backward` reads: h_l and act'(z_l) for each hidden layer.
     pub fn workspace_len(&self, n_batch: usize) -> usize {
-        self.sizes[1..self.n_layers()].iter().map(|h| 2 * n_batch * h).sum()
+        let hidden: usize = self.sizes[1..self.n_layers()].iter().map(|h| 2 * n_batch * h).sum();
+        hidden + self.last_transposed_len()
+    }
+
+    /// Whether the last layer uses the row-loop path ([`SMALL_FAN_OUT`]).
+    fn small_last(&self) -> bool {
+        self.n_layers() >= 2 && self.n_out() <= SMALL_FAN_OUT
+    }
+    /// Length of W_Lᵀ (n_out × last width) kept in ws (and of its adjoint in backward scratch).
+    fn last_transposed_len(&self) -> usize {
+        if self.small_last() {
+            self.n_out() * self.sizes[self.n_layers() - 1]
+        } else {
+            0
+        }
     }
 
     /// Rows per backward tile when a caller also needs `extra_per_row` elements of the stack
@@ -148,7 +167,7 @@ impl Mlp {
         if per_row == 0 {
             return BACKWARD_STACK_LEN;
         }
-        let rows = BACKWARD_STACK_LEN / per_row;
+        let rows = BACKWARD_STACK_LEN.saturating_sub(self.last_transposed_len()) / per_row;
         assert!(rows >= 1, "Mlp: layer width {} too large for the backward stack tile", self.max_hidden());
         1 << rows.ilog2()
     }
@@ -166,7 +185,21 @@ impl Mlp {
         for l in 0..n_layers {
             let (w, b) = self.layer_params(p, l);
             let width = self.sizes[l + 1];
-            if l + 1 == n_layers {
+            if l + 1 == n_layers && self.small_last() {
+                // out[r, j] = b[j] + h_r · W[:, j], with Wᵀ copied once into ws.
+                let fan_in = self.sizes[l];
+                let w_t = &mut rest[..width * fan_in];
+                for (k, w_row) in w.chunks_exact(width).enumerate() {
+                    for (j, &x) in w_row.iter().enumerate() {
+                        w_t[j * fan_in + k] = x;
+                    }
+                }
+                for (r, h_row) in prev.chunks_exact(fan_in).enumerate() {
+                    for ((o, &b), w_col) in out.row_mut(r).iter_mut().zip(b).zip(w_t.chunks_exact(fan_in)) {
+                        *o = b + dot(h_row, w_col);
+                    }
+                }
+            } else if l + 1 == n_layers {
                 let fused_bias = self.linear_forward(l, w, b, in_a, in_b, prev, out.rb_mut());
                 if !fused_bias {
                     for r in 0..n {
@@ -177,13 +210,52 @@ impl Mlp {
                 let (h, tail) = std::mem::take(&mut rest).split_at_mut(n * width);
                 let (d, tail) = tail.split_at_mut(n * width);
                 rest = tail;
-                if self.linear_forward(l, w, b, in_a, in_b, prev, MatMut::new(h, n, width)) {
+                if l == 0 && self.sizes[0] <= SMALL_FAN_IN {
+                    self.first_layer_rows(w, b, in_a, in_b, h, d);
+                } else if self.linear_forward(l, w, b, in_a, in_b, prev, MatMut::new(h, n, width)) {
                     self.act.apply_with_derivative(h, d);
                 } else {
                     self.act.bias_apply_with_derivative(h, b, d);
                 }
                 prev = h;
             }
+        }
+    }
+
+    /// Hidden first layer with a tiny fan-in, fused: h = act(b + Σ_k x_k·W[k, :]), d = act'(…),
+    /// computed in register-sized column blocks so each output is written once.
+    #[allow(clippy::too_many_arguments)]
+    fn first_layer_rows<T: Real>(&self, w: &[T], b: &[T], in_a: MatRef<T>, in_b: MatRef<T>, h: &mut [T], d: &mut [T]) {
+        const LANES: usize = 16;
+        let (fan_in, fan_out) = (self.sizes[0], b.len());
+        let mut x = [T::zero(); SMALL_FAN_IN];
+        for (r, (h_row, d_row)) in h.chunks_exact_mut(fan_out).zip(d.chunks_exact_mut(fan_out)).enumerate() {
+            for (xk, &v) in x.iter_mut().zip(row_or_empty(&in_a, r).iter().chain(row_or_empty(&in_b, r))) {
+                *xk = v;
+            }
+            let xs = &x[..fan_in];
+            let mut c0 = 0;
+            for ((h_blk, d_blk), b_blk) in
+                h_row.chunks_exact_mut(LANES).zip(d_row.chunks_exact_mut(LANES)).zip(b.chunks_exact(LANES))
+            {
+                let mut acc = [T::zero(); LANES];
+                acc.copy_from_slice(b_blk);
+                for (k, &xk) in xs.iter().enumerate() {
+                    let w_blk = &w[k * fan_out + c0..k * fan_out + c0 + LANES];
+                    for (a, &wv) in acc.iter_mut().zip(w_blk) {
+                        *a = xk.mul_add(wv, *a);
+                    }
+                }
+                self.act.apply_with_derivative(&mut acc, d_blk);
+                h_blk.copy_from_slice(&acc);
+                c0 += LANES;
+            }
+            let (h_tail, d_tail) = (&mut h_row[c0..], &mut d_row[c0..]);
+            h_tail.copy_from_slice(&b[c0..]);
+            for (k, &xk) in xs.iter().enumerate() {
+                axpy(xk, &w[k * fan_out + c0..(k + 1) * fan_out], h_tail);
+            }
+            self.act.apply_with_derivative(h_tail, d_tail);
         }
     }
 
@@ -279,7 +351,9 @@ impl Mlp {
         let t = d_out.rows();
         let n_layers = self.n_layers();
         let max_h = self.max_hidden();
-        let (buf0, buf1) = scratch[..2 * t * max_h].split_at_mut(t * max_h);
+        let (bufs, rest) = scratch.split_at_mut(2 * t * max_h);
+        let d_w_t = &mut rest[..self.last_transposed_len()];
+        let (buf0, buf1) = bufs.split_at_mut(t * max_h);
         let (mut cur, mut next) = (buf0, buf1);
         // Offsets of h_l, act'_l in ws.
         let hidden_offset = |l: usize| -> usize { self.sizes[1..l + 1].iter().map(|h| 2 * n_batch * h).sum() };
@@ -291,7 +365,36 @@ impl Mlp {
             for r in 0..t {
                 axpy(T::one(), g.row(r), d_b);
             }
-            if l > 0 {
+            if l + 1 == n_layers && self.small_last() {
+                // Row loop against Wᵀ from ws: ∂Wᵀ_j += g[r, j]·h_r, ∂h_r = Σ_j g[r, j]·Wᵀ_j.
+                let off = hidden_offset(l - 1);
+                let h = &ws[off + r0 * fan_in..off + (r0 + t) * fan_in];
+                let act_d = &ws[off + (n_batch + r0) * fan_in..off + (n_batch + r0 + t) * fan_in];
+                let w_t_off = hidden_offset(n_layers - 1);
+                let w_t = &ws[w_t_off..w_t_off + fan_out * fan_in];
+                d_w_t.fill(T::zero());
+                let d_x = &mut next[..t * fan_in];
+                for (r, ((h_row, ad_row), dx_row)) in
+                    h.chunks_exact(fan_in).zip(act_d.chunks_exact(fan_in)).zip(d_x.chunks_exact_mut(fan_in)).enumerate()
+                {
+                    dx_row.fill(T::zero());
+                    for ((&gj, w_col), dw_col) in
+                        g.row(r).iter().zip(w_t.chunks_exact(fan_in)).zip(d_w_t.chunks_exact_mut(fan_in))
+                    {
+                        axpy(gj, h_row, dw_col);
+                        axpy(gj, w_col, dx_row);
+                    }
+                    for (dx, &ad) in dx_row.iter_mut().zip(ad_row) {
+                        *dx *= ad;
+                    }
+                }
+                for (k, dw_row) in d_w.chunks_exact_mut(fan_out).enumerate() {
+                    for (j, dw) in dw_row.iter_mut().enumerate() {
+                        *dw += d_w_t[j * fan_in + k];
+                    }
+                }
+                std::mem::swap(&mut cur, &mut next);
+            } else if l > 0 {
                 let off = hidden_offset(l - 1);
                 let h = &ws[off + r0 * fan_in..off + (r0 + t) * fan_in];
                 let act_d = &ws[off + (n_batch + r0) * fan_in..off + (n_batch + r0 + t) * fan_in];
@@ -391,12 +494,17 @@ mod tests {
         check_mlp_gradient(2, 3, &[8, 7], 4, Activation::Silu, 5);
         check_mlp_gradient(1, 0, &[6], 2, Activation::Relu, 4);
         check_mlp_gradient(0, 3, &[5, 5], 3, Activation::Silu, 3);
+        // hidden width 20: one 16-column register block plus a 4-column tail in the first layer
+        check_mlp_gradient(2, 3, &[20, 5], 4, Activation::Silu, 3);
+        check_mlp_gradient(1, 3, &[32], 2, Activation::Relu, 4);
     }
 
     #[test]
     fn mlp_backward_matches_central_differences_gemm_first_layer() {
         check_mlp_gradient(12, 9, &[9], 3, Activation::Silu, 4);
         check_mlp_gradient(20, 0, &[], 3, Activation::Relu, 3);
+        // n_out > SMALL_FAN_OUT after a hidden layer: last layer through GEMM.
+        check_mlp_gradient(2, 1, &[6], SMALL_FAN_OUT + 4, Activation::Silu, 3);
     }
 
     #[test]
