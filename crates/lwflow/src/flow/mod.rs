@@ -7,13 +7,17 @@
 //! [`Flow::backward_chunk`] over a [`FlowWorkspace`].
 
 mod affine;
+mod coupling;
 mod layer;
 mod permute;
+mod spline;
 mod support;
 
-pub use affine::{AffineCoupling, Split};
+pub use affine::{Affine, AffineCoupling};
+pub use coupling::{Coupling, Split, Transformer};
 pub use layer::Layer;
 pub use permute::Permutation;
+pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
 pub use support::Support;
 
 use std::ops::Range;
@@ -61,7 +65,15 @@ impl FlowConfig {
     /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim: 8 affine
     /// couplings with 2×128 SiLU conditioners and log-scales bounded by 3.
     pub fn new(theta_dim: usize, ctx_dim: usize, base: BaseConfig) -> Self {
-        Self { theta_dim, ctx_dim, n_layers: 8, hidden: vec![128, 128], activation: Activation::Silu, scale_bound: 3.0, base }
+        Self {
+            theta_dim,
+            ctx_dim,
+            n_layers: 8,
+            hidden: vec![128, 128],
+            activation: Activation::Silu,
+            scale_bound: 3.0,
+            base,
+        }
     }
 }
 
@@ -69,6 +81,7 @@ impl FlowConfig {
 #[derive(Clone, Debug)]
 pub enum LayerKind {
     Affine(AffineCoupling),
+    Spline(SplineCoupling),
     Permute(Permutation),
 }
 
@@ -83,6 +96,7 @@ macro_rules! dispatch_layer {
     ($self:ident, $l:ident => $e:expr) => {
         match $self {
             LayerKind::Affine($l) => $e,
+            LayerKind::Spline($l) => $e,
             LayerKind::Permute($l) => $e,
         }
     };
@@ -188,8 +202,10 @@ impl<T: Real> Flow<T> {
         let mut flow = Self::architecture(config, prior, ctx_norm)?;
         let mut rng = stream(seed, Stream::Init, 0, 0);
         for (layer, r) in flow.layers.iter().zip(&flow.ranges) {
-            if let LayerKind::Affine(a) = layer {
-                a.init_params(&mut flow.params[r.clone()], &mut rng);
+            match layer {
+                LayerKind::Affine(a) => a.init_params(&mut flow.params[r.clone()], &mut rng),
+                LayerKind::Spline(s) => s.init_params(&mut flow.params[r.clone()], &mut rng),
+                LayerKind::Permute(_) => {}
             }
         }
         let r = flow.ranges.last().expect("base range").clone();
@@ -204,7 +220,11 @@ impl<T: Real> Flow<T> {
             return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
         }
         if ctx_norm.mean.len() != config.ctx_dim || ctx_norm.std.len() != config.ctx_dim {
-            return Err(Error::Shape { what: "observation standardisation", expected: config.ctx_dim, got: ctx_norm.mean.len() });
+            return Err(Error::Shape {
+                what: "observation standardisation",
+                expected: config.ctx_dim,
+                got: ctx_norm.mean.len(),
+            });
         }
         if config.n_layers == 0 || config.hidden.is_empty() || config.hidden.contains(&0) {
             return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));
@@ -307,6 +327,7 @@ impl<T: Real> Flow<T> {
             .map(|(i, (l, r))| {
                 let kind = match l {
                     LayerKind::Affine(_) => "affine",
+                    LayerKind::Spline(_) => "spline",
                     LayerKind::Permute(_) => "permute",
                 };
                 (format!("layers.{i}.{kind}"), r.clone())
