@@ -98,12 +98,14 @@ impl RqSpline {
     ) -> Self {
         assert!((1..=MAX_BINS).contains(&n_bins), "RqSpline: n_bins {n_bins} must be in 1..={MAX_BINS}");
         assert!(tail_bound > 0.0 && tail_bound.is_finite(), "RqSpline: tail_bound {tail_bound} must be positive");
+        // Minimums > 0 keep every bin non-degenerate and every slope positive even when the
+        // softmax or softplus underflows to 0 for extreme raw values.
         let k = n_bins as f64;
         assert!(
-            (0.0..1.0).contains(&(k * min_bin_width)) && (0.0..1.0).contains(&(k * min_bin_height)),
-            "RqSpline: n_bins · minimum bin width/height must be in [0, 1)"
+            min_bin_width > 0.0 && min_bin_height > 0.0 && k * min_bin_width < 1.0 && k * min_bin_height < 1.0,
+            "RqSpline: minimum bin width/height must be positive with n_bins · minimum below 1"
         );
-        assert!((0.0..1.0).contains(&min_derivative), "RqSpline: min_derivative must be in [0, 1)");
+        assert!(min_derivative > 0.0 && min_derivative < 1.0, "RqSpline: min_derivative must be in (0, 1)");
         let derivative_shift = (1.0 - min_derivative).exp_m1().ln();
         Self { n_bins, tail_bound, min_bin_width, min_bin_height, min_derivative, derivative_shift }
     }
