@@ -429,7 +429,7 @@ mod tests {
         (0..spline.n_params()).map(|_| scale * (2.0 * rng.gen::<f64>() - 1.0)).collect()
     }
 
-    fn interior_knots(spline: &RqSpline, raw: &[f64]) -> Vec<f64> {
+    fn knot_positions(spline: &RqSpline, raw: &[f64]) -> Vec<f64> {
         let kn = spline.knots(raw);
         kn.x[..=spline.n_bins()].to_vec()
     }
@@ -439,7 +439,7 @@ mod tests {
     fn probe_points(spline: &RqSpline, raw: &[f64]) -> Vec<f64> {
         let b = spline.tail_bound();
         let mut pts: Vec<f64> = (0..=200).map(|i| -1.5 * b + 3.0 * b * i as f64 / 200.0).collect();
-        for k in interior_knots(spline, raw) {
+        for k in knot_positions(spline, raw) {
             pts.extend([k, k - 1e-9, k + 1e-9]);
         }
         pts.extend([-b, b, 2.0 * b, -7.0 * b, 1e3]);
@@ -494,13 +494,14 @@ mod tests {
                     let err = (back - u).abs() / u.abs().max(1.0);
                     assert!(err < ROUND_TRIP_TOL_F64, "f64 K={} u={u}: back {back} (err {err:.1e})", spline.n_bins());
                     assert!((ld + ld_inv).abs() < ROUND_TRIP_TOL_F64, "f64 log-dets {ld} + {ld_inv} ≠ 0");
-                    // f32: v carries ε·|v| rounding, which the inverse amplifies by du/dv, so the
-                    // bound is relative to max(1, du/dv) (the brief's 1e-5 where slopes are ≥ 1).
+                    // f32: v carries ε·|v| rounding, which the inverse amplifies by du/dv. Mild
+                    // raw values (scale 0.5) must meet 1e-5 outright; strongly bent splines
+                    // (scale 3, slopes far below 1) get the bound times max(1, du/dv).
                     let u32_ = u as f32;
                     let (v, _) = spline.forward(&raw32, u32_);
                     let (back, _) = spline.inverse(&raw32, v);
                     let err = (back - u32_).abs() as f64 / (u32_.abs() as f64).max(1.0);
-                    let amplification = (-ld).exp().max(1.0);
+                    let amplification = if scale > 1.0 { (-ld).exp().max(1.0) } else { 1.0 };
                     assert!(
                         err < ROUND_TRIP_TOL_F32 * amplification,
                         "f32 K={} u={u}: back {back} (err {err:.1e}, du/dv {amplification:.2})",
@@ -516,7 +517,7 @@ mod tests {
         let mut rng = Rng::seed_from_u64(12);
         for spline in splines() {
             let raw = random_raw(&spline, 2.0, &mut rng);
-            let knots = interior_knots(&spline, &raw);
+            let knots = knot_positions(&spline, &raw);
             let b = spline.tail_bound();
             // Keep the ±h stencil inside one bin: skip points within 1e-5 of a knot.
             let pts = (0..=97).map(|i| -1.2 * b + 2.4 * b * i as f64 / 97.0);
@@ -575,7 +576,7 @@ mod tests {
             for _ in 0..3 {
                 let raw = random_raw(&spline, 1.5, &mut rng);
                 let b = spline.tail_bound();
-                let knots = interior_knots(&spline, &raw);
+                let knots = knot_positions(&spline, &raw);
                 let mut pts: Vec<f64> = (0..7).map(|_| b * (2.0 * rng.gen::<f64>() - 1.0)).collect();
                 // 1e-4 from each knot: near the edge but the FD stencil (1e-6) stays in one bin.
                 for &k in &knots[1..spline.n_bins()] {
