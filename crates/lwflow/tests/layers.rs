@@ -3,7 +3,7 @@
 //! differences for inputs and every raw parameter, and f32 vs f64 agreement. A new layer is one
 //! line in `cases()`.
 
-use lwflow::flow::{AffineCoupling, Layer, Permutation, Split};
+use lwflow::flow::{AffineCoupling, Layer, Permutation, SplineCoupling, Split};
 use lwflow::nn::Activation;
 use lwflow::testing::{check_layer, check_layer_f32};
 
@@ -39,6 +39,19 @@ fn affine(
     Box::new(AffineCoupling::new(dim, n_cond, split, ctx_dim, &[8, 7], act, bound))
 }
 
+/// Spline couplings use B = 3: `check_layer`'s inputs are U(−2, 2) (inside) plus rows scaled to
+/// ±25 and ±60 (tails), and its random raw parameters make the spline far from the identity.
+fn spline(
+    dim: usize,
+    n_cond: usize,
+    split: Split,
+    ctx_dim: usize,
+    act: Activation,
+    n_bins: usize,
+) -> Box<dyn BothPrecisions> {
+    Box::new(SplineCoupling::new(dim, n_cond, split, ctx_dim, &[8, 7], act, n_bins, 3.0))
+}
+
 fn cases() -> Vec<Case> {
     use Activation::{Relu, Silu};
     use Split::{Lower, Upper};
@@ -52,6 +65,13 @@ fn cases() -> Vec<Case> {
         case("affine_upper_dim5_ctx0_silu", affine(5, 3, Upper, 0, Silu, 3.0), 5, 0),
         case("affine_lower_dim3_ncond0_ctx4_silu", affine(3, 0, Lower, 4, Silu, 2.0), 3, 4),
         case("affine_no_hidden_dim3_ctx1", Box::new(AffineCoupling::new(3, 2, Split::Lower, 1, &[], Silu, 2.0)), 3, 1),
+        case("spline_lower_dim2_ctx0_bins4", spline(2, 1, Lower, 0, Silu, 4), 2, 0),
+        case("spline_upper_dim2_ctx3_bins8", spline(2, 1, Upper, 3, Silu, 8), 2, 3),
+        case("spline_lower_dim3_ctx2_bins8_relu", spline(3, 1, Lower, 2, Relu, 8), 3, 2),
+        case("spline_upper_dim3_ctx0_bins4", spline(3, 2, Upper, 0, Silu, 4), 3, 0),
+        case("spline_lower_dim5_ctx3_bins4", spline(5, 2, Lower, 3, Silu, 4), 5, 3),
+        case("spline_upper_dim5_ctx1_bins8", spline(5, 3, Upper, 1, Relu, 8), 5, 1),
+        case("spline_lower_dim3_ncond0_ctx2_bins4", spline(3, 0, Lower, 2, Silu, 4), 3, 2),
         case("permutation_reverse_dim3", Box::new(Permutation::reverse(3)), 3, 0),
         case("permutation_cycle_dim5_ctx2", Box::new(Permutation::new(vec![2, 4, 0, 1, 3])), 5, 2),
     ]
@@ -87,4 +107,23 @@ fn affine_coupling_starts_at_the_identity() {
     layer.forward(&p, u.as_ref(), ctx.as_ref(), v.as_mut(), &mut log_det, &mut ws);
     assert_eq!(v, u);
     assert!(log_det.iter().all(|&l| l == 0.0));
+}
+
+#[test]
+fn spline_coupling_starts_at_the_identity() {
+    // Inside and outside [−B, B] = [−2, 2]; identity up to rounding (see `flow::spline`).
+    const TOL: f64 = 1e-14;
+    let layer = SplineCoupling::new(3, 1, Split::Lower, 2, &[16], Activation::Silu, 8, 2.0);
+    let mut p = vec![0.0f64; Layer::<f64>::n_params(&layer)];
+    layer.init_params(&mut p, &mut <lwflow::rng::Rng as rand::SeedableRng>::seed_from_u64(0));
+    let u = lwflow::Mat::from_fn(5, 3, |r, c| r as f64 - 1.3 * c as f64);
+    let ctx = lwflow::Mat::from_fn(5, 2, |r, c| (r * c) as f64 * 0.1);
+    let mut v = lwflow::Mat::zeros(5, 3);
+    let mut log_det = vec![0.0; 5];
+    let mut ws = vec![0.0; Layer::<f64>::workspace_len(&layer, 5)];
+    layer.forward(&p, u.as_ref(), ctx.as_ref(), v.as_mut(), &mut log_det, &mut ws);
+    for (a, b) in v.as_slice().iter().zip(u.as_slice()) {
+        assert!((a - b).abs() <= TOL * b.abs().max(1.0), "v {a} vs u {b}");
+    }
+    assert!(log_det.iter().all(|l| l.abs() <= TOL), "{log_det:?}");
 }

@@ -7,13 +7,17 @@
 //! [`Flow::backward_chunk`] over a [`FlowWorkspace`].
 
 mod affine;
+mod coupling;
 mod layer;
 mod permute;
+mod spline;
 mod support;
 
-pub use affine::{AffineCoupling, Split};
+pub use affine::{Affine, AffineCoupling};
+pub use coupling::{Coupling, Split, Transformer};
 pub use layer::Layer;
 pub use permute::Permutation;
+pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
 pub use support::Support;
 
 use std::ops::Range;
@@ -99,6 +103,7 @@ impl FlowConfig {
 #[derive(Clone, Debug)]
 pub enum LayerKind {
     Affine(AffineCoupling),
+    Spline(SplineCoupling),
     Permute(Permutation),
 }
 
@@ -115,6 +120,7 @@ macro_rules! dispatch_layer {
     ($self:ident, $l:ident => $e:expr) => {
         match $self {
             LayerKind::Affine($l) => $e,
+            LayerKind::Spline($l) => $e,
             LayerKind::Permute($l) => $e,
         }
     };
@@ -221,8 +227,10 @@ impl<T: Real> Flow<T> {
         let mut flow = Self::architecture(config, prior, ctx_norm)?;
         let mut rng = stream(seed, Stream::Init, 0, 0);
         for (layer, r) in flow.layers.iter().zip(&flow.ranges) {
-            if let LayerKind::Affine(a) = layer {
-                a.init_params(&mut flow.params[r.clone()], &mut rng);
+            match layer {
+                LayerKind::Affine(a) => a.init_params(&mut flow.params[r.clone()], &mut rng),
+                LayerKind::Spline(s) => s.init_params(&mut flow.params[r.clone()], &mut rng),
+                LayerKind::Permute(_) => {}
             }
         }
         let r = flow.ranges.last().expect("base range").clone();
@@ -349,6 +357,7 @@ impl<T: Real> Flow<T> {
             .map(|(i, (l, r))| {
                 let kind = match l {
                     LayerKind::Affine(_) => "affine",
+                    LayerKind::Spline(_) => "spline",
                     LayerKind::Permute(_) => "permute",
                 };
                 (format!("layers.{i}.{kind}"), r.clone())

@@ -1,0 +1,228 @@
+//! Conditional coupling layer (Dinh et al. 2016, arXiv:1605.08803), generic over its elementwise
+//! transformer τ (flowjax's `Coupling`: transformer + conditioner sized from its parameter count):
+//! v_a = u_a, v_b = τ(u_b; raw), raw = net([u_a | ctx]); log|det ∂v/∂u| = Σ_j log τ'(u_b,j).
+//!
+//! Shapes: u, v: n × dim; ctx: n × ctx_dim (0 columns = unconditional); the transformed block
+//! u_b has n_b = dim − n_cond columns and the net outputs n_b·P raw values per row (P =
+//! [`Transformer::n_params`]), laid out as the transformer documents. [`Split::Lower`]
+//! conditions on the first n_cond columns and transforms the rest; [`Split::Upper`] conditions
+//! on the last n_cond and transforms the first n_b.
+//!
+//! Workspace (n rows): the MLP's workspace, then the net output (n × n_b·P; the transformer's
+//! forward may overwrite it with a cache for its backward), then copies of u_a (n × n_cond),
+//! ctx (n × ctx_dim) and u_b (n × n_b). `Layer::backward` gets neither u nor ctx, so forward
+//! keeps these copies (a few columns per row, negligible next to the hidden layers).
+//!
+//! Backward: the transformer turns (∂L/∂v_b, ∂L/∂log_det) into ∂L/∂raw and ∂L/∂u_b per row, the
+//! net adds its input adjoint to ∂L/∂u_a = ∂L/∂v_a. The raw adjoints live in a stack array,
+//! [`crate::nn::mlp::BACKWARD_STACK_LEN`] elements, processed in row tiles (backward receives
+//! `ws` read-only).
+
+use std::fmt::Debug;
+
+use crate::flow::Layer;
+use crate::mat::{MatMut, MatRef};
+use crate::nn::mlp::BACKWARD_STACK_LEN;
+use crate::nn::{Activation, Mlp};
+use crate::real::Real;
+use crate::rng::Rng;
+
+/// Which columns condition the coupling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Condition on the first n_cond columns, transform the rest.
+    Lower,
+    /// Condition on the last n_cond columns, transform the first dim − n_cond.
+    Upper,
+}
+
+/// A context-free elementwise bijection τ(u; raw) applied to each transformed coordinate, with
+/// `n_params()` raw values per coordinate. Row functions get one row's n_b coordinates and its
+/// n_b·P raw values in the transformer's own layout; zero raw values must give the identity.
+pub trait Transformer: Clone + Debug + PartialEq + Send + Sync {
+    /// Raw values per transformed coordinate (P).
+    fn n_params(&self) -> usize;
+    /// v = τ(u; raw) for one row; returns Σ log τ'(u). May overwrite `raw` with a same-length
+    /// cache that `backward_row` reads instead.
+    fn forward_row<T: Real>(&self, raw: &mut [T], u: &[T], v: &mut [T]) -> T;
+    /// u = τ⁻¹(v; raw) for one row; returns Σ log (τ⁻¹)'(v) = −Σ log τ'(u).
+    fn inverse_row<T: Real>(&self, raw: &[T], v: &[T], u: &mut [T]) -> T;
+    /// Given the cache `forward_row` left, its input u and the adjoints of v and of the row's
+    /// log-det, *overwrites* `d_raw` (n_b·P) and `d_u` (n_b).
+    fn backward_row<T: Real>(&self, cache: &[T], u: &[T], d_v: &[T], d_log_det: T, d_raw: &mut [T], d_u: &mut [T]);
+}
+
+/// A coupling layer's shapes, conditioner and transformer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coupling<Tr> {
+    dim: usize,
+    n_cond: usize,
+    split: Split,
+    ctx_dim: usize,
+    mlp: Mlp,
+    transformer: Tr,
+}
+
+impl<Tr: Transformer> Coupling<Tr> {
+    /// v_a = u_a, v_b = τ(u_b; mlp([u_a | ctx])); the MLP is (n_cond + ctx_dim) → hidden →
+    /// (dim − n_cond)·P.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn with_transformer(
+        dim: usize,
+        n_cond: usize,
+        split: Split,
+        ctx_dim: usize,
+        hidden: &[usize],
+        act: Activation,
+        transformer: Tr,
+    ) -> Self {
+        assert!(n_cond < dim, "Coupling: n_cond {n_cond} must be below dim {dim}");
+        let mlp = Mlp::new(n_cond + ctx_dim, hidden, (dim - n_cond) * transformer.n_params(), act);
+        Self { dim, n_cond, split, ctx_dim, mlp, transformer }
+    }
+    /// The conditioner's last layer is zero, so the layer starts as the identity.
+    pub fn init_params<T: Real>(&self, p: &mut [T], rng: &mut Rng) {
+        self.mlp.init_params(p, rng, 0.0);
+    }
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    pub fn n_cond(&self) -> usize {
+        self.n_cond
+    }
+    pub fn split(&self) -> Split {
+        self.split
+    }
+    pub fn ctx_dim(&self) -> usize {
+        self.ctx_dim
+    }
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+    pub fn transformer(&self) -> &Tr {
+        &self.transformer
+    }
+    fn n_b(&self) -> usize {
+        self.dim - self.n_cond
+    }
+    /// Net outputs per row, n_b·P.
+    fn n_out(&self) -> usize {
+        self.n_b() * self.transformer.n_params()
+    }
+    /// First column of the conditioning block a and of the transformed block b.
+    fn starts(&self) -> (usize, usize) {
+        match self.split {
+            Split::Lower => (0, self.n_cond),
+            Split::Upper => (self.n_b(), 0),
+        }
+    }
+    /// Splits ws into (mlp ws, net output, u_a, ctx, u_b).
+    #[allow(clippy::type_complexity)]
+    fn split_ws<'w, T>(
+        &self,
+        ws: &'w mut [T],
+        n: usize,
+    ) -> (&'w mut [T], &'w mut [T], &'w mut [T], &'w mut [T], &'w mut [T]) {
+        let (mlp_ws, rest) = ws.split_at_mut(self.mlp.workspace_len(n));
+        let (o, rest) = rest.split_at_mut(n * self.n_out());
+        let (u_a, rest) = rest.split_at_mut(n * self.n_cond);
+        let (ctx, rest) = rest.split_at_mut(n * self.ctx_dim);
+        (mlp_ws, o, u_a, ctx, &mut rest[..n * self.n_b()])
+    }
+}
+
+fn copy_cols<T: Real>(src: MatRef<T>, dst: &mut [T]) {
+    if src.cols() == 0 {
+        return;
+    }
+    for (r, d) in dst.chunks_exact_mut(src.cols()).enumerate().take(src.rows()) {
+        d.copy_from_slice(src.row(r));
+    }
+}
+
+impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
+    fn n_params(&self) -> usize {
+        self.mlp.n_params()
+    }
+
+    fn workspace_len(&self, n_batch: usize) -> usize {
+        self.mlp.workspace_len(n_batch) + n_batch * (self.n_out() + self.n_b() + self.n_cond + self.ctx_dim)
+    }
+
+    fn forward(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, mut v: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
+        let (n, n_b, n_cond, n_out) = (u.rows(), self.n_b(), self.n_cond, self.n_out());
+        let (a0, b0) = self.starts();
+        let (mlp_ws, o, u_a, ctx_copy, u_b) = self.split_ws(ws, n);
+        copy_cols(u.cols_range(a0, n_cond), u_a);
+        copy_cols(ctx, ctx_copy);
+        copy_cols(u.cols_range(b0, n_b), u_b);
+        let (u_a, ctx_copy) = (MatRef::new(u_a, n, n_cond), MatRef::new(ctx_copy, n, self.ctx_dim));
+        self.mlp.forward(p, u_a, ctx_copy, MatMut::new(o, n, n_out), mlp_ws);
+        for (r, (raw, u_b)) in o.chunks_exact_mut(n_out).zip(u_b.chunks_exact(n_b)).enumerate() {
+            let v_row = v.row_mut(r);
+            v_row[a0..a0 + n_cond].copy_from_slice(u_a.row(r));
+            log_det[r] += self.transformer.forward_row(raw, u_b, &mut v_row[b0..b0 + n_b]);
+        }
+    }
+
+    fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, mut u: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
+        let (n, n_b, n_cond, n_out) = (v.rows(), self.n_b(), self.n_cond, self.n_out());
+        let (a0, b0) = self.starts();
+        let (mlp_ws, o, _, _, _) = self.split_ws(ws, n);
+        let v_a = v.cols_range(a0, n_cond);
+        self.mlp.forward(p, v_a, ctx, MatMut::new(o, n, n_out), mlp_ws);
+        for (r, raw) in o.chunks_exact(n_out).enumerate() {
+            let v_row = v.row(r);
+            let u_row = u.row_mut(r);
+            u_row[a0..a0 + n_cond].copy_from_slice(&v_row[a0..a0 + n_cond]);
+            log_det[r] += self.transformer.inverse_row(raw, &v_row[b0..b0 + n_b], &mut u_row[b0..b0 + n_b]);
+        }
+    }
+
+    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], mut d_u: MatMut<T>, d_p: &mut [T]) {
+        let (n, n_b, n_cond, ctx_dim, n_out) = (d_v.rows(), self.n_b(), self.n_cond, self.ctx_dim, self.n_out());
+        let (a0, b0) = self.starts();
+        let (mlp_ws, rest) = ws.split_at(self.mlp.workspace_len(n));
+        let (o, rest) = rest.split_at(n * n_out);
+        let (u_a, rest) = rest.split_at(n * n_cond);
+        let (ctx_copy, u_b) = rest.split_at(n * ctx_dim);
+        let (u_a, ctx_copy) = (MatRef::new(u_a, n, n_cond), MatRef::new(ctx_copy, n, ctx_dim));
+        let mut scratch = [T::zero(); BACKWARD_STACK_LEN];
+        let tile = self.mlp.backward_tile_rows(n_out);
+        for r0 in (0..n).step_by(tile) {
+            let t = tile.min(n - r0);
+            let (d_o, mlp_scratch) = scratch.split_at_mut(tile * n_out);
+            for (i, d_raw) in d_o.chunks_exact_mut(n_out).take(t).enumerate() {
+                let r = r0 + i;
+                self.transformer.backward_row(
+                    &o[r * n_out..(r + 1) * n_out],
+                    &u_b[r * n_b..(r + 1) * n_b],
+                    &d_v.row(r)[b0..b0 + n_b],
+                    d_log_det[r],
+                    d_raw,
+                    &mut d_u.row_mut(r)[b0..b0 + n_b],
+                );
+            }
+            let mut d_u_tile = d_u.rows_range_mut(r0, t);
+            self.mlp.backward_rows(
+                p,
+                mlp_ws,
+                n,
+                r0,
+                u_a.rows_range(r0, t),
+                ctx_copy.rows_range(r0, t),
+                MatRef::new(&d_o[..t * n_out], t, n_out),
+                Some(d_u_tile.cols_range_mut(a0, n_cond)),
+                d_p,
+                mlp_scratch,
+            );
+            for i in (0..t).filter(|_| n_cond > 0) {
+                let g_a = &d_v.row(r0 + i)[a0..a0 + n_cond];
+                for (d, &g) in d_u_tile.row_mut(i)[a0..a0 + n_cond].iter_mut().zip(g_a) {
+                    *d += g;
+                }
+            }
+        }
+    }
+}
