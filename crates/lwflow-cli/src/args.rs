@@ -44,6 +44,15 @@ pub enum BaseArg {
     Cgmm,
 }
 
+/// Coupling layer type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FlowArg {
+    /// Affine (RealNVP) couplings.
+    Affine,
+    /// Rational-quadratic spline couplings (Neural Spline Flows).
+    Spline,
+}
+
 /// Hidden-layer activation of the conditioner networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ActArg {
@@ -68,6 +77,15 @@ pub struct TrainArgs {
     /// Model file to write (safetensors).
     #[arg(long, default_value = "model.lwf")]
     pub out: PathBuf,
+    /// Coupling layer type.
+    #[arg(long, value_enum)]
+    pub flow: Option<FlowArg>,
+    /// Spline bins (with --flow spline).
+    #[arg(long, value_parser = positive_usize)]
+    pub bins: Option<usize>,
+    /// Splines act on [-B, B] and are the identity outside (with --flow spline).
+    #[arg(long, value_parser = positive_f64)]
+    pub tail_bound: Option<f64>,
     /// Number of coupling layers.
     #[arg(long, value_parser = positive_usize)]
     pub layers: Option<usize>,

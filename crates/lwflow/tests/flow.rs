@@ -1,7 +1,7 @@
 //! Whole-flow properties: the chained forward/backward passes against finite differences, the
 //! sampling direction against the density direction, and normalisation of q(θ|x).
 
-use lwflow::flow::{BaseConfig, Flow, FlowConfig, Standardizer};
+use lwflow::flow::{BaseConfig, CouplingConfig, Flow, FlowConfig, Standardizer};
 use lwflow::mat::Mat;
 use lwflow::model::{Marginal, Prior};
 use lwflow::nn::Activation;
@@ -9,14 +9,14 @@ use lwflow::rng::{stream, Stream};
 use lwflow::testing::{assert_all_close, numerical_gradient, FD_REL_TOL};
 use rand::Rng as _;
 
-fn small_flow(theta_dim: usize, base: BaseConfig) -> Flow<f64> {
+fn small_flow_with(theta_dim: usize, base: BaseConfig, coupling: CouplingConfig) -> Flow<f64> {
     let config = FlowConfig {
         theta_dim,
         ctx_dim: 2,
         n_layers: 4,
         hidden: vec![8, 8],
         activation: Activation::Silu,
-        scale_bound: 3.0,
+        coupling,
         base,
     };
     let prior = Prior::uniform_box(theta_dim, -3.0, 3.0).unwrap();
@@ -28,6 +28,10 @@ fn small_flow(theta_dim: usize, base: BaseConfig) -> Flow<f64> {
         *p += rng.gen_range(-0.3..0.3);
     }
     flow
+}
+
+fn small_flow(theta_dim: usize, base: BaseConfig) -> Flow<f64> {
+    small_flow_with(theta_dim, base, CouplingConfig::default_spline())
 }
 
 fn inputs(n: usize, theta_dim: usize) -> (Mat<f64>, Mat<f64>, Vec<f64>) {
@@ -55,7 +59,7 @@ fn chained_gradient_matches_finite_differences() {
         let d_log_q: Vec<f64> = w.iter().map(|w| -w).collect();
         flow.backward_chunk(flow.params(), &d_log_q, &mut ws);
         let num = numerical_gradient(loss, flow.params());
-        assert_all_close(&format!("flow d={d} {base:?}"), &ws.grad, &num, FD_REL_TOL);
+        assert_all_close(&format!("flow d={d} {base:?} {coupling:?}"), &ws.grad, &num, FD_REL_TOL);
     }
 }
 

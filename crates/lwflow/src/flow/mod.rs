@@ -49,6 +49,17 @@ pub enum BaseConfig {
     Cgmm { components: usize },
 }
 
+/// The elementwise transform of the coupling layers.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum CouplingConfig {
+    /// v = u·exp(s) + t with s = S·tanh(raw/S), S = `scale_bound`.
+    Affine { scale_bound: f64 },
+    /// Monotone rational-quadratic spline with `bins` bins on [−tail_bound, tail_bound],
+    /// identity outside.
+    Spline { bins: usize, tail_bound: f64 },
+}
+
 impl BaseConfig {
     /// Number of mixture components (1 for the Gaussian base).
     pub fn components(&self) -> usize {
@@ -73,29 +84,42 @@ impl BaseConfig {
 pub struct FlowConfig {
     pub theta_dim: usize,
     pub ctx_dim: usize,
-    /// Number of affine coupling layers.
+    /// Number of coupling layers.
     pub n_layers: usize,
     /// Hidden layer widths of each coupling's conditioner MLP.
     pub hidden: Vec<usize>,
     pub activation: Activation,
-    /// Bound S of the soft-clamped log-scale s = S·tanh(raw/S).
-    pub scale_bound: f64,
+    pub coupling: CouplingConfig,
     pub base: BaseConfig,
 }
 
 impl FlowConfig {
-    /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim: 8 affine
-    /// couplings with 2×128 SiLU conditioners and log-scales bounded by 3.
+    /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim:
+    /// [`DEFAULT_LAYERS`] spline couplings with 2×128 SiLU conditioners.
     pub fn new(theta_dim: usize, ctx_dim: usize, base: BaseConfig) -> Self {
         Self {
             theta_dim,
             ctx_dim,
-            n_layers: 8,
+            n_layers: DEFAULT_LAYERS,
             hidden: vec![128, 128],
             activation: Activation::Silu,
-            scale_bound: 3.0,
+            coupling: CouplingConfig::default_spline(),
             base,
         }
+    }
+}
+
+/// Coupling layers of the default architecture.
+pub const DEFAULT_LAYERS: usize = 6;
+
+impl CouplingConfig {
+    /// Affine couplings with log-scales bounded by 3.
+    pub fn default_affine() -> Self {
+        CouplingConfig::Affine { scale_bound: 3.0 }
+    }
+    /// Splines with 8 bins on [−5, 5] (the support map puts the prior at N(0, 1)).
+    pub fn default_spline() -> Self {
+        CouplingConfig::Spline { bins: 8, tail_bound: 5.0 }
     }
 }
 
@@ -254,8 +278,17 @@ impl<T: Real> Flow<T> {
         if config.n_layers == 0 || config.hidden.is_empty() || config.hidden.contains(&0) {
             return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));
         }
-        if !(config.scale_bound > 0.0 && config.scale_bound.is_finite()) {
-            return Err(Error::invalid("flow scale_bound", format!("{} must be positive", config.scale_bound)));
+        match config.coupling {
+            CouplingConfig::Affine { scale_bound } if !(scale_bound > 0.0 && scale_bound.is_finite()) => {
+                return Err(Error::invalid("flow scale_bound", format!("{scale_bound} must be positive")));
+            }
+            CouplingConfig::Spline { bins, tail_bound } if !(2..=MAX_BINS).contains(&bins) || !(tail_bound > 0.0) => {
+                return Err(Error::invalid(
+                    "flow spline",
+                    format!("bins {bins} must be in 2..={MAX_BINS} and tail_bound {tail_bound} positive"),
+                ));
+            }
+            _ => {}
         }
         let mut layers = Vec::new();
         let lower = d / 2; // conditioning block of even layers
@@ -267,15 +300,15 @@ impl<T: Real> Flow<T> {
             } else {
                 (d - lower, Split::Upper)
             };
-            layers.push(LayerKind::Affine(AffineCoupling::new(
-                d,
-                n_cond,
-                split,
-                config.ctx_dim,
-                &config.hidden,
-                config.activation,
-                config.scale_bound,
-            )));
+            let (ctx, hidden, act) = (config.ctx_dim, &config.hidden, config.activation);
+            layers.push(match config.coupling {
+                CouplingConfig::Affine { scale_bound } => {
+                    LayerKind::Affine(AffineCoupling::new(d, n_cond, split, ctx, hidden, act, scale_bound))
+                }
+                CouplingConfig::Spline { bins, tail_bound } => {
+                    LayerKind::Spline(SplineCoupling::new(d, n_cond, split, ctx, hidden, act, bins, tail_bound))
+                }
+            });
             // For d ≥ 3 the alternating halves never mix some pairs of coordinates; a fixed
             // cyclic shift after every pair of couplings lets every coordinate condition on every other.
             if d >= 3 && l % 2 == 1 && l + 1 < config.n_layers {
