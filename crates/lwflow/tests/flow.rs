@@ -44,10 +44,15 @@ fn inputs(n: usize, theta_dim: usize) -> (Mat<f64>, Mat<f64>, Vec<f64>) {
 
 #[test]
 fn chained_gradient_matches_finite_differences() {
-    for (d, base) in
-        [(2, BaseConfig::Gmm { components: 3 }), (3, BaseConfig::Gaussian), (3, BaseConfig::Gmm { components: 2 })]
-    {
-        let flow = small_flow(d, base);
+    let cases = [
+        (2, BaseConfig::Gmm { components: 3 }, CouplingConfig::default_spline()),
+        (2, BaseConfig::Cgmm { components: 2 }, CouplingConfig::default_affine()),
+        (3, BaseConfig::Gaussian, CouplingConfig::default_affine()),
+        (3, BaseConfig::Gmm { components: 2 }, CouplingConfig::Spline { bins: 4, tail_bound: 2.5 }),
+        (3, BaseConfig::Cgmm { components: 3 }, CouplingConfig::default_spline()),
+    ];
+    for (d, base, coupling) in cases {
+        let flow = small_flow_with(d, base, coupling);
         let (u, ctx, w) = inputs(7, d);
         let loss = |p: &[f64]| {
             let mut ws = flow.workspace(7);

@@ -1,11 +1,11 @@
 //! `lwflow train`: builds the model and flow from flags, trains, writes the model file.
 
 use anyhow::{Context, Result};
-use lwflow::flow::{BaseConfig, FlowConfig};
+use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
 use lwflow::train::{fit, TrainConfig};
 
-use crate::args::{BaseArg, TrainArgs};
+use crate::args::{BaseArg, FlowArg, TrainArgs};
 use crate::progress::Progress;
 
 /// Mixture components when `--components` is not given.
@@ -19,6 +19,16 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         BaseArg::Cgmm => BaseConfig::Cgmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
     };
     let mut flow = FlowConfig::new(theta_dim, x_dim, base);
+    flow.coupling = match (a.flow, flow.coupling) {
+        (Some(FlowArg::Affine), CouplingConfig::Affine { .. }) | (None, _) => flow.coupling,
+        (Some(FlowArg::Affine), _) => CouplingConfig::default_affine(),
+        (Some(FlowArg::Spline), CouplingConfig::Spline { .. }) => flow.coupling,
+        (Some(FlowArg::Spline), _) => CouplingConfig::default_spline(),
+    };
+    if let CouplingConfig::Spline { bins, tail_bound } = &mut flow.coupling {
+        *bins = a.bins.unwrap_or(*bins);
+        *tail_bound = a.tail_bound.unwrap_or(*tail_bound);
+    }
     if let Some(l) = a.layers {
         flow.n_layers = l;
     }

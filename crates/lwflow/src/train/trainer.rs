@@ -55,7 +55,7 @@ impl Default for TrainConfig {
             thetas_per_step: 8192,
             pairs_per_obs: 16,
             layout: BatchLayout::Resample,
-            lr: 2e-3,
+            lr: 1e-3,
             lr_final_ratio: 0.02,
             warmup_steps: 100,
             clip_norm: 10.0,
