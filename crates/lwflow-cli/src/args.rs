@@ -44,6 +44,15 @@ pub enum BaseArg {
     Cgmm,
 }
 
+/// Batch layout of the weighted loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    /// Systematic resampling of pairs by weight (unbiased, equal weights).
+    Resample,
+    /// The largest weights per observation, renormalised.
+    TopWeights,
+}
+
 /// Coupling layer type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FlowArg {
@@ -89,6 +98,9 @@ pub struct TrainArgs {
     /// Number of coupling layers.
     #[arg(long, value_parser = positive_usize)]
     pub layers: Option<usize>,
+    /// Which (theta, x) pairs of the weight matrix the flow is trained on each step.
+    #[arg(long, value_enum)]
+    pub layout: Option<LayoutArg>,
     /// Width of each hidden layer of the conditioners.
     #[arg(long, value_parser = positive_usize)]
     pub hidden: Option<usize>,

@@ -4,8 +4,9 @@ use anyhow::{Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
 use lwflow::train::{fit, TrainConfig};
+use lwflow::weights::BatchLayout;
 
-use crate::args::{BaseArg, FlowArg, TrainArgs};
+use crate::args::{BaseArg, FlowArg, LayoutArg, TrainArgs};
 use crate::progress::Progress;
 
 /// Mixture components when `--components` is not given.
@@ -53,6 +54,12 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         train.lr = v;
     }
     train.time_limit = a.time_limit;
+    if let Some(l) = a.layout {
+        train.layout = match l {
+            LayoutArg::Resample => BatchLayout::Resample,
+            LayoutArg::TopWeights => BatchLayout::TopWeights,
+        };
+    }
     (flow, train)
 }
 
