@@ -282,7 +282,9 @@ impl<T: Real> Flow<T> {
             CouplingConfig::Affine { scale_bound } if !(scale_bound > 0.0 && scale_bound.is_finite()) => {
                 return Err(Error::invalid("flow scale_bound", format!("{scale_bound} must be positive")));
             }
-            CouplingConfig::Spline { bins, tail_bound } if !(2..=MAX_BINS).contains(&bins) || !(tail_bound > 0.0) => {
+            CouplingConfig::Spline { bins, tail_bound }
+                if !(2..=MAX_BINS).contains(&bins) || !tail_bound.is_finite() || tail_bound <= 0.0 =>
+            {
                 return Err(Error::invalid(
                     "flow spline",
                     format!("bins {bins} must be in 2..={MAX_BINS} and tail_bound {tail_bound} positive"),
