@@ -1,0 +1,172 @@
+//! The `lwflow` binary end to end on a tiny budget: train → info → sample → log-prob, and the
+//! errors a user sees for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lwflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lwflow-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn train_tiny(dir: &Path, base: &str) -> PathBuf {
+    let model = dir.join(format!("{base}.lwf"));
+    let out = lwflow(&[
+        "train",
+        "--task",
+        "square2d",
+        "--base",
+        base,
+        "--seed",
+        "3",
+        "--steps",
+        "40",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--thetas-per-step",
+        "512",
+        "--quiet",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "train failed: {}", String::from_utf8_lossy(&out.stderr));
+    model
+}
+
+#[test]
+fn train_info_sample_log_prob_round_trip() {
+    let dir = scratch("round-trip");
+    let model = train_tiny(&dir, "gmm");
+    let m = model.to_str().unwrap();
+
+    let info = lwflow(&["info", "--model", m]);
+    assert!(info.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info prints JSON");
+    assert_eq!(json["task"], "square2d");
+    assert_eq!(json["base"], "gmm");
+    assert_eq!(json["components"], 4);
+    assert_eq!(json["theta_dim"], 2);
+    assert_eq!(json["summary"]["steps_run"], 40);
+
+    let samples = dir.join("s.csv");
+    let out = lwflow(&[
+        "sample",
+        "--model",
+        m,
+        "--obs",
+        "1.0,0.5",
+        "--num",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&samples).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("theta_1,theta_2"));
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().flatten().all(|v| v.abs() < 3.0), "samples stay in the prior box");
+
+    // Same seed, same file; the .npy output holds the same numbers.
+    let again = dir.join("s2.csv");
+    lwflow(&[
+        "sample",
+        "--model",
+        m,
+        "--obs",
+        "1.0,0.5",
+        "--num",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(text, std::fs::read_to_string(&again).unwrap());
+    let npy = dir.join("s.npy");
+    let out = lwflow(&[
+        "sample",
+        "--model",
+        m,
+        "--obs",
+        "1.0,0.5",
+        "--num",
+        "300",
+        "--seed",
+        "2",
+        "--out",
+        npy.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let bytes = std::fs::read(&npy).unwrap();
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let first = f64::from_le_bytes(bytes[bytes.len() - 600 * 8..][..8].try_into().unwrap());
+    assert_eq!(first, rows[0][0]);
+
+    let lp = dir.join("lp.csv");
+    let out = lwflow(&[
+        "log-prob",
+        "--model",
+        m,
+        "--obs",
+        "1.0,0.5",
+        "--input",
+        samples.to_str().unwrap(),
+        "--out",
+        lp.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&lp).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("log_q"));
+    let values: Vec<f64> = lines.map(|l| l.parse().unwrap()).collect();
+    assert_eq!(values.len(), 300);
+    assert!(values.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_no_output_file() {
+    let dir = scratch("errors");
+    let model = train_tiny(&dir, "gaussian");
+    let m = model.to_str().unwrap();
+    let out_path = dir.join("never.csv");
+    let o = out_path.to_str().unwrap();
+
+    let r = lwflow(&["sample", "--model", m, "--obs", "1.0", "--out", o]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("--obs") && err.contains("expected 2"), "{err}");
+
+    let r = lwflow(&["sample", "--model", dir.join("missing.lwf").to_str().unwrap(), "--obs", "1,1", "--out", o]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("missing.lwf"));
+
+    let bad_csv = dir.join("bad.csv");
+    std::fs::write(&bad_csv, "theta_1,theta_2\n0.5,0.1\n0.2,abc\n").unwrap();
+    let r = lwflow(&["log-prob", "--model", m, "--obs", "1,1", "--input", bad_csv.to_str().unwrap(), "--out", o]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("bad.csv") && err.contains("line 3"), "{err}");
+
+    let not_model = dir.join("not-a-model.lwf");
+    std::fs::write(&not_model, b"hello").unwrap();
+    let r = lwflow(&["info", "--model", not_model.to_str().unwrap()]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("not-a-model.lwf"));
+
+    let r = lwflow(&["train", "--task", "nope", "--out", o]);
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("square2d"), "lists the valid tasks");
+    assert!(!out_path.exists(), "no output file after a failure");
+}
