@@ -1,7 +1,7 @@
 //! `Real`: the scalar types the kernels are generic over (f32 and f64).
 //!
 //! Kernels are written once against this trait; literals go through [`Real::lit`], and the
-//! general matrix product [`Real::gemm`] is the one place that dispatches on the concrete type
+//! general matrix product [`Real::gemm_raw`] is the one place that dispatches on the concrete type
 //! (to `matrixmultiply::sgemm` / `dgemm`). Finite-difference tests run the same kernel in f64.
 
 use std::fmt::{Debug, Display};

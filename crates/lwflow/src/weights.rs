@@ -31,8 +31,8 @@ pub enum BatchLayout {
     TopWeights,
 }
 
-/// The pairs the flow is evaluated on: row b is (θ_{theta_idx[b]}, x_{x_idx[b]}) with loss
-/// weight `w[b]`; Σ_b w[b] = 1.
+/// The pairs the flow is evaluated on: row b is `(θ_{theta_idx[b]}, x_{x_idx[b]})` with loss
+/// weight `w[b]`; `Σ_b w[b] = 1`.
 #[derive(Clone, Debug, Default)]
 pub struct WeightedBatch {
     pub theta_idx: Vec<usize>,

@@ -4,7 +4,7 @@
 //! modes and how much falls in the empty space between them.
 
 use anyhow::{Context, Result};
-use lwflow::eval::{evaluate, EvalReport};
+use lwflow::eval::{evaluate, EvalOptions, EvalReport};
 use lwflow::flow::{BaseConfig, FlowConfig};
 use lwflow::train::{fit, TrainConfig};
 
@@ -41,7 +41,8 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         let mut reports = Vec::new();
         for x in OBSERVATIONS {
             let reference = lwflow::tasks::reference_for(task, &x)?.context("square2d has an exact reference")?;
-            reports.push(evaluate(&flow, reference.as_ref(), &x, SAMPLES, a.seed, false)?);
+            let opts = EvalOptions { n_samples: SAMPLES, seed: a.seed, c2st: false, distances: false };
+            reports.push(evaluate(&flow, reference.as_ref(), &x, &opts)?);
         }
         results.push((name, reports, secs));
     }

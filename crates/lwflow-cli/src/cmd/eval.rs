@@ -1,7 +1,7 @@
 //! `lwflow eval`: metrics of a trained model against the task's exact reference posterior.
 
 use anyhow::{Context, Result};
-use lwflow::eval::{evaluate, EvalReport};
+use lwflow::eval::{evaluate, EvalOptions, EvalReport};
 use lwflow::io::{load_flow, parse_obs};
 
 use crate::args::EvalArgs;
@@ -13,7 +13,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
         let reference = lwflow::tasks::reference_for(&meta.model, &x)?
             .with_context(|| format!("model '{}' has no reference posterior", meta.model))?;
-        reports.push(evaluate(&flow, reference.as_ref(), &x, a.num, a.seed, true)?);
+        reports.push(evaluate(&flow, reference.as_ref(), &x, &EvalOptions::all(a.num, a.seed))?);
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

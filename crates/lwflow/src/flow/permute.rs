@@ -12,7 +12,7 @@ pub struct Permutation {
 }
 
 impl Permutation {
-    /// v[:, k] = u[:, perm[k]]. Panics unless `perm` is a permutation of 0..perm.len().
+    /// `v[:, k] = u[:, perm[k]]`. Panics unless `perm` is a permutation of 0..perm.len().
     #[track_caller]
     pub fn new(perm: Vec<usize>) -> Self {
         let mut seen = vec![false; perm.len()];

@@ -159,7 +159,7 @@ pub fn w2_sq_sorted_1d(x: &[f64], y: &[f64]) -> f64 {
 }
 
 /// Minimum-cost perfect matching of a square cost matrix: returns `col_for_row` with
-/// Σ_i cost[i, col_for_row[i]] minimal over all permutations.
+/// `Σ_i cost[i, col_for_row[i]]` minimal over all permutations.
 ///
 /// Jonker & Volgenant (1987), "A shortest augmenting path algorithm for dense and sparse linear
 /// assignment problems", Computing 38: column reduction and augmenting row reduction match most

@@ -1,6 +1,6 @@
 //! Elementwise activations and their derivatives, as slice kernels that LLVM vectorises.
 //!
-//! ReLU(x) = max(x, 0), ReLU'(x) = [x > 0].
+//! ReLU(x) = max(x, 0), ReLU'(x) = 1 if x > 0 else 0.
 //! SiLU(x) = x·σ(x) = x / (1 + e⁻ˣ), SiLU'(x) = σ(x)·(1 + x·(1 − σ(x))) (Elfwing et al. 2017,
 //! arXiv:1702.03118; Hendrycks & Gimpel's GELU paper calls it "SiLU").
 //!
@@ -127,7 +127,7 @@ impl Activation {
     }
 
     /// Fused bias + activation over the rows of a contiguous `n_rows × bias.len()` matrix:
-    /// z[r, j] ← act(z[r, j] + b[j]), d[r, j] ← act'(z[r, j] + b[j]).
+    /// `z[r, j] ← act(z[r, j] + b[j])`, `d[r, j] ← act'(z[r, j] + b[j])`.
     pub fn bias_apply_with_derivative<T: Real>(self, z: &mut [T], bias: &[T], d: &mut [T]) {
         debug_assert_eq!(z.len(), d.len());
         let width = bias.len();

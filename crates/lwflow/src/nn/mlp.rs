@@ -14,7 +14,7 @@
 //!
 //! Backward scratch: [`Mlp::backward`] (and [`crate::flow::Layer::backward`]) receive `ws` read
 //! only, so the adjoint buffers live on the stack: rows are processed in tiles of
-//! [`Mlp::backward_tile_rows`] rows using a fixed [`BACKWARD_STACK_LEN`]-element array. Parameter
+//! `Mlp::backward_tile_rows` rows using a fixed [`BACKWARD_STACK_LEN`]-element array. Parameter
 //! adjoints accumulate across tiles (GEMMs with β = 1), so the result does not depend on tiling
 //! except for summation order.
 
@@ -83,7 +83,7 @@ fn row_or_empty<'a, T: Copy>(x: &MatRef<'a, T>, r: usize) -> &'a [T] {
 }
 
 impl Mlp {
-    /// An MLP n_in → hidden[0] → … → n_out with `act` after every hidden layer.
+    /// An MLP `n_in → hidden[0] → … → n_out` with `act` after every hidden layer.
     pub fn new(n_in: usize, hidden: &[usize], n_out: usize, act: Activation) -> Self {
         let mut sizes = Vec::with_capacity(hidden.len() + 2);
         sizes.push(n_in);
