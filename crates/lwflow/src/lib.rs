@@ -23,6 +23,7 @@ pub mod base;
 pub mod bench;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod flow;
 pub mod io;
 pub mod mat;
