@@ -31,6 +31,39 @@ pub enum Command {
     Bench(BenchArgs),
     /// Compare a model's posterior with the task's reference posterior (C2ST and friends).
     Eval(EvalArgs),
+    /// Run a built-in experiment and write its tables and figures.
+    Experiment(ExperimentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    #[command(subcommand)]
+    pub command: ExperimentCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Gaussian vs mixture vs conditional-mixture base on square2d/square3d (the paper's claim).
+    BaseTopology(BaseTopologyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaseTopologyArgs {
+    /// square2d or square3d.
+    #[arg(long, default_value = "square2d")]
+    pub task: String,
+    /// Seeds per base (1..=N).
+    #[arg(long, default_value_t = 3, value_parser = positive_usize)]
+    pub seeds: usize,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Training steps per run (default: `lwflow train`'s budget).
+    #[arg(long, value_parser = positive_usize)]
+    pub steps: Option<usize>,
+    /// Samples per observation for the metrics.
+    #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
+    pub num: usize,
 }
 
 /// Base distribution of the flow.

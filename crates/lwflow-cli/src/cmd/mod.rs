@@ -3,6 +3,8 @@
 mod bench;
 mod demo;
 mod eval;
+mod experiment;
+mod figures;
 mod info;
 mod log_prob;
 mod sample;
@@ -21,5 +23,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(&a),
         Command::Bench(a) => bench::run(&a),
         Command::Eval(a) => eval::run(&a),
+        Command::Experiment(a) => experiment::run(&a),
     }
 }
