@@ -239,7 +239,7 @@ fn seed_centres(points: MatRef<f64>, w: &[f64], k: usize, seed: u64) -> Result<V
     let mut d2 = vec![f64::INFINITY; n_points];
     for c in 0..k {
         let total: f64 = score.iter().sum();
-        if !(total > 0.0) {
+        if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::invalid(
                 "fit_weighted_mixture points",
                 format!("only {c} distinct positively weighted points; need at least k = {k}"),
@@ -312,11 +312,14 @@ impl Params {
             if s <= f64::MIN_POSITIVE {
                 continue;
             }
-            for j in 0..dim {
-                let i = c * dim + j;
-                let shift = stats.first[i] / s;
-                self.means[i] += shift;
-                self.vars[i] = (stats.second[i] / s - shift * shift).max(var_floor[j]);
+            let span = c * dim..(c + 1) * dim;
+            let sums = stats.first[span.clone()].iter().zip(&stats.second[span.clone()]).zip(var_floor);
+            for ((m, v), ((&first, &second), &floor)) in
+                self.means[span.clone()].iter_mut().zip(&mut self.vars[span]).zip(sums)
+            {
+                let shift = first / s;
+                *m += shift;
+                *v = (second / s - shift * shift).max(floor);
             }
         }
     }
@@ -340,14 +343,14 @@ fn sufficient_stats(
                 Stats { mass: vec![0.0; k], first: vec![0.0; k * dim], second: vec![0.0; k * dim], log_lik: 0.0 };
             let mut gamma = vec![0.0; k];
             let end = ((chunk + 1) * CHUNK_POINTS).min(points.rows());
-            for n in chunk * CHUNK_POINTS..end {
-                if w[n] == 0.0 {
+            for (n, &wn) in w.iter().enumerate().take(end).skip(chunk * CHUNK_POINTS) {
+                if wn == 0.0 {
                     continue;
                 }
-                st.log_lik += w[n] * gamma_of(n, &mut gamma);
+                st.log_lik += wn * gamma_of(n, &mut gamma);
                 let y = points.row(n);
                 for (c, &g) in gamma.iter().enumerate() {
-                    let wg = w[n] * g;
+                    let wg = wn * g;
                     if wg == 0.0 {
                         continue;
                     }
@@ -402,9 +405,9 @@ mod tests {
         let mut rng = stream(51, Stream::Metric, 0, 0);
         let mut pts = Mat::zeros(n_points, 2);
         let mut w = vec![0.0; n_points];
-        for n in 0..n_points {
+        for (n, wn) in w.iter_mut().enumerate() {
             let c = n % 4;
-            w[n] = pis[c] * 4.0;
+            *wn = pis[c] * 4.0;
             for j in 0..2 {
                 let e: f64 = StandardNormal.sample(&mut rng);
                 pts.row_mut(n)[j] = means[c * 2 + j] + sds[c * 2 + j] * e;
