@@ -5,10 +5,12 @@
 //! `backward` overwrites `d_z` and adds into `d_p`.
 
 mod conditional_mixture;
+pub mod fit;
 mod mixture;
 mod normal;
 
 pub use conditional_mixture::{ConditionalMixture, INIT_LAST_SCALE};
+pub use fit::{fit_weighted_mixture, MixtureFit};
 pub use mixture::{GaussianMixture, INIT_MAX_SCALE, INIT_RADIUS, INIT_SEPARATION, LOG_SCALE_BOUND};
 pub use normal::StandardNormal;
 

@@ -1,5 +1,6 @@
 //! Monte Carlo KL divergence: KL(p‖q) = E_p[log p(θ) − log q(θ)] ≈ (1/N) Σ_i (log p(θ_i) − log q(θ_i))
 //! for θ_i ~ p, with standard error s / √N (s the sample standard deviation of the differences).
+//! The reverse direction KL(q‖p) = E_q[log q(θ) − log p(θ)] is the same estimator on draws from q.
 
 use crate::metrics::Estimate;
 
@@ -25,6 +26,32 @@ pub fn kl_p_q(log_p: &[f64], log_q: &[f64]) -> Estimate {
         f64::INFINITY
     };
     Estimate { value: mean, std_err }
+}
+
+/// KL(q‖p) from draws θ_i ~ q (e.g. a flow's samples): `log_q_at_q[i] = log q(θ_i)` and
+/// `log_p_at_q[i] = log p(θ_i)` (the reference). The estimator is [`kl_p_q`] with the roles
+/// swapped: mean of log q − log p, std error s / √N.
+///
+/// Where the exact p is zero at a draw of q (`log_p = −inf`: a q sample outside the posterior's
+/// support, e.g. outside the prior box or where the likelihood vanishes) KL(q‖p) is +inf, and so
+/// is the estimate with a single such draw: the divergence is infinite, not merely large. Report
+/// [`zero_density_fraction`] of `log_p_at_q` next to it to say how much of q's mass is there; a
+/// flow with a support map never leaves the prior box, but a grid or truncated reference can
+/// vanish where q does not.
+///
+/// # Panics
+/// If the slices differ in length or are empty.
+#[track_caller]
+pub fn kl_q_p(log_q_at_q: &[f64], log_p_at_q: &[f64]) -> Estimate {
+    assert_eq!(log_q_at_q.len(), log_p_at_q.len(), "kl_q_p: log_q and log_p must have one entry per draw of q");
+    kl_p_q(log_q_at_q, log_p_at_q)
+}
+
+/// Fraction of draws where the density is zero (`log = −inf`), e.g. of q's draws where the
+/// reference p vanishes (the draws that make [`kl_q_p`] infinite). 0 for no draws.
+pub fn zero_density_fraction(log_density: &[f64]) -> f64 {
+    let n_zero = log_density.iter().filter(|&&v| v == f64::NEG_INFINITY).count();
+    n_zero as f64 / log_density.len().max(1) as f64
 }
 
 #[cfg(test)]
@@ -94,5 +121,31 @@ mod tests {
         assert_eq!(kl_p_q(&lp, &lp), Estimate { value: 0.0, std_err: 0.0 });
         let lq = [-1.0, f64::NEG_INFINITY, -0.5];
         assert_eq!(kl_p_q(&lp, &lq).value, f64::INFINITY);
+    }
+
+    #[test]
+    fn kl_q_p_of_two_1d_gaussians_matches_closed_form() {
+        // q = N(mq, sq²) sampled, p = N(mp, sp²): KL(q‖p) = log(sp/sq) + (sq² + (mq − mp)²)/(2 sp²) − ½.
+        let (mq, sq, mp, sp) = (0.4, 0.6, -0.2, 1.1);
+        let log_n = |t: f64, m: f64, s: f64| -0.5 * ((t - m) / s).powi(2) - s.ln() - 0.5 * LN_2PI;
+        let mut rng = stream(23, Stream::Metric, 0, 0);
+        let draws: Vec<f64> =
+            (0..50_000).map(|_| mq + sq * Distribution::<f64>::sample(&StandardNormal, &mut rng)).collect();
+        let log_q: Vec<f64> = draws.iter().map(|&t| log_n(t, mq, sq)).collect();
+        let log_p: Vec<f64> = draws.iter().map(|&t| log_n(t, mp, sp)).collect();
+        let est = kl_q_p(&log_q, &log_p);
+        let exact = (sp / sq).ln() + (sq * sq + (mq - mp) * (mq - mp)) / (2.0 * sp * sp) - 0.5;
+        assert!(est.std_err > 0.0 && est.std_err < 0.01, "{est:?}");
+        assert!((est.value - exact).abs() < N_STD_ERRS * est.std_err, "{est:?} vs {exact}");
+        assert_eq!(zero_density_fraction(&log_p), 0.0);
+    }
+
+    #[test]
+    fn kl_q_p_is_infinite_where_p_vanishes_and_reports_the_fraction() {
+        let log_q = [-1.0, -2.0, -0.5, -0.7];
+        let log_p = [-1.2, f64::NEG_INFINITY, -0.4, -0.9];
+        let est = kl_q_p(&log_q, &log_p);
+        assert_eq!((est.value, est.std_err), (f64::INFINITY, f64::INFINITY));
+        assert_eq!(zero_density_fraction(&log_p), 0.25);
     }
 }

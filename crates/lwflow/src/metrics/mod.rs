@@ -8,7 +8,7 @@ pub mod modes;
 pub mod wasserstein;
 
 pub use c2st::{c2st, C2stConfig};
-pub use kl::kl_p_q;
+pub use kl::{kl_p_q, kl_q_p, zero_density_fraction};
 pub use mmd::mmd2_unbiased;
 pub use modes::{bridge_mass, mode_shares};
 

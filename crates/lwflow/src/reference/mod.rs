@@ -1,8 +1,10 @@
 //! Reference posteriors p(θ|x) for fixed observations, exact where the task allows: the ground
 //! truth the metrics compare a trained flow's samples and densities against.
 
+pub mod grid;
 pub mod square;
 
+pub use grid::{grid_reference, GridPosterior};
 pub use square::SquarePosterior;
 
 use crate::mat::Mat;

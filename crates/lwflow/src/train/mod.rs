@@ -6,9 +6,13 @@
 //! ([`loss`]). Fresh draws every step, so there is no training set to overfit; a fixed,
 //! held-out validation batch drives early stopping and the choice of the returned parameters.
 
+pub mod init;
 pub mod loss;
 mod trainer;
 
+pub use init::{
+    apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
+};
 pub use trainer::{prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary};
 
 use crate::error::Result;
