@@ -77,6 +77,17 @@ pub enum BaseArg {
     Cgmm,
 }
 
+/// Initialisation of a mixture base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// Components spread apart on a sphere (task-independent).
+    Separated,
+    /// Means drawn from N(0, I), unit scales.
+    Random,
+    /// Weighted EM fit to likelihood-weighted prior draws, centred and scaled per observation.
+    Fitted,
+}
+
 /// Batch layout of the weighted loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LayoutArg {
@@ -131,6 +142,9 @@ pub struct TrainArgs {
     /// Number of coupling layers.
     #[arg(long, value_parser = positive_usize)]
     pub layers: Option<usize>,
+    /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
+    #[arg(long, value_enum)]
+    pub mixture_init: Option<InitArg>,
     /// Which (theta, x) pairs of the weight matrix the flow is trained on each step.
     #[arg(long, value_enum)]
     pub layout: Option<LayoutArg>,

@@ -12,7 +12,7 @@ use crate::eval::{evaluate, EvalOptions, EvalReport};
 use crate::flow::{BaseConfig, Flow, FlowConfig};
 use crate::mat::{Mat, MatRef};
 use crate::reference::Reference;
-use crate::train::{fit, TrainConfig};
+use crate::train::{fit, MixtureInit, TrainConfig};
 
 /// One base variant of the experiment.
 #[derive(Clone, Debug)]
@@ -20,6 +20,13 @@ pub struct Variant {
     /// Label in tables and figures.
     pub name: String,
     pub base: BaseConfig,
+    pub init: MixtureInit,
+}
+
+impl Variant {
+    fn new(name: String, base: BaseConfig, init: MixtureInit) -> Self {
+        Self { name, base, init }
+    }
 }
 
 /// Settings of [`base_topology`].
@@ -35,8 +42,11 @@ pub struct TopologyConfig {
 }
 
 impl TopologyConfig {
-    /// The standard comparison on `task` (square2d or square3d): Gaussian, mixture and
-    /// conditional mixture bases with K = 2^d, five observations away from x = 0.
+    /// The standard comparison on `task` (square2d or square3d), five observations away from
+    /// x = 0: the Gaussian base; mixtures with K = 2^d components initialised at random, by the
+    /// generic separated layout, and by a weighted-EM fit to likelihood-weighted prior draws;
+    /// the conditional mixture (separated and fitted init); and a conditional single Gaussian
+    /// as the control for "conditioning alone".
     pub fn standard(task: &str, n_seeds: usize) -> Result<Self> {
         let model = crate::tasks::by_name(task)?;
         let d = model.theta_dim();
@@ -52,10 +62,15 @@ impl TopologyConfig {
             _ => return Err(Error::invalid("experiment task", format!("{task}: only square2d and square3d"))),
         };
         let k = 1 << d;
+        let (gmm, cgmm) = (BaseConfig::Gmm { components: k }, BaseConfig::Cgmm { components: k });
         let variants = vec![
-            Variant { name: "gaussian".into(), base: BaseConfig::Gaussian },
-            Variant { name: format!("gmm K={k}"), base: BaseConfig::Gmm { components: k } },
-            Variant { name: format!("cgmm K={k}"), base: BaseConfig::Cgmm { components: k } },
+            Variant::new("gaussian".into(), BaseConfig::Gaussian, MixtureInit::Separated),
+            Variant::new(format!("gmm K={k}, random init"), gmm, MixtureInit::Random),
+            Variant::new(format!("gmm K={k}, separated init"), gmm, MixtureInit::Separated),
+            Variant::new(format!("gmm K={k}, fitted init"), gmm, MixtureInit::Fitted),
+            Variant::new(format!("cgmm K={k}, separated init"), cgmm, MixtureInit::Separated),
+            Variant::new(format!("cgmm K={k}, fitted init"), cgmm, MixtureInit::Fitted),
+            Variant::new("cgmm K=1 (control)".into(), BaseConfig::Cgmm { components: 1 }, MixtureInit::Separated),
         ];
         Ok(Self {
             task: task.to_string(),
@@ -90,7 +105,8 @@ pub fn base_topology(cfg: &TopologyConfig, on_progress: &mut dyn FnMut(&str)) ->
     for &seed in &cfg.seeds {
         for v in &cfg.variants {
             let flow_cfg = FlowConfig { base: v.base, ..cfg.flow.clone() };
-            let (flow, meta) = fit(model.as_ref(), flow_cfg, TrainConfig { seed, ..cfg.train.clone() }, &mut |_| {})?;
+            let train_cfg = TrainConfig { seed, mixture_init: v.init, ..cfg.train.clone() };
+            let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |_| {})?;
             let train_seconds = meta.summary.map_or(0.0, |s| s.seconds);
             let reports = cfg
                 .observations

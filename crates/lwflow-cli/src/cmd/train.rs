@@ -3,10 +3,10 @@
 use anyhow::{Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
-use lwflow::train::{fit, TrainConfig};
+use lwflow::train::{fit, MixtureInit, TrainConfig};
 use lwflow::weights::BatchLayout;
 
-use crate::args::{BaseArg, FlowArg, LayoutArg, TrainArgs};
+use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, TrainArgs};
 use crate::progress::Progress;
 
 /// Mixture components when `--components` is not given.
@@ -54,6 +54,13 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         train.lr = v;
     }
     train.time_limit = a.time_limit;
+    if let Some(i) = a.mixture_init {
+        train.mixture_init = match i {
+            InitArg::Separated => MixtureInit::Separated,
+            InitArg::Random => MixtureInit::Random,
+            InitArg::Fitted => MixtureInit::Fitted,
+        };
+    }
     if let Some(l) = a.layout {
         train.layout = match l {
             LayoutArg::Resample => BatchLayout::Resample,

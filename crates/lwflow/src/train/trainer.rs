@@ -13,6 +13,7 @@ use crate::real::Real;
 use crate::rng::{stream, Stream};
 use crate::weights::{weighted_batch, BatchLayout, EssStats, WeightedBatch};
 
+use super::init::MixtureInit;
 use super::loss::weighted_nll;
 
 /// Settings of one training run. `Default` is the budget used by `lwflow train`.
@@ -41,6 +42,9 @@ pub struct TrainConfig {
     pub val_obs: usize,
     /// Stop after this many validations without improvement.
     pub patience: usize,
+    /// How a mixture base is initialised before training (ignored for a Gaussian base).
+    #[serde(default = "default_mixture_init")]
+    pub mixture_init: MixtureInit,
     /// Optional wall-clock limit in seconds. Stopping on time makes the result depend on the
     /// machine's speed; leave it unset for runs that must be reproducible from the seed.
     pub time_limit: Option<f64>,
@@ -62,10 +66,15 @@ impl Default for TrainConfig {
             val_every: 100,
             val_obs: 256,
             patience: 10,
+            mixture_init: MixtureInit::Separated,
             time_limit: None,
             seed: 1,
         }
     }
+}
+
+fn default_mixture_init() -> MixtureInit {
+    MixtureInit::Separated
 }
 
 impl TrainConfig {
