@@ -3,6 +3,8 @@
 
 mod args;
 mod cmd;
+#[allow(dead_code)]
+mod plot;
 mod progress;
 
 fn main() {
