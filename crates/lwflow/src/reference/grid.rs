@@ -177,10 +177,10 @@ impl GridPosterior {
 
     /// Flood fill of the superlevel set {log p̂ ≥ log MODE_LEVEL + max} over face neighbours.
     fn find_modes(&self) -> Vec<Vec<f64>> {
-        let (n, dim) = (self.n_per_dim, self.low.len());
+        let (n_per_dim, dim) = (self.n_per_dim, self.low.len());
         let log_level = MODE_LEVEL.ln() + self.max_log_density;
         let vol: f64 = self.width.iter().product();
-        let strides: Vec<usize> = (0..dim).map(|k| n.pow((dim - 1 - k) as u32)).collect();
+        let strides: Vec<usize> = (0..dim).map(|k| n_per_dim.pow((dim - 1 - k) as u32)).collect();
         let mut seen = vec![false; self.log_density.len()];
         let mut stack = Vec::new();
         // (peak cell, mass) per component.
@@ -198,9 +198,9 @@ impl GridPosterior {
                     peak = c;
                 }
                 for &stride in &strides {
-                    let i = (c / stride) % n;
+                    let i = (c / stride) % n_per_dim;
                     let below = (i > 0).then(|| c - stride);
-                    let above = (i + 1 < n).then(|| c + stride);
+                    let above = (i + 1 < n_per_dim).then(|| c + stride);
                     for nb in [below, above].into_iter().flatten() {
                         if !seen[nb] && self.log_density[nb] >= log_level {
                             seen[nb] = true;
@@ -217,7 +217,7 @@ impl GridPosterior {
             .filter(|&(_, mass)| mass >= MIN_MODE_MASS)
             .map(|(peak, _)| {
                 let mut centre = vec![0.0; dim];
-                cell_centre(peak, n, &self.low, &self.width, &mut centre);
+                cell_centre(peak, n_per_dim, &self.low, &self.width, &mut centre);
                 centre
             })
             .collect()
@@ -257,16 +257,16 @@ impl GridPosterior {
     /// mass. Pairs with a zero-density cell are skipped. Below ~5 the grid is too coarse for
     /// bulk metrics in that dimension (module docs); +inf for a flat posterior.
     pub fn cells_per_sd(&self) -> Vec<f64> {
-        let n = self.n_per_dim;
+        let n_per_dim = self.n_per_dim;
         let dim = self.low.len();
         let vol: f64 = self.width.iter().product();
         (0..dim)
             .map(|k| {
                 // Stride of dimension k in the row-major cell index (dimension 0 slowest).
-                let stride = n.pow((dim - 1 - k) as u32);
+                let stride = n_per_dim.pow((dim - 1 - k) as u32);
                 let (mut fisher, mut mass) = (0.0, 0.0);
                 for (c, &lp) in self.log_density.iter().enumerate() {
-                    if (c / stride) % n == n - 1 {
+                    if (c / stride) % n_per_dim == n_per_dim - 1 {
                         continue;
                     }
                     let lq = self.log_density[c + stride];
