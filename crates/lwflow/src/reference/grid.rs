@@ -36,7 +36,12 @@
 //! Defaults ([`default_cells_per_dim`]): 100 000 cells for d = 1, 1000² for d = 2 and 160³ for
 //! d = 3 (10⁵, 10⁶ and 4.1·10⁶ likelihood evaluations); at most [`MAX_CELLS`] cells in total.
 //! On `square2d` (σ = 0.1, box (−3, 3)²) 1000² gives h = 0.006 against mode widths
-//! σ/(2√x_k) = 0.05 and 0.035 at x = (1, 2): 6 to 8 cells per sd.
+//! σ/(2√x_k) = 0.05 and 0.035 at x = (1, 2): 6 to 8 cells per sd (measured `cells_per_sd` 8.3
+//! and 5.9; KL to the exact posterior ≈ 1.7·10⁻³ both ways; 60 ms on 2 cores). In 3-D the
+//! default is far coarser: 160³ on (−3, 3)³ has h = 0.0375, and square3d at x = (1, 2, 0.5)
+//! measures only 1.3, 0.8 and 1.8 cells per sd (0.4 s). Mode locations and shares survive that,
+//! densities and KL do not; even the 50M-cell limit (368³) gives h = 0.016. For sharp 3-D
+//! posteriors use an exact reference where one exists (e.g. [`super::SquarePosterior`]).
 
 use rand::Rng as _;
 use rayon::prelude::*;
