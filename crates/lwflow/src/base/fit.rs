@@ -20,7 +20,7 @@
 //! hard responsibilities gives the starting φ. Stops when ℓ improves by less than
 //! [`REL_TOL`]·(1 + |ℓ|) or after [`MAX_ITERATIONS`].
 //!
-//! E and M steps run over fixed chunks of [`CHUNK_POINTS`] points in parallel, and the partial
+//! E and M steps run over fixed chunks of 4096 points in parallel, and the partial
 //! sums are reduced in chunk order, so the result is the same on any number of threads. The
 //! sufficient statistics are taken about the current means (y − μ_k^old) so the variance is not
 //! a difference of two large numbers.
