@@ -20,7 +20,7 @@
 //! hard responsibilities gives the starting φ. Stops when ℓ improves by less than
 //! [`REL_TOL`]·(1 + |ℓ|) or after [`MAX_ITERATIONS`].
 //!
-//! E and M steps run over fixed chunks of [`CHUNK_POINTS`] points in parallel, and the partial
+//! E and M steps run over fixed chunks of 4096 points in parallel, and the partial
 //! sums are reduced in chunk order, so the result is the same on any number of threads. The
 //! sufficient statistics are taken about the current means (y − μ_k^old) so the variance is not
 //! a difference of two large numbers.
@@ -81,17 +81,17 @@ pub struct MixtureFit {
     pub n_pushed: usize,
 }
 
-/// Fits K = `k` diagonal Gaussians to the rows of `points` (n × d) with weights `weights` (n,
+/// Fits K = `n_comp` diagonal Gaussians to the rows of `points` (n × d) with weights `weights` (n,
 /// ≥ 0, not all 0; normalised here) by seeded weighted EM, then spreads them apart (module
-/// docs). Errors on a length mismatch, non-finite points or weights, negative weights, k = 0, or
-/// fewer distinct positively weighted points than k.
-pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], k: usize, seed: u64) -> Result<MixtureFit> {
+/// docs). Errors on a length mismatch, non-finite points or weights, negative weights,
+/// n_comp = 0, or fewer distinct positively weighted points than n_comp.
+pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], n_comp: usize, seed: u64) -> Result<MixtureFit> {
     let (n_points, dim) = (points.rows(), points.cols());
     if weights.len() != n_points {
         return Err(Error::Shape { what: "fit_weighted_mixture weights", expected: n_points, got: weights.len() });
     }
-    if k == 0 || dim == 0 {
-        return Err(Error::invalid("fit_weighted_mixture", "need k ≥ 1 components and points with ≥ 1 column"));
+    if n_comp == 0 || dim == 0 {
+        return Err(Error::invalid("fit_weighted_mixture", "need n_comp ≥ 1 components and points with ≥ 1 column"));
     }
     if let Some(n) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
         return Err(Error::invalid(
@@ -123,13 +123,13 @@ pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], k: usize, seed
     }
     let var_floor: Vec<f64> = var.iter().map(|v| (SCALE_FLOOR_REL * v.sqrt()).powi(2).max(1e-300)).collect();
 
-    let centres = seed_centres(points, &w, k, seed)?;
-    let start_vars: Vec<f64> = (0..k).flat_map(|_| var.iter().zip(&var_floor).map(|(v, f)| v.max(*f))).collect();
-    let mut mix = Params { dim, means: centres, vars: start_vars, log_pi: vec![-(k as f64).ln(); k] };
+    let centres = seed_centres(points, &w, n_comp, seed)?;
+    let start_vars: Vec<f64> = (0..n_comp).flat_map(|_| var.iter().zip(&var_floor).map(|(v, f)| v.max(*f))).collect();
+    let mut mix = Params { dim, means: centres, vars: start_vars, log_pi: vec![-(n_comp as f64).ln(); n_comp] };
     // Hard assignment to the nearest seed, then one M-step on it.
     let hard = |n: usize, gamma: &mut [f64]| {
         let y = points.row(n);
-        let nearest = (0..k)
+        let nearest = (0..n_comp)
             .map(|c| (c, sq_dist(y, &mix.means[c * dim..(c + 1) * dim])))
             .fold((0, f64::INFINITY), |best, cur| if cur.1 < best.1 { cur } else { best })
             .0;
@@ -137,14 +137,15 @@ pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], k: usize, seed
         gamma[nearest] = 1.0;
         0.0
     };
-    let stats = sufficient_stats(points, &w, k, &mix.means, hard);
+    let stats = sufficient_stats(points, &w, n_comp, &mix.means, hard);
     mix.m_step(&stats, &var_floor);
 
     let mut trace = Vec::new();
     let mut iterations = 0;
     let mut log_lik = f64::NEG_INFINITY;
     for it in 0..=MAX_ITERATIONS {
-        let stats = sufficient_stats(points, &w, k, &mix.means, |n, gamma| mix.responsibilities(points.row(n), gamma));
+        let stats =
+            sufficient_stats(points, &w, n_comp, &mix.means, |n, gamma| mix.responsibilities(points.row(n), gamma));
         let improvement = stats.log_lik - log_lik;
         log_lik = stats.log_lik;
         trace.push(log_lik);
@@ -230,19 +231,19 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Weighted k-means++ seeding: K distinct points (K × d).
-fn seed_centres(points: MatRef<f64>, w: &[f64], k: usize, seed: u64) -> Result<Vec<f64>> {
+fn seed_centres(points: MatRef<f64>, w: &[f64], n_comp: usize, seed: u64) -> Result<Vec<f64>> {
     let (n_points, dim) = (points.rows(), points.cols());
     let mut rng = stream(seed, Stream::Init, SEED_STREAM_STEP, 0);
-    let mut centres = Vec::with_capacity(k * dim);
+    let mut centres = Vec::with_capacity(n_comp * dim);
     // Score of each point: w_n before the first centre, then w_n · D_n².
     let mut score: Vec<f64> = w.to_vec();
     let mut d2 = vec![f64::INFINITY; n_points];
-    for c in 0..k {
+    for c in 0..n_comp {
         let total: f64 = score.iter().sum();
         if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::invalid(
                 "fit_weighted_mixture points",
-                format!("only {c} distinct positively weighted points; need at least k = {k}"),
+                format!("only {c} distinct positively weighted points; need at least n_comp = {n_comp}"),
             ));
         }
         let target = rng.gen::<f64>() * total;
@@ -330,7 +331,7 @@ impl Params {
 fn sufficient_stats(
     points: MatRef<f64>,
     w: &[f64],
-    k: usize,
+    n_comp: usize,
     means: &[f64],
     gamma_of: impl Fn(usize, &mut [f64]) -> f64 + Sync,
 ) -> Stats {
@@ -339,9 +340,13 @@ fn sufficient_stats(
     let partial: Vec<Stats> = (0..n_chunks)
         .into_par_iter()
         .map(|chunk| {
-            let mut st =
-                Stats { mass: vec![0.0; k], first: vec![0.0; k * dim], second: vec![0.0; k * dim], log_lik: 0.0 };
-            let mut gamma = vec![0.0; k];
+            let mut st = Stats {
+                mass: vec![0.0; n_comp],
+                first: vec![0.0; n_comp * dim],
+                second: vec![0.0; n_comp * dim],
+                log_lik: 0.0,
+            };
+            let mut gamma = vec![0.0; n_comp];
             let end = ((chunk + 1) * CHUNK_POINTS).min(points.rows());
             for (n, &wn) in w.iter().enumerate().take(end).skip(chunk * CHUNK_POINTS) {
                 if wn == 0.0 {
@@ -367,7 +372,12 @@ fn sufficient_stats(
             st
         })
         .collect();
-    let mut out = Stats { mass: vec![0.0; k], first: vec![0.0; k * dim], second: vec![0.0; k * dim], log_lik: 0.0 };
+    let mut out = Stats {
+        mass: vec![0.0; n_comp],
+        first: vec![0.0; n_comp * dim],
+        second: vec![0.0; n_comp * dim],
+        log_lik: 0.0,
+    };
     for st in partial {
         out.log_lik += st.log_lik;
         out.mass.iter_mut().zip(&st.mass).for_each(|(a, b)| *a += b);
@@ -444,11 +454,11 @@ mod tests {
     fn em_log_likelihood_never_decreases() {
         let (pts, w) = weighted_sample(8_000);
         // K = 6 > 4 true components: EM must share blobs, a slower, more tangled run.
-        for k in [2, 4, 6] {
-            let fit = fit_weighted_mixture(pts.as_ref(), &w, k, 3).expect("valid input");
+        for n_comp in [2, 4, 6] {
+            let fit = fit_weighted_mixture(pts.as_ref(), &w, n_comp, 3).expect("valid input");
             assert!(fit.log_likelihood_trace.len() >= 2);
             for pair in fit.log_likelihood_trace.windows(2) {
-                assert!(pair[1] >= pair[0] - MONOTONE_SLACK * pair[0].abs(), "k = {k}: {pair:?}");
+                assert!(pair[1] >= pair[0] - MONOTONE_SLACK * pair[0].abs(), "n_comp = {n_comp}: {pair:?}");
             }
             assert!(fit.iterations <= MAX_ITERATIONS);
         }

@@ -21,7 +21,7 @@
 //! centred cloud shows the *shape* of one posterior — its modes relative to its own centre — and
 //! pooling shows where a typical posterior's modes sit, which is what one fixed base component
 //! per mode needs; the conditional couplings then learn the x-dependent location. No global
-//! offset is added back: by the tower property E_x[m(x)] = E_π[u] = 0 (the support map
+//! offset is added back: by the tower property E_x m(x) = E_π u = 0 (the support map
 //! standardises the prior), so the average posterior centre is already the origin.
 //!
 //! Why also scale (the default, [`Pooling::Standardise`]): centring alone keeps each posterior's
