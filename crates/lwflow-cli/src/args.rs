@@ -280,6 +280,17 @@ pub struct EvalArgs {
     /// Print results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Reference posterior: the task's exact one, or a normalised grid over the prior box
+    /// (any bounded model with up to 3 parameters).
+    #[arg(long, value_enum, default_value_t = ReferenceArg::Exact)]
+    pub reference: ReferenceArg,
+}
+
+/// Which reference posterior `eval` compares against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReferenceArg {
+    Exact,
+    Grid,
 }
 
 impl Cli {

@@ -4,15 +4,23 @@ use anyhow::{Context, Result};
 use lwflow::eval::{evaluate, EvalOptions, EvalReport};
 use lwflow::io::{load_flow, parse_obs};
 
-use crate::args::EvalArgs;
+use lwflow::reference::{grid_reference, Reference};
+
+use crate::args::{EvalArgs, ReferenceArg};
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let mut reports = Vec::new();
     for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
-        let reference = lwflow::tasks::reference_for(&meta.model, &x)?
-            .with_context(|| format!("model '{}' has no reference posterior", meta.model))?;
+        let reference: Box<dyn Reference> = match a.reference {
+            ReferenceArg::Exact => lwflow::tasks::reference_for(&meta.model, &x)?
+                .with_context(|| format!("model '{}' has no exact reference; try --reference grid", meta.model))?,
+            ReferenceArg::Grid => {
+                let model = lwflow::tasks::by_name(&meta.model)?;
+                Box::new(grid_reference(model.as_ref(), &x, None)?)
+            }
+        };
         reports.push(evaluate(&flow, reference.as_ref(), &x, &EvalOptions::all(a.num, a.seed))?);
     }
     if a.json {
@@ -24,16 +32,21 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 }
 
 fn print_table(reports: &[EvalReport]) {
-    println!("{:<16} {:>8} {:>8} {:>7} {:>8}  mode shares", "x", "KL(p‖q)", "± se", "C2ST", "bridge");
+    println!(
+        "{:<16} {:>8} {:>8} {:>8} {:>7} {:>13} {:>8}  mode shares",
+        "x", "KL(p‖q)", "± se", "KL(q‖p)", "C2ST", "W2 (floor)", "bridge"
+    );
     for r in reports {
         let x: Vec<String> = r.x.iter().map(|v| format!("{v}")).collect();
         let shares: Vec<String> = r.mode_shares.iter().map(|s| format!("{s:.3}")).collect();
         println!(
-            "{:<16} {:>8.4} {:>8.4} {:>7.3} {:>7.2}%  {}",
+            "{:<16} {:>8.4} {:>8.4} {:>8.4} {:>7.3} {:>13} {:>7.2}%  {}",
             format!("({})", x.join(", ")),
             r.kl_pq,
             r.kl_pq_std_err,
+            r.kl_qp,
             r.c2st.unwrap_or(f64::NAN),
+            format!("{:.3} ({:.3})", r.w2.unwrap_or(f64::NAN), r.w2_floor.unwrap_or(f64::NAN)),
             100.0 * r.bridge_mass,
             shares.join(" ")
         );
@@ -41,11 +54,13 @@ fn print_table(reports: &[EvalReport]) {
     let n = reports.len().max(1) as f64;
     let mean = |f: &dyn Fn(&EvalReport) -> f64| reports.iter().map(f).sum::<f64>() / n;
     println!(
-        "{:<16} {:>8.4} {:>8} {:>7.3} {:>7.2}%",
+        "{:<16} {:>8.4} {:>8} {:>8.4} {:>7.3} {:>13} {:>7.2}%",
         "mean",
         mean(&|r| r.kl_pq),
         "",
+        mean(&|r| r.kl_qp),
         mean(&|r| r.c2st.unwrap_or(f64::NAN)),
+        format!("{:.3} ({:.3})", mean(&|r| r.w2.unwrap_or(f64::NAN)), mean(&|r| r.w2_floor.unwrap_or(f64::NAN))),
         100.0 * mean(&|r| r.bridge_mass)
     );
 }

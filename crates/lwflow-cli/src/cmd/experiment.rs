@@ -99,7 +99,8 @@ fn markdown(cfg: &TopologyConfig, runs: &[TopologyRun], minutes: f64) -> String 
 
 /// One line per (base, seed, observation).
 fn csv(runs: &[TopologyRun]) -> String {
-    let mut s = String::from("base,seed,x,kl_pq,kl_qp,c2st,w2,w2_floor,sliced_w2,mmd2,bridge_mass,mode_shares,train_seconds\n");
+    let mut s =
+        String::from("base,seed,x,kl_pq,kl_qp,c2st,w2,w2_floor,sliced_w2,mmd2,bridge_mass,mode_shares,train_seconds\n");
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for run in runs {
         for r in &run.reports {

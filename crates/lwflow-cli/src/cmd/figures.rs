@@ -51,7 +51,8 @@ pub fn topology_figures(dir: &Path, cfg: &TopologyConfig, runs: &[TopologyRun]) 
                 for run in &first {
                     sets.push((run.variant.clone(), run.flow.sample(x, PAIR_SAMPLES, seed)?));
                 }
-                let views: Vec<(String, lwflow::MatRef<f64>)> = sets.iter().map(|(n, m)| (n.clone(), m.as_ref())).collect();
+                let views: Vec<(String, lwflow::MatRef<f64>)> =
+                    sets.iter().map(|(n, m)| (n.clone(), m.as_ref())).collect();
                 for ext in exts {
                     pair_marginals(&dir.join(format!("pairs_obs{i}.{ext}")), &views, &[(lo, hi); 3])?;
                 }
