@@ -24,19 +24,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 None => None,
             };
             let r = reference_step(s.warmup, s.steps, act);
-            let losses = &r.losses;
-            println!(
-                "lwflow-{}/threads={threads}/{}: steps={} median_ms={:.3} min_ms={:.3} max_ms={:.3} | loss[0]={:.6} loss[5]={:.6} loss[last]={:.6}",
-                env!("CARGO_PKG_VERSION"),
-                act_name,
-                r.steps,
-                r.median_ms,
-                r.min_ms,
-                r.max_ms,
-                losses[0],
-                losses[5.min(losses.len() - 1)],
-                losses[losses.len() - 1],
-            );
+            let label = format!("lwflow-{}/threads={threads}/{act_name}", env!("CARGO_PKG_VERSION"));
+            println!("{}", r.summary(&label));
             if let Some((line, torch_ms)) = torch {
                 println!("{line}");
                 println!("ratio torch/lwflow (median step time) = {:.2}", torch_ms / r.median_ms);
