@@ -33,6 +33,29 @@ pub enum Command {
     Eval(EvalArgs),
     /// Run a built-in experiment and write its tables and figures.
     Experiment(ExperimentArgs),
+    /// Corner plot of posterior samples for one observation (PNG or SVG).
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Model file written by `lwflow train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The observation, comma-separated, e.g. "1.0,0.5".
+    #[arg(long, allow_hyphen_values = true)]
+    pub obs: String,
+    /// Posterior samples to draw.
+    #[arg(long, default_value_t = 20000, value_parser = positive_usize)]
+    pub num: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output figure: .png or .svg.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Reference samples (CSV with a header row) drawn as an overlay.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +168,9 @@ pub struct TrainArgs {
     /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
     #[arg(long, value_enum)]
     pub mixture_init: Option<InitArg>,
+    /// Write training curves (loss, validation loss, ESS) as PNG and SVG into this directory.
+    #[arg(long)]
+    pub plot_dir: Option<PathBuf>,
     /// Which (theta, x) pairs of the weight matrix the flow is trained on each step.
     #[arg(long, value_enum)]
     pub layout: Option<LayoutArg>,

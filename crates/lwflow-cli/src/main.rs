@@ -3,7 +3,6 @@
 
 mod args;
 mod cmd;
-#[allow(dead_code)]
 mod plot;
 mod progress;
 

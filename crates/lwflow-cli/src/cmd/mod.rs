@@ -7,6 +7,7 @@ mod experiment;
 mod figures;
 mod info;
 mod log_prob;
+mod plot;
 mod sample;
 mod train;
 
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Experiment(a) => experiment::run(&a),
+        Command::Plot(a) => plot::run(&a),
     }
 }

@@ -86,6 +86,12 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         s.steps_run, s.seconds, s.best_val_loss, s.best_step, s.mean_ess
     ));
     save_flow(&a.out, &flow, &meta).with_context(|| format!("writing {}", a.out.display()))?;
+    if let Some(dir) = &a.plot_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for ext in ["png", "svg"] {
+            crate::plot::training_curves(&dir.join(format!("training.{ext}")), &s.history, &s.ess_history)?;
+        }
+    }
     if !a.quiet {
         eprintln!("wrote {}", a.out.display());
     }
