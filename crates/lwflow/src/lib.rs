@@ -18,6 +18,24 @@
 //!
 //! Kernels are hand-differentiated, allocation-free and generic over [`Real`] (f32/f64);
 //! every one is tested against central finite differences.
+//!
+//! ```no_run
+//! use lwflow::flow::{BaseConfig, FlowConfig};
+//! use lwflow::train::{fit, TrainConfig};
+//!
+//! let model = lwflow::tasks::by_name("square2d")?;
+//! let flow_cfg = FlowConfig::new(2, 2, BaseConfig::Cgmm { components: 4 });
+//! let (flow, meta) = fit(model.as_ref(), flow_cfg, TrainConfig::default(), &mut |_| {})?;
+//! let samples = flow.sample(&[1.0, 2.0], 10_000, 1)?; // θ ~ q(θ | x = (1, 2))
+//! lwflow::io::save_flow("model.lwf".as_ref(), &flow, &meta)?;
+//! # Ok::<(), lwflow::Error>(())
+//! ```
+//!
+//! Modules: [`model`] and [`tasks`] (what a user provides, and the built-in examples),
+//! [`weights`] (self-normalised likelihood weights, ESS, batch layouts), [`flow`] and [`base`]
+//! (the density), [`nn`] (hand-differentiated MLP kernels, Adam), [`train`] (the loss, the loop,
+//! initialisation), [`reference`](mod@reference), [`metrics`], [`eval`] and [`experiment`] (judging a flow),
+//! [`io`] (model and sample files).
 
 pub mod base;
 pub mod bench;
