@@ -87,6 +87,10 @@ pub struct BaseTopologyArgs {
     /// Samples per observation for the metrics.
     #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
     pub num: usize,
+    /// Only these variants (comma-separated keys: gaussian, gmm-random, gmm-separated, gmm-fitted,
+    /// cgmm-separated, cgmm-fitted, cgmm-control); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Vec<String>,
 }
 
 /// Base distribution of the flow.

@@ -17,6 +17,8 @@ use crate::train::{fit, MixtureInit, TrainConfig};
 /// One base variant of the experiment.
 #[derive(Clone, Debug)]
 pub struct Variant {
+    /// Short key for selecting variants (`gaussian`, `gmm-random`, `cgmm-control`, ...).
+    pub key: &'static str,
     /// Label in tables and figures.
     pub name: String,
     pub base: BaseConfig,
@@ -24,8 +26,8 @@ pub struct Variant {
 }
 
 impl Variant {
-    fn new(name: String, base: BaseConfig, init: MixtureInit) -> Self {
-        Self { name, base, init }
+    fn new(key: &'static str, name: String, base: BaseConfig, init: MixtureInit) -> Self {
+        Self { key, name, base, init }
     }
 }
 
@@ -64,13 +66,18 @@ impl TopologyConfig {
         let k = 1 << d;
         let (gmm, cgmm) = (BaseConfig::Gmm { components: k }, BaseConfig::Cgmm { components: k });
         let variants = vec![
-            Variant::new("gaussian".into(), BaseConfig::Gaussian, MixtureInit::Separated),
-            Variant::new(format!("gmm K={k}, random init"), gmm, MixtureInit::Random),
-            Variant::new(format!("gmm K={k}, separated init"), gmm, MixtureInit::Separated),
-            Variant::new(format!("gmm K={k}, fitted init"), gmm, MixtureInit::Fitted),
-            Variant::new(format!("cgmm K={k}, separated init"), cgmm, MixtureInit::Separated),
-            Variant::new(format!("cgmm K={k}, fitted init"), cgmm, MixtureInit::Fitted),
-            Variant::new("cgmm K=1 (control)".into(), BaseConfig::Cgmm { components: 1 }, MixtureInit::Separated),
+            Variant::new("gaussian", "gaussian".into(), BaseConfig::Gaussian, MixtureInit::Separated),
+            Variant::new("gmm-random", format!("gmm K={k}, random init"), gmm, MixtureInit::Random),
+            Variant::new("gmm-separated", format!("gmm K={k}, separated init"), gmm, MixtureInit::Separated),
+            Variant::new("gmm-fitted", format!("gmm K={k}, fitted init"), gmm, MixtureInit::Fitted),
+            Variant::new("cgmm-separated", format!("cgmm K={k}, separated init"), cgmm, MixtureInit::Separated),
+            Variant::new("cgmm-fitted", format!("cgmm K={k}, fitted init"), cgmm, MixtureInit::Fitted),
+            Variant::new(
+                "cgmm-control",
+                "cgmm K=1 (control)".into(),
+                BaseConfig::Cgmm { components: 1 },
+                MixtureInit::Separated,
+            ),
         ];
         Ok(Self {
             task: task.to_string(),
@@ -81,6 +88,19 @@ impl TopologyConfig {
             observations,
             eval: EvalOptions::all(2000, 1),
         })
+    }
+}
+
+impl TopologyConfig {
+    /// Keeps only the variants whose keys are listed (in the standard order); errors on an
+    /// unknown key, naming the valid ones.
+    pub fn select_variants(&mut self, keys: &[String]) -> Result<()> {
+        let valid: Vec<&str> = self.variants.iter().map(|v| v.key).collect();
+        if let Some(bad) = keys.iter().find(|k| !valid.contains(&k.as_str())) {
+            return Err(Error::invalid("experiment variant", format!("'{bad}': expected one of {}", valid.join(", "))));
+        }
+        self.variants.retain(|v| keys.iter().any(|k| k == v.key));
+        Ok(())
     }
 }
 

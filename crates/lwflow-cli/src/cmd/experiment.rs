@@ -22,6 +22,9 @@ fn base_topology_cmd(a: &BaseTopologyArgs) -> Result<()> {
         cfg.train.steps = s;
     }
     cfg.eval.n_samples = a.num;
+    if !a.variants.is_empty() {
+        cfg.select_variants(&a.variants)?;
+    }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let started = std::time::Instant::now();
     let runs = base_topology(&cfg, &mut |line| eprintln!("{line}"))?;
