@@ -113,8 +113,9 @@ pub struct TopologyRun {
     pub reports: Vec<EvalReport>,
 }
 
-/// Trains and evaluates every (variant, seed); `on_progress` gets a line per finished run.
-pub fn base_topology(cfg: &TopologyConfig, on_progress: &mut dyn FnMut(&str)) -> Result<Vec<TopologyRun>> {
+/// Trains and evaluates every (variant, seed); after each finished run `on_run` gets a progress
+/// line and every run so far (so callers can write partial results of a long experiment).
+pub fn base_topology(cfg: &TopologyConfig, on_run: &mut dyn FnMut(&str, &[TopologyRun])) -> Result<Vec<TopologyRun>> {
     let model = crate::tasks::by_name(&cfg.task)?;
     let references: Vec<Box<dyn Reference>> = cfg
         .observations
@@ -135,8 +136,8 @@ pub fn base_topology(cfg: &TopologyConfig, on_progress: &mut dyn FnMut(&str)) ->
                 .map(|(x, r)| evaluate(&flow, r.as_ref(), x, &EvalOptions { seed, ..cfg.eval }))
                 .collect::<Result<Vec<_>>>()?;
             let kl = reports.iter().map(|r| r.kl_pq).sum::<f64>() / reports.len() as f64;
-            on_progress(&format!("{} seed {seed}: trained in {train_seconds:.1} s, mean KL(p‖q) {kl:.3}", v.name));
             runs.push(TopologyRun { variant: v.name.clone(), seed, train_seconds, flow, reports });
+            on_run(&format!("{} seed {seed}: trained in {train_seconds:.1} s, mean KL(p‖q) {kl:.3}", v.name), &runs);
         }
     }
     Ok(runs)

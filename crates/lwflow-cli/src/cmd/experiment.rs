@@ -27,10 +27,24 @@ fn base_topology_cmd(a: &BaseTopologyArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let started = std::time::Instant::now();
-    let runs = base_topology(&cfg, &mut |line| eprintln!("{line}"))?;
+    let write_tables = |runs: &[TopologyRun]| -> Result<()> {
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        write_text(&a.out.join("results.md"), &markdown(&cfg, runs, minutes))?;
+        write_text(&a.out.join("results.csv"), &csv(runs))
+    };
+    let mut partial_error = None;
+    let runs = base_topology(&cfg, &mut |line, runs| {
+        eprintln!("{line}");
+        // Partial tables after every run, so a long experiment's progress is on disk.
+        if let Err(e) = write_tables(runs) {
+            partial_error.get_or_insert(e);
+        }
+    })?;
+    if let Some(e) = partial_error {
+        return Err(e);
+    }
+    write_tables(&runs)?;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
-    write_text(&a.out.join("results.md"), &markdown(&cfg, &runs, minutes))?;
-    write_text(&a.out.join("results.csv"), &csv(&runs))?;
     let summary: Vec<_> = summarize(&runs)
         .into_iter()
         .map(|(name, stats)| (name, METRICS.iter().zip(stats).map(|(m, s)| (m.to_string(), s)).collect::<Vec<_>>()))
