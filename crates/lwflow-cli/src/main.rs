@@ -3,6 +3,7 @@
 
 mod args;
 mod cmd;
+mod config;
 #[allow(dead_code)]
 mod plot;
 mod progress;
