@@ -174,6 +174,18 @@ fn hang_times_out_quickly_and_kills_the_process() {
 }
 
 #[test]
+fn non_finite_inputs_are_rejected_before_sending() {
+    let Some(py) = python() else { return };
+    let model = square2d_external(py);
+    let mut theta = random_mat(4, 8, -3.0, 3.0);
+    theta.row_mut(2)[1] = f64::NAN;
+    let msg = model.log_likelihood_at(&[1.0, 1.0], theta.as_ref(), &mut [0.0; 4]).unwrap_err().to_string();
+    assert!(msg.contains("theta row 2") && msg.contains("NaN"), "{msg}");
+    let msg = model.log_likelihood_at(&[1.0, f64::INFINITY], random_mat(4, 8, -3.0, 3.0).as_ref(), &mut [0.0; 4]);
+    assert!(msg.unwrap_err().to_string().contains("x row 0"));
+}
+
+#[test]
 fn missing_program_and_bad_config_are_errors() {
     let prior = Prior::uniform_box(2, -1.0, 1.0).expect("valid");
     let missing = ExternalConfig::new(vec!["/nonexistent/lwflow-model".into()], 2, 2, prior.clone());

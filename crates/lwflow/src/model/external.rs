@@ -175,6 +175,8 @@ impl ExternalModel {
         if n_rows == 0 {
             return Ok(());
         }
+        check_finite("external log_likelihood theta", Rows::Mat(theta))?;
+        check_finite("external log_likelihood x", x)?;
         let request = LogLikelihoodRequest { op: "log_likelihood", x, theta: Rows::Mat(theta) };
         let mut process = self.process.lock().unwrap_or_else(|e| e.into_inner());
         let (line, request_no) = process.exchange("log_likelihood", n_rows, &request, self.config.timeout)?;
@@ -339,6 +341,7 @@ impl Model for ExternalModel {
         if n_rows == 0 {
             return Ok(());
         }
+        check_finite("external simulate theta", Rows::Mat(theta))?;
         let request = SimulateRequest { op: "simulate", theta: Rows::Mat(theta), seed: rng.gen() };
         let mut process = self.process.lock().unwrap_or_else(|e| e.into_inner());
         let (line, request_no) = process.exchange("simulate", n_rows, &request, self.config.timeout)?;
@@ -367,6 +370,21 @@ impl Model for ExternalModel {
             }
         }
         Ok(())
+    }
+}
+
+/// JSON has no non-finite numbers (serde_json would write `null`): reject them before sending.
+fn check_finite(what: &str, rows: Rows<'_>) -> Result<()> {
+    let bad = |r: usize, row: &[f64]| row.iter().find(|v| !v.is_finite()).map(|v| (r, *v));
+    let found = match rows {
+        Rows::Mat(m) => (0..m.rows()).find_map(|r| bad(r, m.row(r))),
+        Rows::Repeat { row, .. } => bad(0, row),
+    };
+    match found {
+        Some((r, v)) => {
+            Err(Error::invalid(format!("{what} row {r}"), format!("{v} is not finite; JSON cannot carry it")))
+        }
+        None => Ok(()),
     }
 }
 
