@@ -171,7 +171,6 @@ enum ModelKind {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelTable {
-    #[allow(dead_code)] // one kind today; the key is still required so files say what they mean
     kind: Spanned<ModelKind>,
     command: Spanned<Vec<String>>,
     theta_dim: Spanned<Positive>,
@@ -486,6 +485,15 @@ lr = 0.002
 
         let both = format!("task = \"square2d\"\n{GOOD}");
         assert!(error(&both).starts_with("run.toml line 1, column 8: task: given together with a [model]"));
+    }
+
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let path: PathBuf =
+            [env!("CARGO_MANIFEST_DIR"), "..", "lwflow", "examples", "square2d_external.toml"].iter().collect();
+        let text = std::fs::read_to_string(&path).expect("example exists");
+        let file = TrainFile::parse(&path, &text).expect("valid");
+        assert_eq!(file.external().expect("external model").theta_dim, 2);
     }
 
     #[test]
