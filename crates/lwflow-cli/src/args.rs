@@ -94,7 +94,8 @@ pub struct BaseTopologyArgs {
 }
 
 /// Base distribution of the flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BaseArg {
     /// Standard normal.
     Gaussian,
@@ -105,7 +106,8 @@ pub enum BaseArg {
 }
 
 /// Initialisation of a mixture base.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum InitArg {
     /// Components spread apart on a sphere (task-independent).
     Separated,
@@ -116,7 +118,8 @@ pub enum InitArg {
 }
 
 /// Batch layout of the weighted loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LayoutArg {
     /// Systematic resampling of pairs by weight (unbiased, equal weights).
     Resample,
@@ -125,7 +128,8 @@ pub enum LayoutArg {
 }
 
 /// Coupling layer type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum FlowArg {
     /// Affine (RealNVP) couplings.
     Affine,
@@ -140,23 +144,26 @@ pub enum ActArg {
     Relu,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
-    /// Built-in task to train on (e.g. two_moons).
+    /// TOML file of settings (model, prior, base, flow, train); flags given here override it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Built-in task to train on (e.g. square2d); required unless --config gives a task or a [model].
     #[arg(long)]
-    pub task: String,
+    pub task: Option<String>,
     /// Base distribution [default: library default].
     #[arg(long, value_enum)]
     pub base: Option<BaseArg>,
     /// Number of mixture components of a `gmm` base; an error with `--base gaussian` [default: 4].
     #[arg(long, value_name = "K", value_parser = positive_usize)]
     pub components: Option<usize>,
-    /// Seed of every random stream; the same seed gives the same model.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Model file to write (safetensors).
-    #[arg(long, default_value = "model.lwf")]
-    pub out: PathBuf,
+    /// Seed of every random stream; the same seed gives the same model [default: 1].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Model file to write (safetensors) [default: model.lwf].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Coupling layer type.
     #[arg(long, value_enum)]
     pub flow: Option<FlowArg>,
@@ -348,6 +355,12 @@ impl Cli {
     /// Checks that single-flag parsers cannot express.
     pub fn validate(&self) -> Result<(), clap::Error> {
         if let Command::Train(t) = &self.command {
+            if t.task.is_none() && t.config.is_none() {
+                return Err(Self::command().error(
+                    ErrorKind::MissingRequiredArgument,
+                    "train needs --task, or --config with a task or a [model] table",
+                ));
+            }
             if t.components.is_some() && t.base == Some(BaseArg::Gaussian) {
                 return Err(Self::command().error(
                     ErrorKind::ArgumentConflict,
@@ -408,13 +421,16 @@ mod tests {
         let cli =
             parse("lwflow train --task two_moons --base gmm --components 6 --steps 500 --lr 1e-3 --quiet").unwrap();
         let Command::Train(t) = cli.command else { panic!("expected train") };
-        assert_eq!(t.task, "two_moons");
+        assert_eq!(t.task.as_deref(), Some("two_moons"));
         assert_eq!(t.base, Some(BaseArg::Gmm));
         assert_eq!(t.components, Some(6));
         assert_eq!(t.steps, Some(500));
         assert_eq!(t.lr, Some(1e-3));
         assert!(t.quiet);
-        assert_eq!((t.seed, t.out.to_str()), (1, Some("model.lwf")));
+        assert_eq!((t.seed, t.out, t.config), (None, None, None));
+        let cli = parse("lwflow train --config run.toml --seed 5").unwrap();
+        let Command::Train(t) = cli.command else { panic!("expected train") };
+        assert_eq!((t.config, t.task, t.seed), (Some(PathBuf::from("run.toml")), None, Some(5)));
         assert_eq!((t.layers, t.hidden, t.depth, t.time_limit, t.batch), (None, None, None, None, None));
     }
 

@@ -21,6 +21,10 @@ pub enum Error {
     /// An external model failed.
     #[error("model: {0}")]
     Model(String),
+    /// An external model process failed one request: `op` is "simulate" or "log_likelihood",
+    /// `request` counts requests to that process from 1, `rows` are the rows the request covered.
+    #[error("external model, {op} request {request} (rows {rows:?}): {reason}")]
+    External { op: &'static str, request: u64, rows: std::ops::Range<usize>, reason: String },
     /// A model file could not be read or written.
     #[error("model file {path}: {reason}")]
     ModelFile { path: String, reason: String },

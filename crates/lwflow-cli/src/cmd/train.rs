@@ -1,18 +1,29 @@
-//! `lwflow train`: builds the model and flow from flags, trains, writes the model file.
+//! `lwflow train`: builds the model and flow from a config file and flags (flags win), trains,
+//! writes the model file.
 
-use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
+use lwflow::model::{ExternalModel, Model};
 use lwflow::train::{fit, MixtureInit, TrainConfig};
 use lwflow::weights::BatchLayout;
 
 use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, TrainArgs};
+use crate::config::TrainFile;
 use crate::progress::Progress;
 
 /// Mixture components when `--components` is not given.
 pub const DEFAULT_COMPONENTS: usize = 4;
 
-/// Resolves the flow and training settings: library defaults, then the flags.
+/// Seed when neither `--seed` nor the config file gives one.
+pub const DEFAULT_SEED: u64 = 1;
+/// Model file written when neither `--out` nor the config file names one.
+pub const DEFAULT_OUT: &str = "model.lwf";
+
+/// Resolves the flow and training settings: library defaults, then the flags. With a config
+/// file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left unset.
 pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
     let base = match a.base.unwrap_or(BaseArg::Gmm) {
         BaseArg::Gaussian => BaseConfig::Gaussian,
@@ -37,7 +48,7 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         let width = a.hidden.unwrap_or(flow.hidden[0]);
         flow.hidden = vec![width; a.depth.unwrap_or(flow.hidden.len())];
     }
-    let mut train = TrainConfig { seed: a.seed, ..TrainConfig::default() };
+    let mut train = TrainConfig { seed: a.seed.unwrap_or(DEFAULT_SEED), ..TrainConfig::default() };
     if let Some(s) = a.steps {
         train.steps = s;
     }
@@ -70,8 +81,24 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
     (flow, train)
 }
 
-pub fn run(a: &TrainArgs) -> Result<()> {
-    let model = lwflow::tasks::by_name(&a.task)?;
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let file = args.config.as_deref().map(TrainFile::read).transpose()?;
+    let a = match &file {
+        Some(f) => f.apply_to(args),
+        None => args.clone(),
+    };
+    let model: Box<dyn Model> = match (&a.task, file.as_ref().and_then(TrainFile::external)) {
+        (Some(task), _) => lwflow::tasks::by_name(task)?,
+        (None, Some(external)) => Box::new(ExternalModel::spawn(external.clone()).with_context(|| {
+            format!("starting the external model of {}", file.as_ref().expect("has a file").path().display())
+        })?),
+        (None, None) => match &file {
+            Some(f) => bail!("{}: give a task (or --task) or a [model] table", f.path().display()),
+            None => bail!("train needs --task, or --config with a task or a [model] table"),
+        },
+    };
+    let a = &a;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
     let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
     let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
@@ -79,13 +106,13 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         progress
             .update(r.step as u64, &format!("loss {:.3}{val} ESS {:.1} (min {:.1})", r.loss, r.ess_mean, r.ess_min));
     })
-    .with_context(|| format!("training on task '{}'", a.task))?;
+    .with_context(|| format!("training on {}", model.name()))?;
     let s = meta.summary.as_ref().expect("fit records a summary");
     progress.finish(&format!(
         "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}",
         s.steps_run, s.seconds, s.best_val_loss, s.best_step, s.mean_ess
     ));
-    save_flow(&a.out, &flow, &meta).with_context(|| format!("writing {}", a.out.display()))?;
+    save_flow(&out, &flow, &meta).with_context(|| format!("writing {}", out.display()))?;
     if let Some(dir) = &a.plot_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for ext in ["png", "svg"] {
@@ -93,7 +120,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         }
     }
     if !a.quiet {
-        eprintln!("wrote {}", a.out.display());
+        eprintln!("wrote {}", out.display());
     }
     Ok(())
 }

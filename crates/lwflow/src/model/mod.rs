@@ -1,8 +1,11 @@
 //! What a user's Bayesian model must provide: a prior π(θ), a log-likelihood log L(x|θ) and a
-//! simulator x ~ p(x|θ). Models work in f64; the flow may train in f32.
+//! simulator x ~ p(x|θ). Models work in f64; the flow may train in f32. A model can also be
+//! another program, spoken to over a pipe ([`ExternalModel`]).
 
+mod external;
 mod prior;
 
+pub use external::{ExternalConfig, ExternalModel};
 pub use prior::{Marginal, Prior};
 
 use crate::error::{Error, Result};

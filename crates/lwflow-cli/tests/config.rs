@@ -1,0 +1,136 @@
+//! `lwflow train --config run.toml` end to end: a file with an external Python model trains on a
+//! tiny budget, flags override the file, and bad files are errors naming the file, line and key.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lwflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lwflow-config-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn has_python() -> bool {
+    let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("note: python3 not found; skipping the external-model config test");
+    }
+    ok
+}
+
+fn square2d_script() -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "lwflow", "examples", "square2d_model.py"].iter().collect();
+    path.canonicalize().expect("example exists").to_str().expect("utf-8").to_string()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn external_config(out: &Path) -> String {
+    format!(
+        r#"seed = 3
+out = "{out}"
+
+[model]
+kind = "external"
+command = ["python3", "{script}"]
+theta_dim = 2
+x_dim = 2
+timeout_seconds = 30
+
+[prior]
+kind = "uniform"
+low = [-3.0, -3.0]
+high = [3.0, 3.0]
+
+[base]
+kind = "gmm"
+components = 4
+
+[flow]
+kind = "spline"
+layers = 2
+hidden = 16
+
+[train]
+steps = 1000
+obs_per_step = 4
+thetas_per_step = 256
+"#,
+        out = out.display(),
+        script = square2d_script()
+    )
+}
+
+#[test]
+fn config_with_external_model_trains_and_flags_override() {
+    if !has_python() {
+        return;
+    }
+    let dir = scratch("external");
+    let model = dir.join("ext.lwf");
+    let config = write(&dir, "run.toml", &external_config(&model));
+    // --steps overrides the file's 1000.
+    let out = lwflow(&["train", "--config", &config, "--steps", "3", "--quiet"]);
+    assert!(out.status.success(), "train failed: {}", String::from_utf8_lossy(&out.stderr));
+    let info = lwflow(&["info", "--model", model.to_str().unwrap()]);
+    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info prints JSON");
+    assert_eq!(json["summary"]["steps_run"], 3);
+    assert_eq!(json["theta_dim"], 2);
+    assert!(json["task"].as_str().is_some_and(|t| t.starts_with("external(python3")), "{json}");
+}
+
+#[test]
+fn config_with_builtin_task_trains() {
+    let dir = scratch("task");
+    let model = dir.join("t.lwf");
+    let text = format!(
+        "task = \"square2d\"\nout = \"{}\"\n[flow]\nlayers = 2\nhidden = 8\n[train]\nsteps = 2\nthetas_per_step = 128\nobs_per_step = 4\n",
+        model.display()
+    );
+    let config = write(&dir, "run.toml", &text);
+    let out = lwflow(&["train", "--config", &config, "--quiet"]);
+    assert!(out.status.success(), "train failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(model.exists());
+}
+
+#[test]
+fn bad_config_files_are_errors_naming_file_line_and_key() {
+    let dir = scratch("bad");
+    let good = external_config(&dir.join("never.lwf"));
+    let cases = [
+        ("unknown-key", good.replace("steps = 1000", "steps = 1000\nspeed = 2"), "line 27, column 1", "speed"),
+        ("wrong-type", good.replace("layers = 2", "layers = \"two\""), "line 22, column 10", "[flow] layers"),
+        (
+            "no-prior",
+            good.replace("[prior]\nkind = \"uniform\"\nlow = [-3.0, -3.0]\nhigh = [3.0, 3.0]\n", ""),
+            "line 5",
+            "[model] kind",
+        ),
+        (
+            "prior-length",
+            good.replace("low = [-3.0, -3.0]", "low = [-3.0, -3.0, -3.0]"),
+            "line 13, column 7",
+            "[prior] low",
+        ),
+    ];
+    for (name, text, place, key) in cases {
+        let path = write(&dir, &format!("{name}.toml"), &text);
+        let out = lwflow(&["train", "--config", &path, "--quiet"]);
+        assert!(!out.status.success(), "{name}: should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("{path} {place}")) && err.contains(key), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    let out = lwflow(&["train", "--config", dir.join("missing.toml").to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
