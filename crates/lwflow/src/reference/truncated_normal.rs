@@ -131,6 +131,11 @@ impl TruncatedNormalPosterior {
         Self::new(mean, std, &neg_inf, &inf)
     }
 
+    /// log Π_k Z_k: the log mass of the untruncated Gaussian inside the box.
+    pub fn log_mass(&self) -> f64 {
+        self.axes.iter().map(|a| a.log_mass).sum()
+    }
+
     /// Mean and standard deviation of dimension k (closed form):
     /// E = μ + σ (φ(α) − φ(β))/Z, Var = σ² [1 + (α φ(α) − β φ(β))/Z − ((φ(α) − φ(β))/Z)²].
     pub fn moments(&self, k: usize) -> (f64, f64) {

@@ -5,12 +5,16 @@
 
 pub mod gaussian_linear;
 pub mod gaussian_linear_uniform;
+pub mod gaussian_mixture;
 mod rows;
+pub mod slcp;
 pub mod square;
 pub mod two_moons;
 
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
+pub use gaussian_mixture::GaussianMixture;
+pub use slcp::Slcp;
 pub use square::Square;
 pub use two_moons::TwoMoons;
 
@@ -19,7 +23,8 @@ use crate::model::Model;
 use crate::reference::{grid_reference, Reference};
 
 /// Every valid task name, in the order they are listed to users.
-pub const NAMES: &[&str] = &["square2d", "square3d", "two_moons", "gaussian_linear", "gaussian_linear_uniform"];
+pub const NAMES: &[&str] =
+    &["square2d", "square3d", "two_moons", "gaussian_mixture", "slcp", "gaussian_linear", "gaussian_linear_uniform"];
 
 /// The square task with `dim` dimensions and the default noise, for the names that denote one.
 fn square_by_name(name: &str) -> Option<Result<Square>> {
@@ -41,15 +46,26 @@ pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
     }
     match name {
         "two_moons" => Ok(Box::new(TwoMoons::new())),
+        "gaussian_mixture" => Ok(Box::new(GaussianMixture::new())),
+        "slcp" => Ok(Box::new(Slcp::new())),
         "gaussian_linear" => Ok(Box::new(GaussianLinear::new())),
         "gaussian_linear_uniform" => Ok(Box::new(GaussianLinearUniform::new())),
         _ => Err(unknown(name)),
     }
 }
 
+/// `Ok(())` when `x` has `expected` entries: tasks without a reference still check their input.
+fn check_x_len(what: &'static str, expected: usize, x: &[f64]) -> Result<()> {
+    if x.len() == expected {
+        Ok(())
+    } else {
+        Err(Error::Shape { what, expected, got: x.len() })
+    }
+}
+
 /// The reference posterior p(θ|x) of task `name` at the observation `x`; `Ok(None)` for a task
-/// without one here. Exact for `square*`, `gaussian_linear`, `gaussian_linear_uniform`; a fine
-/// grid ([`grid_reference`]) for the 2-D sbibm tasks. Errors for an unknown name or an `x` of the
+/// without one here. Exact for `square*`, `gaussian_mixture`, `gaussian_linear` and
+/// `gaussian_linear_uniform`; a fine grid ([`grid_reference`]) for `two_moons`; none for `slcp`. Errors for an unknown name or an `x` of the
 /// wrong length.
 pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>> {
     if let Some(task) = square_by_name(name) {
@@ -57,6 +73,11 @@ pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>
     }
     match name {
         "two_moons" => Ok(Some(Box::new(grid_reference(&TwoMoons::new(), x, Some(two_moons::GRID_CELLS_PER_DIM))?))),
+        "gaussian_mixture" => Ok(Some(Box::new(GaussianMixture::new().reference(x)?))),
+        "slcp" => {
+            check_x_len("slcp observation x", Slcp::new().x_dim(), x)?;
+            Ok(None)
+        }
         "gaussian_linear" => Ok(Some(Box::new(GaussianLinear::new().reference(x)?))),
         "gaussian_linear_uniform" => Ok(Some(Box::new(GaussianLinearUniform::new().reference(x)?))),
         _ => Err(unknown(name)),
@@ -68,7 +89,7 @@ mod tests {
     use super::*;
 
     /// Tasks whose reference is left to a sampler elsewhere (`reference_for` gives `Ok(None)`).
-    const WITHOUT_REFERENCE: &[&str] = &[];
+    const WITHOUT_REFERENCE: &[&str] = &["slcp"];
 
     #[test]
     fn every_listed_name_builds_a_task_and_a_reference() {
