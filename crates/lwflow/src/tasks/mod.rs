@@ -3,14 +3,17 @@
 //! Names are strings only here, at the boundary the CLI and config files use; inside the library
 //! a task is its concrete type (e.g. [`Square`]).
 
+pub mod bernoulli_glm;
 pub mod gaussian_linear;
 pub mod gaussian_linear_uniform;
 pub mod gaussian_mixture;
+mod numpy_mt19937;
 mod rows;
 pub mod slcp;
 pub mod square;
 pub mod two_moons;
 
+pub use bernoulli_glm::BernoulliGlm;
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;
@@ -23,8 +26,16 @@ use crate::model::Model;
 use crate::reference::{grid_reference, Reference};
 
 /// Every valid task name, in the order they are listed to users.
-pub const NAMES: &[&str] =
-    &["square2d", "square3d", "two_moons", "gaussian_mixture", "slcp", "gaussian_linear", "gaussian_linear_uniform"];
+pub const NAMES: &[&str] = &[
+    "square2d",
+    "square3d",
+    "two_moons",
+    "gaussian_mixture",
+    "slcp",
+    "gaussian_linear",
+    "gaussian_linear_uniform",
+    "bernoulli_glm",
+];
 
 /// The square task with `dim` dimensions and the default noise, for the names that denote one.
 fn square_by_name(name: &str) -> Option<Result<Square>> {
@@ -48,6 +59,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
         "two_moons" => Ok(Box::new(TwoMoons::new())),
         "gaussian_mixture" => Ok(Box::new(GaussianMixture::new())),
         "slcp" => Ok(Box::new(Slcp::new())),
+        "bernoulli_glm" => Ok(Box::new(BernoulliGlm::new())),
         "gaussian_linear" => Ok(Box::new(GaussianLinear::new())),
         "gaussian_linear_uniform" => Ok(Box::new(GaussianLinearUniform::new())),
         _ => Err(unknown(name)),
@@ -65,7 +77,7 @@ fn check_x_len(what: &'static str, expected: usize, x: &[f64]) -> Result<()> {
 
 /// The reference posterior p(θ|x) of task `name` at the observation `x`; `Ok(None)` for a task
 /// without one here. Exact for `square*`, `gaussian_mixture`, `gaussian_linear` and
-/// `gaussian_linear_uniform`; a fine grid ([`grid_reference`]) for `two_moons`; none for `slcp`. Errors for an unknown name or an `x` of the
+/// `gaussian_linear_uniform`; a fine grid ([`grid_reference`]) for `two_moons`; none for `slcp` and `bernoulli_glm`. Errors for an unknown name or an `x` of the
 /// wrong length.
 pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>> {
     if let Some(task) = square_by_name(name) {
@@ -76,6 +88,10 @@ pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>
         "gaussian_mixture" => Ok(Some(Box::new(GaussianMixture::new().reference(x)?))),
         "slcp" => {
             check_x_len("slcp observation x", Slcp::new().x_dim(), x)?;
+            Ok(None)
+        }
+        "bernoulli_glm" => {
+            check_x_len("bernoulli_glm observation x", bernoulli_glm::DIM, x)?;
             Ok(None)
         }
         "gaussian_linear" => Ok(Some(Box::new(GaussianLinear::new().reference(x)?))),
@@ -89,7 +105,7 @@ mod tests {
     use super::*;
 
     /// Tasks whose reference is left to a sampler elsewhere (`reference_for` gives `Ok(None)`).
-    const WITHOUT_REFERENCE: &[&str] = &["slcp"];
+    const WITHOUT_REFERENCE: &[&str] = &["slcp", "bernoulli_glm"];
 
     #[test]
     fn every_listed_name_builds_a_task_and_a_reference() {
