@@ -1,4 +1,11 @@
-//! Priors with independent marginals: uniform on an interval or normal.
+//! Priors with independent marginals (uniform on an interval or normal), or one correlated
+//! Gaussian N(μ, P⁻¹) given by its precision P (sbibm's `bernoulli_glm` smoothness prior).
+//!
+//! A correlated Gaussian keeps its exact normal marginals N(μ_k, (P⁻¹)_kk) in
+//! [`Prior::marginals`] (what the flow's support map standardises with) while
+//! [`Prior::log_density`] and [`Prior::sample`] use the joint: with P = R Rᵀ (Cholesky, R lower),
+//! log π(θ) = −½ ‖Rᵀ(θ − μ)‖² + Σ_k log R_kk − (d/2) log 2π, and θ = μ + R⁻ᵀ z, z ~ N(0, I), has
+//! covariance R⁻ᵀ R⁻¹ = P⁻¹.
 
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
@@ -17,10 +24,72 @@ pub enum Marginal {
     Normal { mean: f64, std: f64 },
 }
 
-/// A prior π(θ) = Π_k π_k(θ_k).
+/// A prior π(θ) = Π_k π_k(θ_k), or a correlated Gaussian (module docs).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Prior {
     marginals: Vec<Marginal>,
+    /// The joint density when the dimensions are correlated; `None` for a product prior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    joint: Option<JointGaussian>,
+}
+
+/// N(μ, P⁻¹) through the Cholesky factor R of the precision P = R Rᵀ.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct JointGaussian {
+    mean: Vec<f64>,
+    /// R, lower triangular, row-major d × d.
+    precision_chol: Vec<f64>,
+    /// Σ_k log R_kk − (d/2) log 2π.
+    log_norm: f64,
+}
+
+impl JointGaussian {
+    fn log_density(&self, theta: &[f64]) -> f64 {
+        let dim = self.mean.len();
+        // (Rᵀ δ)_j = Σ_{i ≥ j} R_ij δ_i.
+        let mut q = 0.0;
+        for j in 0..dim {
+            let v: f64 = (j..dim).map(|i| self.precision_chol[i * dim + j] * (theta[i] - self.mean[i])).sum();
+            q += v * v;
+        }
+        self.log_norm - 0.5 * q
+    }
+
+    /// θ = μ + y with Rᵀ y = z, by back substitution.
+    fn sample(&self, rng: &mut Rng, theta: &mut [f64]) {
+        let dim = self.mean.len();
+        for t in theta.iter_mut() {
+            *t = StandardNormal.sample(rng);
+        }
+        for j in (0..dim).rev() {
+            let s: f64 = (j + 1..dim).map(|i| self.precision_chol[i * dim + j] * theta[i]).sum();
+            theta[j] = (theta[j] - s) / self.precision_chol[j * dim + j];
+        }
+        for (t, m) in theta.iter_mut().zip(&self.mean) {
+            *t += m;
+        }
+    }
+}
+
+/// Cholesky factor R (lower, row-major) of a symmetric positive definite `a` (d × d, row-major);
+/// the index of the first non-positive pivot otherwise.
+fn cholesky(a: &[f64], dim: usize) -> std::result::Result<Vec<f64>, usize> {
+    let mut r = vec![0.0; dim * dim];
+    for i in 0..dim {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| r[i * dim + k] * r[j * dim + k]).sum();
+            if i == j {
+                let pivot = a[i * dim + i] - s;
+                if !(pivot > 0.0 && pivot.is_finite()) {
+                    return Err(i);
+                }
+                r[i * dim + i] = pivot.sqrt();
+            } else {
+                r[i * dim + j] = (a[i * dim + j] - s) / r[j * dim + j];
+            }
+        }
+    }
+    Ok(r)
 }
 
 impl Marginal {
@@ -93,7 +162,52 @@ impl Prior {
         for (k, m) in marginals.iter().enumerate() {
             m.validate(k)?;
         }
-        Ok(Self { marginals })
+        Ok(Self { marginals, joint: None })
+    }
+
+    /// The correlated Gaussian N(μ, P⁻¹) with mean `mean` (length d) and precision `precision`
+    /// (d × d, row-major, symmetric positive definite; only its lower triangle is read).
+    pub fn gaussian(mean: Vec<f64>, precision: &[f64]) -> Result<Self> {
+        let dim = mean.len();
+        if dim == 0 {
+            return Err(Error::invalid("prior", "needs at least one dimension"));
+        }
+        if precision.len() != dim * dim {
+            return Err(Error::Shape {
+                what: "Gaussian prior precision (d × d entries)",
+                expected: dim * dim,
+                got: precision.len(),
+            });
+        }
+        if let Some(k) = mean.iter().position(|m| !m.is_finite()) {
+            return Err(Error::invalid(format!("prior dimension {k}"), "Gaussian prior mean must be finite"));
+        }
+        let chol = cholesky(precision, dim).map_err(|k| {
+            Error::invalid("Gaussian prior precision", format!("not positive definite: pivot {k} is not positive"))
+        })?;
+        // Marginal variances (P⁻¹)_kk = ‖column k of R⁻¹‖²; R⁻¹ by forward substitution.
+        let mut inv = vec![0.0; dim * dim];
+        for k in 0..dim {
+            for i in k..dim {
+                let s: f64 = (k..i).map(|j| chol[i * dim + j] * inv[j * dim + k]).sum();
+                inv[i * dim + k] = (if i == k { 1.0 } else { 0.0 } - s) / chol[i * dim + i];
+            }
+        }
+        let marginals = (0..dim)
+            .map(|k| {
+                let var: f64 = (k..dim).map(|i| inv[i * dim + k] * inv[i * dim + k]).sum();
+                Marginal::Normal { mean: mean[k], std: var.sqrt() }
+            })
+            .collect();
+        let log_det_half: f64 = (0..dim).map(|k| chol[k * dim + k].ln()).sum();
+        let log_norm = log_det_half - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
+        Ok(Self { marginals, joint: Some(JointGaussian { mean, precision_chol: chol, log_norm }) })
+    }
+
+    /// Whether the dimensions are correlated (a joint Gaussian), so that the marginals alone do
+    /// not give the density.
+    pub fn is_correlated(&self) -> bool {
+        self.joint.is_some()
     }
 
     /// U(low, high)^dim.
@@ -105,12 +219,16 @@ impl Prior {
         self.marginals.len()
     }
 
+    /// The marginals π_k; for a correlated Gaussian its exact normal marginals (module docs).
     pub fn marginals(&self) -> &[Marginal] {
         &self.marginals
     }
 
     /// log π(θ) of one row.
     pub fn log_density(&self, theta: &[f64]) -> f64 {
+        if let Some(joint) = &self.joint {
+            return joint.log_density(theta);
+        }
         self.marginals.iter().zip(theta).map(|(m, &t)| m.log_density(t)).sum()
     }
 
@@ -123,6 +241,12 @@ impl Prior {
 
     /// Fills every row of `theta` with a prior draw.
     pub fn sample(&self, rng: &mut Rng, mut theta: MatMut<f64>) {
+        if let Some(joint) = &self.joint {
+            for r in 0..theta.rows() {
+                joint.sample(rng, theta.row_mut(r));
+            }
+            return;
+        }
         for r in 0..theta.rows() {
             for (t, m) in theta.row_mut(r).iter_mut().zip(&self.marginals) {
                 *t = m.sample(rng);
@@ -151,6 +275,66 @@ mod tests {
         let h = 10.0 / n as f64;
         let s: f64 = (0..n).map(|i| m.log_density(-4.0 + (i as f64 + 0.5) * h).exp() * h).sum();
         assert!((s - 1.0).abs() < 1e-9, "{s}");
+    }
+
+    /// A 3-D precision with strong correlations: P = A Aᵀ + I for a fixed A.
+    fn correlated_precision() -> Vec<f64> {
+        let a = [1.0, 0.5, -0.3, 0.2, 2.0, 0.7, -1.0, 0.4, 1.5];
+        let mut p = vec![0.0; 9];
+        for i in 0..3 {
+            for j in 0..3 {
+                p[i * 3 + j] =
+                    (0..3).map(|k| a[i * 3 + k] * a[j * 3 + k]).sum::<f64>() + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn gaussian_prior_density_matches_the_precision_form() {
+        let p = correlated_precision();
+        let prior = Prior::gaussian(vec![0.5, -1.0, 2.0], &p).expect("positive definite");
+        let theta = [0.1, 0.3, 1.2];
+        let d = [theta[0] - 0.5, theta[1] + 1.0, theta[2] - 2.0];
+        let q: f64 = (0..3).flat_map(|i| (0..3).map(move |j| (i, j))).map(|(i, j)| d[i] * p[i * 3 + j] * d[j]).sum();
+        // det P by cofactors.
+        let det = p[0] * (p[4] * p[8] - p[5] * p[7]) - p[1] * (p[3] * p[8] - p[5] * p[6])
+            + p[2] * (p[3] * p[7] - p[4] * p[6]);
+        let want = -0.5 * q + 0.5 * det.ln() - 1.5 * (2.0 * std::f64::consts::PI).ln();
+        assert!((prior.log_density(&theta) - want).abs() < 1e-12, "{} vs {want}", prior.log_density(&theta));
+        assert!(prior.is_correlated());
+        assert!(Prior::gaussian(vec![0.0; 2], &[1.0, 2.0, 2.0, 1.0]).unwrap_err().to_string().contains("pivot 1"));
+        assert!(Prior::gaussian(vec![0.0; 2], &[1.0; 3]).is_err());
+    }
+
+    #[test]
+    fn gaussian_prior_samples_have_the_inverse_precision_as_covariance() {
+        let p = correlated_precision();
+        let prior = Prior::gaussian(vec![0.5, -1.0, 2.0], &p).expect("positive definite");
+        let n_draws = 200_000;
+        let mut theta = crate::mat::Mat::zeros(n_draws, 3);
+        prior.sample(&mut crate::rng::stream(9, crate::rng::Stream::Theta, 0, 0), theta.as_mut());
+        // Σ P should be I: E[(θ − μ)(θ − μ)ᵀ] P = I.
+        let mean = [0.5, -1.0, 2.0];
+        let mut cov = [0.0; 9];
+        for r in 0..n_draws {
+            let t = theta.row(r);
+            for i in 0..3 {
+                for j in 0..3 {
+                    cov[i * 3 + j] += (t[i] - mean[i]) * (t[j] - mean[j]) / n_draws as f64;
+                }
+            }
+        }
+        for i in 0..3 {
+            for j in 0..3 {
+                let v: f64 = (0..3).map(|k| cov[i * 3 + k] * p[k * 3 + j]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((v - want).abs() < 0.02, "(ΣP)[{i}][{j}] = {v}");
+            }
+            // The stored marginal sd is √Σ_ii.
+            let Marginal::Normal { std, .. } = prior.marginals()[i] else { panic!("normal marginal") };
+            assert!((std * std / cov[i * 3 + i] - 1.0).abs() < 0.02, "dim {i}");
+        }
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 pub mod grid;
 pub mod square;
+pub mod truncated_normal;
 
 pub use grid::{grid_reference, GridPosterior};
 pub use square::SquarePosterior;
+pub use truncated_normal::TruncatedNormalPosterior;
 
 use crate::mat::Mat;
 use crate::rng::Rng;
