@@ -2,9 +2,11 @@
 //! truth the metrics compare a trained flow's samples and densities against.
 
 pub mod grid;
+pub mod smc;
 pub mod square;
 
 pub use grid::{grid_reference, GridPosterior};
+pub use smc::{smc_reference, SmcConfig, SmcDiagnostics, SmcPosterior};
 pub use square::SquarePosterior;
 
 use crate::mat::Mat;
