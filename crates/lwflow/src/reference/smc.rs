@@ -7,27 +7,36 @@
 //!
 //! 1. **Tempering rule.** With ℓ_i = log L(x|θ_i) and incremental weights w_i = exp(Δβ ℓ_i), the
 //!    conditional ESS (Zhou, Johansen & Aston 2016, doi:10.1080/10618600.2015.1060885)
-//!      CESS(Δβ) = N (Σ_i W_i w_i)² / Σ_i W_i w_i²
-//!    decreases in Δβ; Δβ is the largest value in (0, 1 − β] with CESS ≥ `target_ess_fraction`·N,
+//!    CESS(Δβ) = N (Σ_i W_i w_i)² / Σ_i W_i w_i² decreases in Δβ; Δβ is the largest value in (0, 1 − β] with CESS ≥ `target_ess_fraction`·N,
 //!    found by bisection on the log-space formula (no overflow). With W_i = 1/N, CESS is the
 //!    ordinary ESS of the new weights.
 //! 2. **Evidence.** log Z += log Σ_i W_i w_i, so log Z = Σ_t log(mean incremental weight) is an
 //!    unbiased-in-Z estimate of log ∫ π(θ) L(x|θ) dθ.
 //! 3. **Reweight, resample.** W_i ∝ W_i w_i; systematic resampling when ESS = 1/Σ W² < N/2, and
 //!    always at the last stage, so the output is equally weighted.
-//! 4. **Move.** Random-walk Metropolis targeting π_β, θ' = θ + s·Lε, ε ~ N(0, I), with
-//!    L Lᵀ = Σ̂ the weighted particle covariance and s = c·2.38/√d (Roberts, Gelman & Gilks
-//!    1997). The scale factor c adapts after every sweep, log c += [`SCALE_GAIN`]·(ā − 0.3) with ā
-//!    the sweep's mean acceptance, and carries over to the next stage. A stage runs
-//!    `moves_per_stage` sweeps and then more (up to [`MAX_MOVE_FACTOR`]×) until the expected
-//!    number of accepted moves per particle Σ ā reaches [`MIN_ACCEPTED_MOVES`]. A proposal outside
-//!    the prior support has π = 0 and is rejected without calling the likelihood.
+//! 4. **Move.** Random-walk Metropolis targeting π_β, θ' = θ + s·L_c ε, ε ~ N(0, I), with
+//!    L_c L_cᵀ = Σ̂_c the covariance of the particle's cluster c and s = c·2.38/√d (Roberts,
+//!    Gelman & Gilks 1997). Clusters come from divisive 2-means that splits only at clear gaps
+//!    ([`SPLIT_RATIO`]), so a unimodal cloud stays one cluster and separated modes get their own
+//!    covariance (why: [`split_clusters`]). The scale factor c adapts after every sweep,
+//!    log c += [`SCALE_GAIN`]·(ā − 0.3) with ā the sweep's mean acceptance, and carries over to the
+//!    next stage. A stage runs `moves_per_stage` sweeps and then more (up to [`MAX_MOVE_FACTOR`]×)
+//!    until the expected number of accepted moves per particle Σ ā reaches [`MIN_ACCEPTED_MOVES`].
+//!    A proposal outside the prior support has π = 0 and is rejected without calling the
+//!    likelihood.
 //!
 //! Why this gets mode masses right: the relative mass of separated modes is carried by the
 //! particle weights from stage to stage, not by MCMC mixing between them, which a single chain
 //! (or a flow trained on its output) rarely achieves. It fails when a mode holds no particle by
 //! the time it separates from the others (a mode of prior mass ≪ 1/N) and when the stages are too
-//! coarse; the validation tests below are 10-D Gaussian moments and evidence, and 4-mode shares.
+//! coarse. Mode masses are Monte Carlo estimates, not exact: on a 5-D posterior with 4 equal
+//! modes (test `four_modes_in_5d_each_hold_a_quarter_of_the_mass`) one mode's share varies by an
+//! RMS 0.013 between seeds at N = 20 000 and the default settings (0.010 at target 0.9, 3× the
+//! cost), against 0.003 for N independent draws; the error shrinks as 1/√N.
+//!
+//! Validation (tests below): 10-D Gaussian-linear moments and log evidence against the analytic
+//! posterior; 4-mode shares, within-mode moments and evidence in 5-D; bit-identical results on 1
+//! and 3 threads.
 //!
 //! # What an SMC reference supports
 //!
@@ -573,32 +582,58 @@ fn split_in_two(theta: MatRef<f64>, members: &[usize], min_size: usize) -> Optio
         .flat_map(|&i| theta.row(i).iter().zip(&mean).zip(&inv_sd).map(|((t, m), s)| (t - m) * s))
         .collect();
     let dist2 = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| (u - v) * (u - v)).sum::<f64>();
+    let row = |r: usize| &z[r * dim..(r + 1) * dim];
     let farthest = |from: &[f64]| {
-        (0..n)
-            .fold((0, -1.0), |best, r| {
-                let d = dist2(&z[r * dim..(r + 1) * dim], from);
-                if d > best.1 {
-                    (r, d)
-                } else {
-                    best
-                }
-            })
-            .0
+        (0..n).map(|r| dist2(row(r), from)).enumerate().fold((0, -1.0), |b, (r, d)| if d > b.1 { (r, d) } else { b }).0
     };
-    let r1 = farthest(&vec![0.0; dim]);
-    let r2 = farthest(&z[r1 * dim..(r1 + 1) * dim]);
-    let mut centres = [z[r1 * dim..(r1 + 1) * dim].to_vec(), z[r2 * dim..(r2 + 1) * dim].to_vec()];
-    let mut side = vec![false; n];
-    for iter in 0..LLOYD_STEPS {
-        let mut changed = false;
-        for (r, s) in side.iter_mut().enumerate() {
-            let row = &z[r * dim..(r + 1) * dim];
-            let new = dist2(row, &centres[1]) < dist2(row, &centres[0]);
-            changed |= new != *s;
-            *s = new;
+    // Starts: farthest-point pair, and the sign of each standardised coordinate (a bimodal
+    // dimension among unimodal ones is rarely where the farthest point lies).
+    let (r1, r2) = {
+        let r1 = farthest(&vec![0.0; dim]);
+        (r1, farthest(row(r1)))
+    };
+    let mut best: Option<(f64, Vec<bool>)> = None;
+    for start in 0..=dim {
+        let mut side: Vec<bool> = if start == 0 {
+            (0..n).map(|r| dist2(row(r), row(r2)) < dist2(row(r), row(r1))).collect()
+        } else {
+            (0..n).map(|r| row(r)[start - 1] > 0.0).collect()
+        };
+        let Some(ratio) = lloyd_split(&z, dim, &mut side) else { continue };
+        let n_b = side.iter().filter(|&&s| s).count();
+        if n_b >= min_size && n - n_b >= min_size && best.as_ref().is_none_or(|(r, _)| ratio < *r) {
+            best = Some((ratio, side));
         }
-        if !changed && iter > 0 {
-            break;
+    }
+    match best {
+        Some((ratio, side)) if ratio < SPLIT_RATIO => {
+            let a = members.iter().zip(&side).filter(|(_, &s)| !s).map(|(&i, _)| i).collect();
+            let b = members.iter().zip(&side).filter(|(_, &s)| s).map(|(&i, _)| i).collect();
+            Some((a, b))
+        }
+        _ => None,
+    }
+}
+
+/// Lloyd iterations of 2-means on the rows of `z` (n × `dim`) from the assignment `side`;
+/// returns the within-half share of the variance along the line through the two centroids, or
+/// `None` if a half becomes empty.
+fn lloyd_split(z: &[f64], dim: usize, side: &mut [bool]) -> Option<f64> {
+    let n = side.len();
+    let dist2 = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| (u - v) * (u - v)).sum::<f64>();
+    let mut centres = [vec![0.0; dim], vec![0.0; dim]];
+    for iter in 0..=LLOYD_STEPS {
+        if iter > 0 {
+            let mut changed = false;
+            for (r, s) in side.iter_mut().enumerate() {
+                let row = &z[r * dim..(r + 1) * dim];
+                let new = dist2(row, &centres[1]) < dist2(row, &centres[0]);
+                changed |= new != *s;
+                *s = new;
+            }
+            if !changed {
+                break;
+            }
         }
         let mut counts = [0usize; 2];
         for c in centres.iter_mut() {
@@ -617,29 +652,19 @@ fn split_in_two(theta: MatRef<f64>, members: &[usize], min_size: usize) -> Optio
             c.iter_mut().for_each(|v| *v /= k as f64);
         }
     }
-    let n_b = side.iter().filter(|&&s| s).count();
-    if n_b < min_size || n - n_b < min_size {
-        return None;
-    }
-    // Projection on the centroid line: total variance vs pooled within-half variance.
+    // Projection on the centroid line: pooled within-half variance over total variance.
     let dir: Vec<f64> = centres[1].iter().zip(&centres[0]).map(|(b, a)| b - a).collect();
     let proj: Vec<f64> = (0..n).map(|r| z[r * dim..(r + 1) * dim].iter().zip(&dir).map(|(u, v)| u * v).sum()).collect();
-    let half_mean = |want: bool| {
-        let (sum, k) =
-            proj.iter().zip(&side).filter(|(_, &s)| s == want).fold((0.0, 0usize), |(a, k), (p, _)| (a + p, k + 1));
-        sum / k as f64
-    };
-    let (m0, m1) = (half_mean(false), half_mean(true));
+    let mut sums = [(0.0, 0usize); 2];
+    for (p, &s) in proj.iter().zip(side.iter()) {
+        sums[usize::from(s)].0 += p;
+        sums[usize::from(s)].1 += 1;
+    }
+    let half_mean = [sums[0].0 / sums[0].1 as f64, sums[1].0 / sums[1].1 as f64];
     let m = proj.iter().sum::<f64>() / n as f64;
     let total: f64 = proj.iter().map(|p| (p - m) * (p - m)).sum();
-    let within: f64 = proj.iter().zip(&side).map(|(p, &s)| (p - if s { m1 } else { m0 }).powi(2)).sum();
-    if within < SPLIT_RATIO * total {
-        let a = members.iter().zip(&side).filter(|(_, &s)| !s).map(|(&i, _)| i).collect();
-        let b = members.iter().zip(&side).filter(|(_, &s)| s).map(|(&i, _)| i).collect();
-        Some((a, b))
-    } else {
-        None
-    }
+    let within: f64 = proj.iter().zip(side.iter()).map(|(p, &s)| (p - half_mean[usize::from(s)]).powi(2)).sum();
+    Some(within / total)
 }
 
 /// Sample covariance of the `members` rows of `theta`; row-major d × d.
@@ -816,6 +841,12 @@ mod tests {
     const VARIANCE_INFLATION: f64 = 10.0;
     /// Allowed deviation in standard errors (at the inflated variance).
     const N_STANDARD_ERRORS: f64 = 5.0;
+    /// Run-to-run sd of one mode's share at the default settings, N = 20 000, measured over 8
+    /// seeds (RMS deviation 0.013; a multinomial sample of N would give 0.003): the mode masses are
+    /// products of per-stage weight averages and carry their Monte Carlo error.
+    const SHARE_SD: f64 = 0.013;
+    /// Seeds of the mode-share test (independent runs).
+    const SHARE_SEEDS: [u64; 4] = [11, 12, 13, 14];
     /// Allowed |log Ẑ − log Z|.
     const LOG_EVIDENCE_TOL: f64 = 0.15;
 
@@ -845,18 +876,19 @@ mod tests {
         let want_log_z: f64 = x.iter().map(|&v| log_normal(v, 0.0, prior_var + noise_var)).sum();
         eprintln!(
             "gauss-linear 10-D, N = {}: {:.2?}, {} stages, β = {:.4?}, acceptance {:.3?}, sweeps {:?}, \
-             log Z = {:.4} (exact {want_log_z:.4})",
+             clusters {:?}, log Z = {:.4} (exact {want_log_z:.4})",
             cfg.n_particles,
             elapsed,
             diag.n_stages(),
             diag.betas,
             diag.acceptance,
             diag.sweeps,
+            diag.clusters,
             post.log_evidence()
         );
-        for k in 0..dim {
+        for (k, &x_k) in x.iter().enumerate() {
             let (mean, var) = column_moments(post.particles(), k);
-            let want_mean = x[k] * prior_var / (prior_var + noise_var);
+            let want_mean = x_k * prior_var / (prior_var + noise_var);
             eprintln!("  dim {k}: mean {mean:.4} (exact {want_mean:.4}), var {var:.4} (exact {post_var:.4})");
             assert!((mean - want_mean).abs() < mean_tol, "dim {k}: mean {mean} vs {want_mean} ± {mean_tol}");
             assert!((var - post_var).abs() < var_tol, "dim {k}: var {var} vs {post_var} ± {var_tol}");
@@ -872,50 +904,53 @@ mod tests {
         let model = SquareMix { prior: Prior::uniform_box(5, -3.0, 3.0).expect("valid"), n_square: 2, noise };
         // Modes at θ_0 = ±1, θ_1 = ±√2 (well separated: widths σ/(2√x) ≤ 0.05); θ_2..4 ≈ x_k.
         let x = [1.0, 2.0, 0.5, -1.0, 2.0];
-        let cfg = SmcConfig { seed: 11, ..SmcConfig::default() };
-        let start = Instant::now();
-        let post = smc_reference(&model, &x, &cfg).expect("smc");
-        let elapsed = start.elapsed();
-        let diag = post.diagnostics();
-        let theta = post.particles();
-        let n = theta.rows();
-        let mut counts = [0usize; 4];
-        for r in 0..n {
-            counts[2 * usize::from(theta.at(r, 0) > 0.0) + usize::from(theta.at(r, 1) > 0.0)] += 1;
-        }
-        let shares: Vec<f64> = counts.iter().map(|&c| c as f64 / n as f64).collect();
-        // Multinomial sd of a share at the inflated variance.
-        let share_tol = N_STANDARD_ERRORS * (0.25 * 0.75 * VARIANCE_INFLATION / n as f64).sqrt();
         // Exact evidence: Π over square dims of ∫ N(x; t², σ²) dt / 6 (two modes, each
-        // ≈ 1/(2√x) by the Laplace approximation) times Π over linear dims of 1/6.
+        // ≈ 1/(2√x) by the Laplace approximation, relative error ~σ²/x²) times (1/6)³.
         let want_log_z: f64 =
-            x[..2].iter().map(|&v| (1.0 / v.sqrt() / 6.0).ln()).sum::<f64>() + 3.0 * (1.0f64 / 6.0).ln();
-        eprintln!(
-            "square-mix 5-D, N = {n}: {:.2?}, {} stages, acceptance {:.3?}, sweeps {:?}, shares {shares:.4?} \
-             (tol {share_tol:.4}), log Z = {:.4} (Laplace {want_log_z:.4})",
-            elapsed,
-            diag.n_stages(),
-            diag.acceptance,
-            diag.sweeps,
-            post.log_evidence()
-        );
-        for s in &shares {
-            assert!((s - 0.25).abs() < share_tol, "{shares:?}");
-        }
-        // Within a mode, |θ_0| ≈ 1, |θ_1| ≈ √2, and θ_k ≈ N(x_k, σ²) in the linear dimensions.
-        let var = noise * noise;
-        let mean_tol = N_STANDARD_ERRORS * (var * VARIANCE_INFLATION / n as f64).sqrt();
-        for k in 2..5 {
-            let (mean, v) = column_moments(theta, k);
-            assert!((mean - x[k]).abs() < mean_tol, "dim {k}: mean {mean}");
-            assert!(
-                (v - var).abs() < N_STANDARD_ERRORS * var * (2.0 * VARIANCE_INFLATION / n as f64).sqrt(),
-                "dim {k}: var {v}"
+            x[..2].iter().map(|&v: &f64| (1.0 / v.sqrt() / 6.0).ln()).sum::<f64>() + 3.0 * (1.0f64 / 6.0).ln();
+        let mut mean_shares = [0.0; 4];
+        for seed in SHARE_SEEDS {
+            let cfg = SmcConfig { seed, ..SmcConfig::default() };
+            let start = Instant::now();
+            let post = smc_reference(&model, &x, &cfg).expect("smc");
+            let elapsed = start.elapsed();
+            let diag = post.diagnostics();
+            let theta = post.particles();
+            let n = theta.rows();
+            let mut shares = [0.0; 4];
+            for r in 0..n {
+                shares[2 * usize::from(theta.at(r, 0) > 0.0) + usize::from(theta.at(r, 1) > 0.0)] += 1.0 / n as f64;
+            }
+            eprintln!(
+                "square-mix 5-D, N = {n}, seed {seed}: {elapsed:.2?}, {} stages, clusters {:?}, acceptance {:.2?}, \
+                 shares {shares:.4?}, log Z = {:.4} (Laplace {want_log_z:.4})",
+                diag.n_stages(),
+                diag.clusters,
+                diag.acceptance,
+                post.log_evidence()
             );
+            for (m, s) in mean_shares.iter_mut().zip(&shares) {
+                assert!((s - 0.25).abs() < N_STANDARD_ERRORS * SHARE_SD, "seed {seed}: {shares:?}");
+                *m += s / SHARE_SEEDS.len() as f64;
+            }
+            // Within a mode, |θ_0| ≈ 1, |θ_1| ≈ √2, and θ_k ≈ N(x_k, σ²) in the linear dimensions.
+            let var = noise * noise;
+            let mean_tol = N_STANDARD_ERRORS * (var * VARIANCE_INFLATION / n as f64).sqrt();
+            let var_tol = N_STANDARD_ERRORS * var * (2.0 * VARIANCE_INFLATION / n as f64).sqrt();
+            for (k, &x_k) in x.iter().enumerate().skip(2) {
+                let (mean, v) = column_moments(theta, k);
+                assert!((mean - x_k).abs() < mean_tol, "dim {k}: mean {mean}");
+                assert!((v - var).abs() < var_tol, "dim {k}: var {v}");
+            }
+            let abs_mean = |k: usize| (0..n).map(|r| theta.at(r, k).abs()).sum::<f64>() / n as f64;
+            assert!((abs_mean(0) - 1.0).abs() < 0.01 && (abs_mean(1) - 2f64.sqrt()).abs() < 0.01);
+            let log_z = post.log_evidence();
+            assert!((log_z - want_log_z).abs() < LOG_EVIDENCE_TOL, "{log_z} vs {want_log_z}");
         }
-        let abs_mean = |k: usize| (0..n).map(|r| theta.at(r, k).abs()).sum::<f64>() / n as f64;
-        assert!((abs_mean(0) - 1.0).abs() < 0.01 && (abs_mean(1) - 2f64.sqrt()).abs() < 0.01);
-        assert!((post.log_evidence() - want_log_z).abs() < LOG_EVIDENCE_TOL, "{} vs {want_log_z}", post.log_evidence());
+        // The runs are independent, so their mean share has sd SHARE_SD / √runs.
+        let mean_tol = N_STANDARD_ERRORS * SHARE_SD / (SHARE_SEEDS.len() as f64).sqrt();
+        eprintln!("mean shares over {} seeds: {mean_shares:.4?} (tol {mean_tol:.4})", SHARE_SEEDS.len());
+        assert!(mean_shares.iter().all(|s| (s - 0.25).abs() < mean_tol), "{mean_shares:?}");
     }
 
     #[test]
@@ -1033,32 +1068,6 @@ mod tests {
         let (mean, var) = column_moments(theta, 0);
         assert!((mean - 0.5).abs() < 0.02 && (var - 1.0 / 12.0).abs() < 0.01, "{mean} {var}");
         assert!((post.log_evidence() - 0.5f64.ln()).abs() < 0.05, "{}", post.log_evidence());
-    }
-
-    #[test]
-    #[ignore]
-    fn probe_share_spread() {
-        let model = SquareMix { prior: Prior::uniform_box(5, -3.0, 3.0).expect("valid"), n_square: 2, noise: 0.1 };
-        let x = [1.0, 2.0, 0.5, -1.0, 2.0];
-        let moves: usize = std::env::var("MOVES").map(|v| v.parse().unwrap()).unwrap_or(10);
-        let ess: f64 = std::env::var("ESSF").map(|v| v.parse().unwrap()).unwrap_or(0.5);
-        for seed in 0..8 {
-            let cfg = SmcConfig { seed, moves_per_stage: moves, target_ess_fraction: ess, ..SmcConfig::default() };
-            let t = Instant::now();
-            let post = smc_reference(&model, &x, &cfg).expect("smc");
-            let theta = post.particles();
-            let mut counts = [0usize; 4];
-            for r in 0..theta.rows() {
-                counts[2 * usize::from(theta.at(r, 0) > 0.0) + usize::from(theta.at(r, 1) > 0.0)] += 1;
-            }
-            eprintln!(
-                "seed {seed}: {:?} stages {} logZ {:.4} {:.2?}",
-                counts.map(|c| c as f64 / theta.rows() as f64),
-                post.diagnostics().n_stages(),
-                post.log_evidence(),
-                t.elapsed()
-            );
-        }
     }
 
     #[test]
