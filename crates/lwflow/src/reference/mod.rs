@@ -2,10 +2,12 @@
 //! truth the metrics compare a trained flow's samples and densities against.
 
 pub mod grid;
+pub mod smc;
 pub mod square;
 pub mod truncated_normal;
 
 pub use grid::{grid_reference, GridPosterior};
+pub use smc::{smc_reference, SmcConfig, SmcDiagnostics, SmcPosterior};
 pub use square::SquarePosterior;
 pub use truncated_normal::TruncatedNormalPosterior;
 
