@@ -415,6 +415,7 @@ lr = 0.002
             layers: None,
             mixture_init: None,
             layout: None,
+            plot_dir: None,
             hidden: None,
             depth: None,
             steps: None,
