@@ -87,6 +87,9 @@ pub struct BaseTopologyArgs {
     /// Samples per observation for the metrics.
     #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
     pub num: usize,
+    /// Coupling layers of every run (default: the library default, spline).
+    #[arg(long, value_enum)]
+    pub flow: Option<FlowArg>,
     /// Only these variants (comma-separated keys: gaussian, gmm-random, gmm-separated, gmm-fitted,
     /// cgmm-separated, cgmm-fitted, cgmm-control); default all.
     #[arg(long, value_delimiter = ',')]

@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use lwflow::experiment::{base_topology, summarize, TopologyConfig, TopologyRun, METRICS};
 use lwflow::io::write_atomic;
 
-use crate::args::{BaseTopologyArgs, ExperimentArgs, ExperimentCommand};
+use lwflow::flow::CouplingConfig;
+
+use crate::args::{BaseTopologyArgs, ExperimentArgs, ExperimentCommand, FlowArg};
 
 pub fn run(a: &ExperimentArgs) -> Result<()> {
     match &a.command {
@@ -22,6 +24,11 @@ fn base_topology_cmd(a: &BaseTopologyArgs) -> Result<()> {
         cfg.train.steps = s;
     }
     cfg.eval.n_samples = a.num;
+    match a.flow {
+        Some(FlowArg::Affine) => cfg.flow.coupling = CouplingConfig::default_affine(),
+        Some(FlowArg::Spline) => cfg.flow.coupling = CouplingConfig::default_spline(),
+        None => {}
+    }
     if !a.variants.is_empty() {
         cfg.select_variants(&a.variants)?;
     }
