@@ -18,7 +18,7 @@
 //!    L_c L_cᵀ = Σ̂_c the covariance of the particle's cluster c and s = c·2.38/√d (Roberts,
 //!    Gelman & Gilks 1997). Clusters come from divisive 2-means that splits only at clear gaps
 //!    ([`SPLIT_RATIO`]), so a unimodal cloud stays one cluster and separated modes get their own
-//!    covariance (why: [`split_clusters`]). The scale factor c adapts after every sweep,
+//!    covariance (why: `split_clusters`). The scale factor c adapts after every sweep,
 //!    log c += [`SCALE_GAIN`]·(ā − 0.3) with ā the sweep's mean acceptance, and carries over to the
 //!    next stage. A stage runs `moves_per_stage` sweeps and then more (up to [`MAX_MOVE_FACTOR`]×)
 //!    until the expected number of accepted moves per particle Σ ā reaches [`MIN_ACCEPTED_MOVES`].

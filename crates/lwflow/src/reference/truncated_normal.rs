@@ -1,6 +1,6 @@
 //! Exact posterior that is a product of independent (possibly truncated) normals:
 //!
-//!   p(θ|x) = Π_k N(θ_k; μ_k, σ_k²) · 1[a_k < θ_k < b_k] / Z_k,   Z_k = Φ(β_k) − Φ(α_k),
+//!   p(θ|x) = Π_k N(θ_k; μ_k, σ_k²) · 𝟙(a_k < θ_k < b_k) / Z_k,   Z_k = Φ(β_k) − Φ(α_k),
 //!   α_k = (a_k − μ_k)/σ_k,  β_k = (b_k − μ_k)/σ_k,
 //!
 //! with a_k = −∞, b_k = +∞ allowed (then Z_k = 1: a plain Gaussian). This is the posterior of

@@ -5,7 +5,7 @@
 //! # Simulator
 //!
 //! Stimulus I_t ~ N(0, 1), t = 0..99, fixed: numpy `RandomState(42).randn(100)` cast to f32,
-//! rebuilt bit for bit here ([`super::numpy_mt19937`]). Design matrix X (100 × 10):
+//! rebuilt bit for bit here (`tasks/numpy_mt19937.rs`). Design matrix X (100 × 10):
 //! X_t0 = 1, X_t,j+1 = I_{t−j} for t ≥ j (else 0), j = 0..8. Then
 //!
 //!   ψ = X θ,  y_t ~ Bernoulli(σ(ψ_t)),  x = Xᵀ y ∈ ℝ¹⁰,

@@ -14,10 +14,10 @@
 //! onto the half-plane u > 0 with inverse r = √(u² + v²), a = atan2(v, u) and
 //! |∂(u, v)/∂(r, a)| = r. The density of (r, a) is N(r; 0.1, 0.01²) · (1/π), so
 //!
-//!   L(x|θ) = N(r; 0.1, 0.01²) · (1/π) · 1[u > 0] / r,
+//!   L(x|θ) = N(r; 0.1, 0.01²) · (1/π) · 𝟙(u > 0) / r,
 //!   u = x₁ + |θ₁ + θ₂|/√2 − 0.25,  v = x₂ − (−θ₁ + θ₂)/√2,  r = √(u² + v²),
 //!
-//! and 1[a ∈ (−π/2, π/2)] is 1[u > 0]. Neglected: draws with r < 0 (probability Φ(−10) ≈ 7.6·10⁻²⁴)
+//! and 𝟙(a ∈ (−π/2, π/2)) is 𝟙(u > 0). Neglected: draws with r < 0 (probability Φ(−10) ≈ 7.6·10⁻²⁴)
 //! land in u < 0, where this density is 0.
 //!
 //! sbibm's `_likelihood` (used for its MCMC potential) keeps only log N(r; 0.1, 0.01²) and drops
