@@ -187,11 +187,7 @@ pub fn init_mixture_with_pooling<T: Real>(
         return Ok(not_applied(MixtureInit::Fitted));
     };
 
-    let mut rng = stream(seed, Stream::Init, OBS_STEP, 0);
-    let mut theta_obs = Mat::zeros(n_obs, dim);
-    model.prior().sample(&mut rng, theta_obs.as_mut());
-    let mut x = Mat::zeros(n_obs, model.x_dim());
-    model.simulate(theta_obs.as_ref(), &mut rng, x.as_mut())?;
+    let (_, x) = crate::train::simulate_pairs(model, n_obs, seed, Stream::Init, OBS_STEP)?;
 
     let mut theta = Mat::zeros(n_theta, dim);
     model.prior().sample(&mut stream(seed, Stream::Init, THETA_STEP, 0), theta.as_mut());

@@ -13,6 +13,7 @@ mod trainer;
 pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };
+pub(crate) use trainer::simulate_pairs;
 pub use trainer::{prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary};
 
 use crate::error::Result;

@@ -145,12 +145,18 @@ pub struct TrainSummary {
 
 /// Standardisation of x from `n` prior-predictive simulations.
 pub fn prior_predictive_standardizer(model: &dyn Model, n: usize, seed: u64) -> Result<Standardizer> {
-    let (theta, x) = simulate_pairs(model, n, seed, Stream::Init, u64::MAX)?;
-    let _ = theta;
+    let (_, x) = simulate_pairs(model, n, seed, Stream::Init, u64::MAX)?;
     Ok(Standardizer::fit(x.as_ref()))
 }
 
-fn simulate_pairs(model: &dyn Model, n: usize, seed: u64, purpose: Stream, step: u64) -> Result<(Mat<f64>, Mat<f64>)> {
+/// `n` prior draws θ and one simulated x each, from the stream `(seed, purpose, step, 0)`.
+pub(crate) fn simulate_pairs(
+    model: &dyn Model,
+    n: usize,
+    seed: u64,
+    purpose: Stream,
+    step: u64,
+) -> Result<(Mat<f64>, Mat<f64>)> {
     let mut rng = stream(seed, purpose, step, 0);
     let mut theta = Mat::zeros(n, model.theta_dim());
     model.prior().sample(&mut rng, theta.as_mut());
