@@ -130,6 +130,24 @@ pub enum LayoutArg {
     TopWeights,
 }
 
+/// Where the training draws θ come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalArg {
+    /// Prior draws shared by all observations of a step.
+    Prior,
+    /// After a warm-up, per-observation draws from prior_share·prior + (1 − prior_share)·q(θ|x).
+    Adaptive,
+}
+
+/// On or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Switch {
+    On,
+    Off,
+}
+
 /// Coupling layer type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -212,6 +230,18 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
     pub lr: Option<f64>,
+    /// Proposal of the training draws [default: the task's, else adaptive].
+    #[arg(long, value_enum)]
+    pub proposal: Option<ProposalArg>,
+    /// Draws per observation per step of the adaptive proposal.
+    #[arg(long, value_parser = positive_usize)]
+    pub draws_per_obs: Option<usize>,
+    /// Prior share of the adaptive (defensive mixture) proposal, in (0, 1].
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub prior_share: Option<f64>,
+    /// Likelihood tempering of the early steps (β raised to 1 keeping a target ESS).
+    #[arg(long, value_enum)]
+    pub temper: Option<Switch>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -329,8 +359,12 @@ pub struct EvalArgs {
 /// Which reference posterior `eval` compares against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReferenceArg {
+    /// The task's exact posterior (or its fine grid, for two_moons).
     Exact,
+    /// A normalised grid over the prior box (bounded models with up to 3 parameters).
     Grid,
+    /// Adaptive-tempering SMC particles (any built-in task; samples only, so no KL).
+    Smc,
 }
 
 impl Cli {

@@ -17,7 +17,8 @@
 //! high = [3.0, 3.0]
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
-//! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, layout, mixture_init, time_limit
+//! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, layout, mixture_init, time_limit,
+//!                                # proposal = "prior" | "adaptive", draws_per_obs, prior_share, temper = true | false
 //! ```
 //! Enumerated values are spelled as on the command line (`layout = "top-weights"`). Every error
 //! names the file, the line and column, and the key.
@@ -32,7 +33,7 @@ use lwflow::{Error, Prior};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, TrainArgs};
+use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
 
 /// A parsed and checked config file.
 #[derive(Debug)]
@@ -143,6 +144,10 @@ impl TrainFile {
             obs_per_step: args.obs_per_step.or(pos(train.and_then(|t| t.obs_per_step))),
             thetas_per_step: args.thetas_per_step.or(pos(train.and_then(|t| t.thetas_per_step))),
             lr: args.lr.or(posf(train.and_then(|t| t.lr))),
+            proposal: args.proposal.or(train.and_then(|t| t.proposal)),
+            draws_per_obs: args.draws_per_obs.or(pos(train.and_then(|t| t.draws_per_obs))),
+            prior_share: args.prior_share.or(posf(train.and_then(|t| t.prior_share))),
+            temper: args.temper.or(train.and_then(|t| t.temper.map(|on| if on { Switch::On } else { Switch::Off }))),
             quiet: args.quiet,
         }
     }
@@ -291,6 +296,10 @@ struct TrainTable {
     layout: Option<LayoutArg>,
     mixture_init: Option<InitArg>,
     time_limit: Option<PositiveF64>,
+    proposal: Option<ProposalArg>,
+    draws_per_obs: Option<Positive>,
+    prior_share: Option<PositiveF64>,
+    temper: Option<bool>,
 }
 
 /// An integer ≥ 1 (the file's twin of the flags' `positive_usize`); rejected while parsing, so the
@@ -424,6 +433,10 @@ lr = 0.002
             obs_per_step: None,
             thetas_per_step: None,
             lr: None,
+            proposal: None,
+            draws_per_obs: None,
+            prior_share: None,
+            temper: None,
             quiet: false,
         }
     }

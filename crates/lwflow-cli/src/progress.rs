@@ -64,6 +64,14 @@ impl Progress {
         }
     }
 
+    /// Prints a warning line above the bar (or as a plain line); shown even when quiet.
+    pub fn warn(&self, msg: &str) {
+        match &self.mode {
+            Mode::Bar(bar) => bar.println(format!("warning: {msg}")),
+            _ => eprintln!("warning: {msg}"),
+        }
+    }
+
     /// Ends the run with a final message (always printed unless quiet).
     pub fn finish(&mut self, msg: &str) {
         match &self.mode {

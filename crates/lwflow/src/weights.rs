@@ -111,6 +111,15 @@ impl EssStats {
     pub fn min(&self) -> f64 {
         self.per_obs.iter().copied().fold(f64::INFINITY, f64::min)
     }
+    /// The median over observations (robust to a few broad posteriors with huge ESS).
+    pub fn median(&self) -> f64 {
+        let mut v = self.per_obs.clone();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let mid = v.len() / 2;
+        *v.select_nth_unstable_by(mid, f64::total_cmp).1
+    }
 }
 
 /// Turns each row of the J×N log-weight matrix into normalised weights in place, records each row's ESS, and

@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use lwflow::eval::{evaluate, EvalOptions, EvalReport};
 use lwflow::io::{load_flow, parse_obs};
 
-use lwflow::reference::{grid_reference, Reference};
+use lwflow::reference::{grid_reference, smc_reference, Reference, SmcConfig};
 
 use crate::args::{EvalArgs, ReferenceArg};
 
@@ -19,6 +19,15 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             ReferenceArg::Grid => {
                 let model = lwflow::tasks::by_name(&meta.model)?;
                 Box::new(grid_reference(model.as_ref(), &x, None)?)
+            }
+            ReferenceArg::Smc => {
+                let model = lwflow::tasks::by_name(&meta.model)?;
+                let cfg = SmcConfig {
+                    n_particles: a.num.max(SmcConfig::default().n_particles),
+                    seed: a.seed,
+                    ..SmcConfig::default()
+                };
+                Box::new(smc_reference(model.as_ref(), &x, &cfg)?)
             }
         };
         reports.push(evaluate(&flow, reference.as_ref(), &x, &EvalOptions::all(a.num, a.seed))?);

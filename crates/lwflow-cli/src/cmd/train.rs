@@ -7,10 +7,10 @@ use anyhow::{bail, Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
-use lwflow::train::{fit, MixtureInit, TrainConfig};
+use lwflow::train::{fit, MixtureInit, ProposalKind, StepReport, TrainConfig};
 use lwflow::weights::BatchLayout;
 
-use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, TrainArgs};
+use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
 use crate::config::TrainFile;
 use crate::progress::Progress;
 
@@ -72,6 +72,21 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
             InitArg::Fitted => MixtureInit::Fitted,
         };
     }
+    if let Some(p) = a.proposal {
+        train.proposal.kind = match p {
+            ProposalArg::Prior => ProposalKind::Prior,
+            ProposalArg::Adaptive => ProposalKind::Adaptive,
+        };
+    }
+    if let Some(v) = a.draws_per_obs {
+        train.proposal.draws_per_obs = v;
+    }
+    if let Some(v) = a.prior_share {
+        train.proposal.prior_share = v;
+    }
+    if let Some(t) = a.temper {
+        train.temper.enabled = t == Switch::On;
+    }
     if let Some(l) = a.layout {
         train.layout = match l {
             LayoutArg::Resample => BatchLayout::Resample,
@@ -79,6 +94,49 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         };
     }
     (flow, train)
+}
+
+/// A median per-observation ESS below this, sustained, means each observation's gradient rests on a
+/// handful of draws.
+pub const LOW_ESS: f64 = 5.0;
+/// Steps the median ESS is averaged over before warning.
+const LOW_ESS_WINDOW: usize = 100;
+
+/// Watches the median ESS of untempered steps and warns once when its running mean over
+/// [`LOW_ESS_WINDOW`] steps drops below [`LOW_ESS`].
+#[derive(Default)]
+struct LowEssWatch {
+    window: Vec<f64>,
+    warned: bool,
+}
+
+impl LowEssWatch {
+    fn check(&mut self, r: &StepReport) -> Option<String> {
+        if self.warned || r.beta < 1.0 {
+            return None;
+        }
+        self.window.push(r.ess_median);
+        if self.window.len() < LOW_ESS_WINDOW {
+            return None;
+        }
+        let mean = self.window.iter().sum::<f64>() / self.window.len() as f64;
+        self.window.clear();
+        if mean >= LOW_ESS {
+            return None;
+        }
+        self.warned = true;
+        let advice = if r.adaptive {
+            "more --draws-per-obs, or a larger --prior-share if modes are missed"
+        } else {
+            "--proposal adaptive, --temper on, or more --thetas-per-step"
+        };
+        Some(format!(
+            "median per-observation ESS {mean:.1} < {LOW_ESS} over steps {}..{}: the weights rest on a few draws \
+             per observation and the gradient is noisy; try {advice}",
+            r.step + 1 - LOW_ESS_WINDOW,
+            r.step
+        ))
+    }
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -101,10 +159,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
     let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
+    let mut low_ess = LowEssWatch::default();
     let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         let val = r.val_loss.map(|v| format!(" val {v:.3}")).unwrap_or_default();
-        progress
-            .update(r.step as u64, &format!("loss {:.3}{val} ESS {:.1} (min {:.1})", r.loss, r.ess_mean, r.ess_min));
+        if let Some(msg) = low_ess.check(r) {
+            progress.warn(&msg);
+        }
+        let beta = if r.beta < 1.0 { format!(" β {:.3}", r.beta) } else { String::new() };
+        let proposal = if r.adaptive { " adaptive" } else { "" };
+        progress.update(
+            r.step as u64,
+            &format!("loss {:.3}{val} ESS {:.1} (min {:.1}){beta}{proposal}", r.loss, r.ess_mean, r.ess_min),
+        );
     })
     .with_context(|| format!("training on {}", model.name()))?;
     let s = meta.summary.as_ref().expect("fit records a summary");

@@ -53,6 +53,39 @@ pub trait Model: Send + Sync {
 /// external model's call overhead, small enough to keep memory flat.
 const PAIRS_PER_CALL: usize = 8192;
 
+/// `out[r] = log L(x_{obs(r)} | θ_r)` where row r of `theta` belongs to observation
+/// `obs(r) = r / per_obs`: each observation has its own block of `per_obs` draws (the shape of a
+/// per-observation proposal). Parallel over blocks of whole observations; `+inf` and NaN are
+/// errors naming the observation and draw, `-inf` (zero likelihood) is kept.
+pub fn log_likelihood_blocks(
+    model: &dyn Model,
+    x: MatRef<f64>,
+    theta: MatRef<f64>,
+    per_obs: usize,
+    out: &mut [f64],
+) -> Result<()> {
+    use rayon::prelude::*;
+    assert_eq!(theta.rows(), x.rows() * per_obs, "log_likelihood_blocks: theta rows");
+    assert_eq!(out.len(), theta.rows(), "log_likelihood_blocks: output length");
+    // Enough observations per call to amortise an external model's round trip.
+    let obs_per_call = (PAIRS_PER_CALL / per_obs.max(1)).max(1);
+    let results: Vec<Result<()>> = out
+        .par_chunks_mut((obs_per_call * per_obs).max(1))
+        .enumerate()
+        .map(|(c, out)| {
+            let first = c * obs_per_call;
+            let rows = out.len();
+            let x_rep = Mat::from_fn(rows, x.cols(), |r, k| x.at(first + r / per_obs, k));
+            model.log_likelihood(x_rep.as_ref(), theta.rows_range(first * per_obs, rows), out)?;
+            match out.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+                Some(k) => Err(Error::BadLogLikelihood { row: k % per_obs, obs: first + k / per_obs, value: out[k] }),
+                None => Ok(()),
+            }
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
 /// `out[j, i] = log L(x_j | θ_i)` for every observation row j and draw row i, computed with
 /// the model's pairwise [`Model::log_likelihood`], in parallel over observations. `+inf` and
 /// NaN are errors naming the rows; `-inf` (zero likelihood) is kept.

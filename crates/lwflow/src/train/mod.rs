@@ -1,18 +1,26 @@
 //! Likelihood-weighted training of a [`Flow`].
 //!
-//! Each step: simulate J training observations from prior draws, draw N proposal θ from the
-//! prior, evaluate log L(x_j|θ_i) for all J·N pairs, self-normalise per x_j
-//! ([`crate::weights`]), pick m pairs per x_j, and take one Adam step on the weighted NLL
-//! ([`loss`]). Fresh draws every step, so there is no training set to overfit; a fixed,
-//! held-out validation batch drives early stopping and the choice of the returned parameters.
+//! Each step simulates J training observations from prior draws and weights proposal draws θ
+//! against them ([`proposal`]): during a warm-up (or throughout, with the prior proposal) N
+//! prior draws shared by all x_j, all J·N pairs weighted, m pairs per x_j resampled
+//! ([`crate::weights`]); afterwards M draws per x_j from the defensive mixture of the prior and
+//! the flow itself, every draw in the loss with its weight. Early steps may use tempered
+//! weights L^β ([`temper`]). One Adam step on the weighted NLL ([`loss`]) follows. Fresh draws
+//! every step, so there is no training set to overfit; a fixed, held-out validation batch
+//! (prior draws, β = 1) drives early stopping and the choice of the returned parameters.
 
+mod batch;
 pub mod init;
 pub mod loss;
+pub mod proposal;
+pub mod temper;
 mod trainer;
 
 pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };
+pub use proposal::{ProposalConfig, ProposalKind};
+pub use temper::TemperConfig;
 pub(crate) use trainer::simulate_pairs;
 pub use trainer::{prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary};
 

@@ -7,14 +7,17 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowWorkspace, Standardizer, CHUNK_ROWS};
 use crate::mat::Mat;
-use crate::model::{log_likelihood_matrix, Model};
+use crate::model::Model;
 use crate::nn::{clip_grad_norm, Adam};
 use crate::real::Real;
 use crate::rng::{stream, Stream};
-use crate::weights::{weighted_batch, BatchLayout, EssStats, WeightedBatch};
+use crate::weights::BatchLayout;
 
+use super::batch::Batch;
 use super::init::MixtureInit;
 use super::loss::weighted_nll;
+use super::proposal::ProposalConfig;
+use super::temper::{TemperConfig, Tempering};
 
 /// Settings of one training run. `Default` is the budget used by `lwflow train`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -45,6 +48,12 @@ pub struct TrainConfig {
     /// How a mixture base is initialised before training (ignored for a Gaussian base).
     #[serde(default = "default_mixture_init")]
     pub mixture_init: MixtureInit,
+    /// Where the training draws come from (prior or adaptive defensive mixture).
+    #[serde(default = "ProposalConfig::prior")]
+    pub proposal: ProposalConfig,
+    /// Likelihood tempering of the early steps.
+    #[serde(default = "TemperConfig::off")]
+    pub temper: TemperConfig,
     /// Optional wall-clock limit in seconds. Stopping on time makes the result depend on the
     /// machine's speed; leave it unset for runs that must be reproducible from the seed.
     pub time_limit: Option<f64>,
@@ -67,6 +76,8 @@ impl Default for TrainConfig {
             val_obs: 256,
             patience: 10,
             mixture_init: MixtureInit::Separated,
+            proposal: ProposalConfig::default(),
+            temper: TemperConfig::default(),
             time_limit: None,
             seed: 1,
         }
@@ -96,7 +107,8 @@ impl TrainConfig {
         if self.clip_norm.is_nan() || self.clip_norm <= 0.0 {
             return Err(Error::invalid("train.clip_norm", "must be positive"));
         }
-        Ok(())
+        self.proposal.validate()?;
+        self.temper.validate()
     }
 
     /// Linear warm-up, then cosine decay from `lr` to `lr · lr_final_ratio`.
@@ -120,6 +132,12 @@ pub struct StepReport {
     pub val_loss: Option<f64>,
     pub ess_mean: f64,
     pub ess_min: f64,
+    /// Median per-observation ESS of this step's weights.
+    pub ess_median: f64,
+    /// Likelihood temperature β of this step's weights.
+    pub beta: f64,
+    /// Whether this step's draws came from the adaptive proposal.
+    pub adaptive: bool,
     pub lr: f64,
 }
 
@@ -135,12 +153,25 @@ pub struct TrainSummary {
     pub mean_ess: f64,
     /// Smallest per-observation ESS seen in the last 10% of steps.
     pub min_ess_late: f64,
+    /// Mean over the last 10% of steps of the median per-observation ESS.
+    #[serde(default)]
+    pub median_ess_late: f64,
+    /// Draws each observation was weighted against in the last step (N for the prior, M for the
+    /// adaptive proposal): the scale of the ESS figures.
+    #[serde(default)]
+    pub draws_per_obs_late: usize,
     pub likelihood_evals: u64,
     pub seconds: f64,
     /// (step, train loss, validation loss) at each validation.
     pub history: Vec<(usize, f64, f64)>,
     /// (step, mean ESS) at each validation.
     pub ess_history: Vec<(usize, f64)>,
+    /// (step, β) at each validation.
+    #[serde(default)]
+    pub beta_history: Vec<(usize, f64)>,
+    /// First step that trained on β = 1 (0 without tempering).
+    #[serde(default)]
+    pub beta_one_step: usize,
 }
 
 /// Standardisation of x from `n` prior-predictive simulations.
@@ -165,92 +196,40 @@ pub(crate) fn simulate_pairs(
     Ok((theta, x))
 }
 
-/// One weighted batch gathered into flow inputs, plus the scratch to build it.
-struct Batch<T: Real> {
-    theta: Mat<f64>,
-    u_all: Mat<T>,
-    ld_all: Vec<f64>,
-    log_w: Mat<f64>,
-    pairs: WeightedBatch,
-    ess: EssStats,
-    u: Mat<T>,
-    ctx: Mat<T>,
-    w: Vec<T>,
-    /// Σ_b w_b log|det J_support(θ_b)|: turns the support-space NLL into the θ-space one.
-    support_term: f64,
-}
-
-impl<T: Real> Batch<T> {
-    fn new(n_theta: usize, n_obs: usize, m: usize, d: usize, c: usize) -> Self {
-        Self {
-            theta: Mat::zeros(n_theta, d),
-            u_all: Mat::zeros(n_theta, d),
-            ld_all: vec![0.0; n_theta],
-            log_w: Mat::zeros(n_obs, n_theta),
-            pairs: WeightedBatch::default(),
-            ess: EssStats::default(),
-            u: Mat::zeros(n_obs * m, d),
-            ctx: Mat::zeros(n_obs * m, c),
-            w: vec![T::zero(); n_obs * m],
-            support_term: 0.0,
-        }
-    }
-
-    /// Draws θ from the prior, weights them against the observations `x`, picks the pairs.
-    #[allow(clippy::too_many_arguments)]
-    fn fill(
-        &mut self,
-        model: &dyn Model,
-        flow: &Flow<T>,
-        x: &Mat<f64>,
-        cfg: &TrainConfig,
-        purpose: Stream,
-        step: u64,
-    ) -> Result<()> {
-        let mut rng = stream(cfg.seed, purpose, step, 1);
-        model.prior().sample(&mut rng, self.theta.as_mut());
-        log_likelihood_matrix(model, x.as_ref(), self.theta.as_ref(), &mut self.log_w)?;
-        // Proposal = prior: log π(θ) − log r(θ) = 0, so log w = log L.
-        weighted_batch(&mut self.log_w, cfg.layout, cfg.pairs_per_obs, cfg.seed, step, &mut self.pairs, &mut self.ess)?;
-        let d = flow.theta_dim();
-        let mut buf = vec![0.0; d];
-        for i in 0..self.theta.rows() {
-            self.ld_all[i] = flow.support().forward(self.theta.row(i), &mut buf);
-            for (o, &v) in self.u_all.row_mut(i).iter_mut().zip(&buf) {
-                *o = T::lit(v);
-            }
-        }
-        let norm = flow.ctx_standardizer();
-        self.support_term = 0.0;
-        for b in 0..self.pairs.len() {
-            let (i, j) = (self.pairs.theta_idx[b], self.pairs.x_idx[b]);
-            self.u.row_mut(b).copy_from_slice(self.u_all.row(i));
-            norm.apply(x.row(j), self.ctx.row_mut(b));
-            self.w[b] = T::lit(self.pairs.w[b]);
-            self.support_term += self.pairs.w[b] * self.ld_all[i];
-        }
-        Ok(())
-    }
-}
-
 /// Per-chunk scratch: the flow's workspace and the seed gradient.
-struct Chunk<T: Real> {
-    ws: FlowWorkspace<T>,
+pub(crate) struct Chunk<T: Real> {
+    pub(crate) ws: FlowWorkspace<T>,
     d_log_q: Vec<T>,
 }
 
-/// Weighted NLL of `batch` under `params` (and its gradient when `grad` is given), chunked
-/// in parallel; chunk gradients are reduced in chunk order, so the result does not depend on
-/// the thread count.
-fn loss_and_grad<T: Real>(
+/// Forward pass of the rows `u`, `ctx` in the flow's fixed chunks, in parallel; each chunk's
+/// workspace keeps its log q and what the backward pass needs.
+pub(crate) fn forward_chunks<T: Real>(flow: &Flow<T>, params: &[T], u: &Mat<T>, ctx: &Mat<T>, chunks: &mut [Chunk<T>]) {
+    let n = u.rows();
+    chunks[..n.div_ceil(CHUNK_ROWS)].par_iter_mut().enumerate().for_each(|(c, ch)| {
+        let start = c * CHUNK_ROWS;
+        let rows = CHUNK_ROWS.min(n - start);
+        flow.forward_chunk(
+            params,
+            u.as_ref().rows_range(start, rows),
+            ctx.as_ref().rows_range(start, rows),
+            &mut ch.ws,
+        );
+    });
+}
+
+/// After [`forward_chunks`] on `w.len()` rows: the weighted NLL −Σ_b w_b log q_b (support space)
+/// and, when `grad` is given, its gradient. Chunk gradients are reduced in chunk order, so the
+/// result does not depend on the thread count.
+pub(crate) fn backward_chunks<T: Real>(
     flow: &Flow<T>,
     params: &[T],
-    batch: &Batch<T>,
+    w: &[T],
     chunks: &mut [Chunk<T>],
     grad: Option<&mut [T]>,
 ) -> f64 {
     let want_grad = grad.is_some();
-    let n = batch.u.rows();
+    let n = w.len();
     let n_chunks = n.div_ceil(CHUNK_ROWS);
     let losses: Vec<f64> = chunks[..n_chunks]
         .par_iter_mut()
@@ -258,10 +237,7 @@ fn loss_and_grad<T: Real>(
         .map(|(c, ch)| {
             let start = c * CHUNK_ROWS;
             let rows = CHUNK_ROWS.min(n - start);
-            let u = batch.u.as_ref().rows_range(start, rows);
-            let ctx = batch.ctx.as_ref().rows_range(start, rows);
-            flow.forward_chunk(params, u, ctx, &mut ch.ws);
-            let l = weighted_nll(&ch.ws.log_q[..rows], &batch.w[start..start + rows], &mut ch.d_log_q[..rows]);
+            let l = weighted_nll(&ch.ws.log_q[..rows], &w[start..start + rows], &mut ch.d_log_q[..rows]);
             if want_grad {
                 ch.ws.grad.fill(T::zero());
                 flow.backward_chunk(params, &ch.d_log_q[..rows], &mut ch.ws);
@@ -277,7 +253,19 @@ fn loss_and_grad<T: Real>(
             }
         }
     }
-    losses.iter().sum::<f64>() - batch.support_term
+    losses.iter().sum()
+}
+
+/// Weighted NLL of a gathered `batch` in θ space (and its gradient when `grad` is given).
+fn loss_and_grad<T: Real>(
+    flow: &Flow<T>,
+    params: &[T],
+    batch: &Batch<T>,
+    chunks: &mut [Chunk<T>],
+    grad: Option<&mut [T]>,
+) -> f64 {
+    forward_chunks(flow, params, &batch.u, &batch.ctx, chunks);
+    backward_chunks(flow, params, &batch.w, chunks, grad) - batch.support_term
 }
 
 /// Trains `flow` on `model` in place; returns the run's summary. The parameters left in
@@ -305,13 +293,18 @@ pub fn train<T: Real>(
     let (d, c) = (flow.theta_dim(), flow.ctx_dim());
     let (n_theta, m) = (cfg.thetas_per_step, cfg.pairs_per_obs);
 
-    // Fixed validation batch: its own observations, draws and pairs.
+    // Fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
+    // validation losses are comparable across the whole run whatever the proposal and β.
     let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
-    let mut val = Batch::<T>::new(n_theta, cfg.val_obs, m, d, c);
-    val.fill(model, flow, &x_val, cfg, Stream::Validation, 0)?;
+    let mut val = Batch::<T>::new(cfg.val_obs, m, d, c);
+    val.draw_prior(model, flow, &x_val, cfg, Stream::Validation, 0)?;
+    val.select(flow, &x_val, cfg, 0, 1.0)?;
 
-    let mut batch = Batch::<T>::new(n_theta, cfg.obs_per_step, m, d, c);
-    let max_rows = (cfg.obs_per_step * m).max(cfg.val_obs * m);
+    let mut batch = Batch::<T>::new(cfg.obs_per_step, m, d, c);
+    let adaptive_from = cfg.proposal.adaptive_from(cfg.steps);
+    let adaptive_rows = if adaptive_from.is_some() { cfg.obs_per_step * cfg.proposal.draws_per_obs } else { 0 };
+
+    let max_rows = (cfg.obs_per_step * m).max(cfg.val_obs * m).max(adaptive_rows);
     let mut chunks: Vec<Chunk<T>> = (0..max_rows.div_ceil(CHUNK_ROWS))
         .map(|_| Chunk { ws: flow.workspace(CHUNK_ROWS), d_log_q: vec![T::zero(); CHUNK_ROWS] })
         .collect();
@@ -320,17 +313,36 @@ pub fn train<T: Real>(
     let mut best = params.clone();
     let mut adam = Adam::<T>::new(params.len(), cfg.lr);
     let mut summary = TrainSummary { best_val_loss: f64::INFINITY, ..Default::default() };
+    let mut tempering = Tempering::default();
     let mut ess_sum = 0.0;
     let mut min_ess_late = f64::INFINITY;
+    let mut median_ess_late = (0.0, 0usize);
     let mut loss_avg = f64::NAN;
     let mut since_best = 0;
     let late = cfg.steps - cfg.steps / 10;
 
     for step in 0..cfg.steps {
         let (_, x) = simulate_pairs(model, cfg.obs_per_step, cfg.seed, Stream::Simulate, step as u64)?;
-        batch.fill(model, flow, &x, cfg, Stream::Theta, step as u64)?;
-        summary.likelihood_evals += (cfg.obs_per_step * n_theta) as u64;
-        let loss = loss_and_grad(flow, &params, &batch, &mut chunks, Some(&mut grad));
+        let adaptive = adaptive_from.is_some_and(|s| step >= s);
+        let (loss, beta) = if adaptive {
+            // The draws are the batch: one forward pass gives log q for the proposal density
+            // and for the loss; the weights, fixed from it, seed the backward pass.
+            batch.draw_adaptive(model, flow, &params, &x, cfg, step as u64)?;
+            forward_chunks(flow, &params, &batch.u, &batch.ctx, &mut chunks);
+            batch.proposal_offsets(model.prior(), &chunks, cfg.proposal.prior_share, step)?;
+            let beta = tempering.update(&cfg.temper, step, cfg.steps, &batch.log_lik, batch.offset());
+            batch.weigh_all(beta)?;
+            (backward_chunks(flow, &params, &batch.w, &mut chunks, Some(&mut grad)) - batch.support_term, beta)
+        } else {
+            batch.draw_prior(model, flow, &x, cfg, Stream::Theta, step as u64)?;
+            let beta = tempering.update(&cfg.temper, step, cfg.steps, &batch.log_lik, None);
+            batch.select(flow, &x, cfg, step as u64, beta)?;
+            (loss_and_grad(flow, &params, &batch, &mut chunks, Some(&mut grad)), beta)
+        };
+        summary.likelihood_evals += batch.log_lik.as_slice().len() as u64;
+        if beta < 1.0 {
+            summary.beta_one_step = step + 1;
+        }
         if !loss.is_finite() {
             return Err(Error::NonFinite { step, what: "training loss", value: loss });
         }
@@ -349,7 +361,10 @@ pub fn train<T: Real>(
         ess_sum += ess_mean;
         if step >= late {
             min_ess_late = min_ess_late.min(ess_min);
+            median_ess_late.0 += batch.ess.median();
+            median_ess_late.1 += 1;
         }
+        summary.draws_per_obs_late = batch.log_lik.cols();
         summary.steps_run = step + 1;
 
         let mut val_loss = None;
@@ -360,17 +375,31 @@ pub fn train<T: Real>(
             }
             summary.history.push((step + 1, loss_avg, v));
             summary.ess_history.push((step + 1, ess_mean));
+            summary.beta_history.push((step + 1, beta));
             if v < summary.best_val_loss {
                 summary.best_val_loss = v;
                 summary.best_step = step + 1;
                 best.copy_from_slice(&params);
                 since_best = 0;
-            } else {
+            } else if beta >= 1.0 {
+                // Patience runs only on the untempered target: while β < 1 the validation loss
+                // (always at β = 1) may stall for reasons that resolve as β rises.
                 since_best += 1;
             }
             val_loss = Some(v);
         }
-        on_step(&StepReport { step: step + 1, steps: cfg.steps, loss, val_loss, ess_mean, ess_min, lr });
+        on_step(&StepReport {
+            step: step + 1,
+            steps: cfg.steps,
+            loss,
+            val_loss,
+            ess_mean,
+            ess_min,
+            ess_median: batch.ess.median(),
+            beta,
+            adaptive,
+            lr,
+        });
         let out_of_time = cfg.time_limit.is_some_and(|t| started.elapsed().as_secs_f64() > t);
         if since_best >= cfg.patience || out_of_time {
             summary.stopped_early = true;
@@ -381,6 +410,7 @@ pub fn train<T: Real>(
     summary.final_loss = loss_avg;
     summary.mean_ess = ess_sum / summary.steps_run.max(1) as f64;
     summary.min_ess_late = if min_ess_late.is_finite() { min_ess_late } else { 0.0 };
+    summary.median_ess_late = median_ess_late.0 / median_ess_late.1.max(1) as f64;
     summary.likelihood_evals += (cfg.val_obs * n_theta) as u64;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

@@ -1,0 +1,254 @@
+//! One step's training batch: proposal draws, their log-likelihoods and log-weight offsets, and
+//! the weighted pairs gathered into flow inputs.
+//!
+//! Two shapes of draws (see [`super::proposal`]): shared prior draws (row i serves every
+//! observation) and per-observation blocks (rows j·M .. (j+1)·M belong to x_j). The weights of a
+//! step at temperature β are log w_ij = β ℓ_ij + o_ij with ℓ the log-likelihood and o the
+//! log π − log r offset (zero for prior draws).
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::flow::{Flow, CHUNK_ROWS};
+use crate::mat::{Mat, MatMut};
+use crate::model::{log_likelihood_blocks, log_likelihood_matrix, Model, Prior};
+use crate::real::Real;
+use crate::rng::{stream, Stream};
+use crate::weights::{normalise_weights, weighted_batch, EssStats, WeightedBatch};
+
+use super::proposal::defensive_log_offset;
+use super::trainer::{Chunk, TrainConfig};
+
+/// Reshapes `m` to `rows × cols` (reallocating only when the shape changes).
+fn ensure<T: Real>(m: &mut Mat<T>, rows: usize, cols: usize) {
+    if m.rows() != rows || m.cols() != cols {
+        *m = Mat::zeros(rows, cols);
+    }
+}
+
+/// Proposal draws, weights and the gathered flow inputs of one step.
+pub(crate) struct Batch<T: Real> {
+    /// `Some(M)`: M draws per observation in consecutive blocks; `None`: draws shared by all.
+    per_obs: Option<usize>,
+    theta: Mat<f64>,
+    /// The draws in support space, in the flow's precision.
+    u_all: Mat<T>,
+    /// log|det ∂u/∂θ| of each draw.
+    ld_all: Vec<f64>,
+    /// ℓ_ij = log L(x_j | θ_ij): J × (N or M).
+    pub(crate) log_lik: Mat<f64>,
+    /// o_ij = log π(θ_ij) − log r(θ_ij|x_j) for per-observation draws (unused for shared ones).
+    log_off: Mat<f64>,
+    log_w: Mat<f64>,
+    pairs: WeightedBatch,
+    pub(crate) ess: EssStats,
+    pub(crate) u: Mat<T>,
+    pub(crate) ctx: Mat<T>,
+    pub(crate) w: Vec<T>,
+    /// Σ_b w_b log|det J_support(θ_b)|: turns the support-space NLL into the θ-space one.
+    pub(crate) support_term: f64,
+}
+
+impl<T: Real> Batch<T> {
+    pub(crate) fn new(n_obs: usize, m: usize, d: usize, c: usize) -> Self {
+        Self {
+            per_obs: None,
+            theta: Mat::zeros(0, d),
+            u_all: Mat::zeros(0, d),
+            ld_all: Vec::new(),
+            log_lik: Mat::zeros(0, 0),
+            log_off: Mat::zeros(0, 0),
+            log_w: Mat::zeros(0, 0),
+            pairs: WeightedBatch::default(),
+            ess: EssStats::default(),
+            u: Mat::zeros(n_obs * m, d),
+            ctx: Mat::zeros(n_obs * m, c),
+            w: vec![T::zero(); n_obs * m],
+            support_term: 0.0,
+        }
+    }
+
+    /// The log-weight offsets o_ij, or `None` when they are all zero (prior draws).
+    pub(crate) fn offset(&self) -> Option<&Mat<f64>> {
+        self.per_obs.map(|_| &self.log_off)
+    }
+
+    /// N prior draws shared by the observations `x`: ℓ for all J·N pairs, o = 0.
+    pub(crate) fn draw_prior(
+        &mut self,
+        model: &dyn Model,
+        flow: &Flow<T>,
+        x: &Mat<f64>,
+        cfg: &TrainConfig,
+        purpose: Stream,
+        step: u64,
+    ) -> Result<()> {
+        let (n, d) = (cfg.thetas_per_step, flow.theta_dim());
+        self.per_obs = None;
+        ensure(&mut self.theta, n, d);
+        ensure(&mut self.u_all, n, d);
+        ensure(&mut self.log_lik, x.rows(), n);
+        self.ld_all.resize(n, 0.0);
+        let mut rng = stream(cfg.seed, purpose, step, 1);
+        model.prior().sample(&mut rng, self.theta.as_mut());
+        log_likelihood_matrix(model, x.as_ref(), self.theta.as_ref(), &mut self.log_lik)?;
+        let mut buf = vec![0.0; d];
+        for i in 0..n {
+            self.ld_all[i] = flow.support().forward(self.theta.row(i), &mut buf);
+            for (o, &v) in self.u_all.row_mut(i).iter_mut().zip(&buf) {
+                *o = T::lit(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// M draws per observation from r(θ|x_j) = α π + (1 − α) q(θ|x_j) under the parameters
+    /// `params` (the ones being trained), written straight into the batch rows `u`, `ctx`
+    /// (rows j·M .. (j+1)·M belong to x_j), with ℓ for each. The log-density of r needs log q at
+    /// every draw: run the forward pass on `u`, `ctx`, then [`Batch::proposal_offsets`].
+    pub(crate) fn draw_adaptive(
+        &mut self,
+        model: &dyn Model,
+        flow: &Flow<T>,
+        params: &[T],
+        x: &Mat<f64>,
+        cfg: &TrainConfig,
+        step: u64,
+    ) -> Result<()> {
+        let (n_obs, d, c) = (x.rows(), flow.theta_dim(), flow.ctx_dim());
+        let m = cfg.proposal.draws_per_obs;
+        let n_prior = cfg.proposal.prior_draws();
+        let rows = n_obs * m;
+        self.per_obs = Some(m);
+        ensure(&mut self.theta, rows, d);
+        ensure(&mut self.u, rows, d);
+        ensure(&mut self.ctx, rows, c);
+        ensure(&mut self.log_lik, n_obs, m);
+        ensure(&mut self.log_off, n_obs, m);
+        self.ld_all.resize(rows, 0.0);
+        self.w.resize(rows, T::zero());
+        let norm = flow.ctx_standardizer();
+        for r in 0..rows {
+            norm.apply(x.row(r / m), self.ctx.row_mut(r));
+        }
+
+        // One independent stream per observation: the first n_prior draws of each block from π,
+        // the rest from q(·|x_j) (the deterministic split of the proposal module's docs).
+        let (support, prior, ctx) = (flow.support(), model.prior(), &self.ctx);
+        self.u
+            .as_mut_slice()
+            .par_chunks_mut(m * d)
+            .zip(self.theta.as_mut_slice().par_chunks_mut(m * d))
+            .zip(self.ld_all.par_chunks_mut(m))
+            .enumerate()
+            .for_each(|(j, ((u, theta), ld))| {
+                let mut rng = stream(cfg.seed, Stream::Proposal, step, j as u64);
+                prior.sample(&mut rng, MatMut::new(&mut theta[..n_prior * d], n_prior, d));
+                let mut buf = vec![0.0; d];
+                for r in 0..n_prior {
+                    ld[r] = support.forward(&theta[r * d..(r + 1) * d], &mut buf);
+                    for (o, &v) in u[r * d..(r + 1) * d].iter_mut().zip(&buf) {
+                        *o = T::lit(v);
+                    }
+                }
+                if n_prior < m {
+                    let ctx_q = ctx.as_ref().rows_range(j * m + n_prior, m - n_prior);
+                    let (uq, _) = flow.sample_support_with(params, ctx_q, &mut rng);
+                    for r in n_prior..m {
+                        let ur = uq.row(r - n_prior);
+                        u[r * d..(r + 1) * d].copy_from_slice(ur);
+                        buf.iter_mut().zip(ur).for_each(|(b, &v)| *b = v.to_f64_lossless());
+                        // inverse returns log|dθ/du|, computed from u, finite even where θ
+                        // rounds onto a bound of the box.
+                        ld[r] = -support.inverse(&buf, &mut theta[r * d..(r + 1) * d]);
+                    }
+                }
+            });
+        log_likelihood_blocks(model, x.as_ref(), self.theta.as_ref(), m, self.log_lik.as_mut_slice())
+    }
+
+    /// o = log π_u − log r_u for every adaptive draw, with log π_u = log π(θ) − log|du/dθ| and
+    /// log q_u read from the forward pass just run on the batch rows (`chunks`).
+    pub(crate) fn proposal_offsets(
+        &mut self,
+        prior: &Prior,
+        chunks: &[Chunk<T>],
+        prior_share: f64,
+        step: usize,
+    ) -> Result<()> {
+        for (r, off) in self.log_off.as_mut_slice().iter_mut().enumerate() {
+            let log_q = chunks[r / CHUNK_ROWS].ws.log_q[r % CHUNK_ROWS].to_f64_lossless();
+            if log_q.is_nan() {
+                return Err(Error::NonFinite { step, what: "proposal log-density", value: log_q });
+            }
+            let ld = self.ld_all[r];
+            *off = if ld.is_finite() {
+                defensive_log_offset(prior.log_density(self.theta.row(r)) - ld, log_q, prior_share)
+            } else {
+                // A prior draw exactly on a bound of the box: outside the flow's open support.
+                self.ld_all[r] = 0.0;
+                f64::NEG_INFINITY
+            };
+        }
+        Ok(())
+    }
+
+    /// Weights of every adaptive draw at temperature `beta`, self-normalised per observation
+    /// and scaled by 1/J so that Σ_b w_b = 1: the loss uses all draws, no resampling (they are
+    /// already spread like r ≈ p).
+    pub(crate) fn weigh_all(&mut self, beta: f64) -> Result<()> {
+        let (n_obs, m) = (self.log_lik.rows(), self.log_lik.cols());
+        ensure(&mut self.log_w, n_obs, m);
+        for ((w, &l), &o) in
+            self.log_w.as_mut_slice().iter_mut().zip(self.log_lik.as_slice()).zip(self.log_off.as_slice())
+        {
+            *w = beta * l + o;
+        }
+        self.ess.per_obs.resize(n_obs, 0.0);
+        for (j, row) in self.log_w.as_mut_slice().chunks_mut(m).enumerate() {
+            self.ess.per_obs[j] = normalise_weights(row, j)?;
+        }
+        self.support_term = 0.0;
+        for (b, &wt) in self.log_w.as_slice().iter().enumerate() {
+            let wb = wt / n_obs as f64;
+            self.w[b] = T::lit(wb);
+            self.support_term += wb * self.ld_all[b];
+        }
+        Ok(())
+    }
+
+    /// Weights at temperature `beta`, self-normalised per observation; picks `pairs_per_obs`
+    /// pairs per observation by the layout and gathers them into `u`, `ctx`, `w`.
+    pub(crate) fn select(
+        &mut self,
+        flow: &Flow<T>,
+        x: &Mat<f64>,
+        cfg: &TrainConfig,
+        step: u64,
+        beta: f64,
+    ) -> Result<()> {
+        let (n_obs, cols) = (self.log_lik.rows(), self.log_lik.cols());
+        ensure(&mut self.log_w, n_obs, cols);
+        let per_obs = self.per_obs;
+        let off = self.log_off.as_slice();
+        for (k, (w, &l)) in self.log_w.as_mut_slice().iter_mut().zip(self.log_lik.as_slice()).enumerate() {
+            // β·(−∞) = −∞ for β > 0: a zero likelihood stays a zero weight.
+            *w = beta * l + if per_obs.is_some() { off[k] } else { 0.0 };
+        }
+        weighted_batch(&mut self.log_w, cfg.layout, cfg.pairs_per_obs, cfg.seed, step, &mut self.pairs, &mut self.ess)?;
+        let norm = flow.ctx_standardizer();
+        ensure(&mut self.u, self.pairs.len(), flow.theta_dim());
+        ensure(&mut self.ctx, self.pairs.len(), flow.ctx_dim());
+        self.w.resize(self.pairs.len(), T::zero());
+        self.support_term = 0.0;
+        for b in 0..self.pairs.len() {
+            let (i, j) = (self.pairs.theta_idx[b], self.pairs.x_idx[b]);
+            let row = per_obs.map_or(i, |m| j * m + i);
+            self.u.row_mut(b).copy_from_slice(self.u_all.row(row));
+            norm.apply(x.row(j), self.ctx.row_mut(b));
+            self.w[b] = T::lit(self.pairs.w[b]);
+            self.support_term += self.pairs.w[b] * self.ld_all[row];
+        }
+        Ok(())
+    }
+}
