@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
+use lwflow::tasks::defaults::DEFAULT_COMPONENTS;
+use lwflow::tasks::recommended;
 use lwflow::train::{fit, MixtureInit, TrainConfig};
 use lwflow::weights::BatchLayout;
 
@@ -14,23 +16,32 @@ use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, TrainArgs};
 use crate::config::TrainFile;
 use crate::progress::Progress;
 
-/// Mixture components when `--components` is not given.
-pub const DEFAULT_COMPONENTS: usize = 4;
-
 /// Seed when neither `--seed` nor the config file gives one.
 pub const DEFAULT_SEED: u64 = 1;
 /// Model file written when neither `--out` nor the config file names one.
 pub const DEFAULT_OUT: &str = "model.lwf";
 
-/// Resolves the flow and training settings: library defaults, then the flags. With a config
-/// file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left unset.
+/// Resolves the flow and training settings: the task's recommended settings
+/// ([`lwflow::tasks::recommended`]; an external model gets the generic defaults), then the flags.
+/// With a config file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left
+/// unset. `--base gmm|cgmm` without `--components` keeps the task's number of components if its
+/// recommended base is a mixture, and [`DEFAULT_COMPONENTS`] otherwise.
 pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
-    let base = match a.base.unwrap_or(BaseArg::Gmm) {
-        BaseArg::Gaussian => BaseConfig::Gaussian,
-        BaseArg::Gmm => BaseConfig::Gmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
-        BaseArg::Cgmm => BaseConfig::Cgmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
+    let (mut flow, recommended_train) = recommended(a.task.as_deref().unwrap_or(""), theta_dim, x_dim);
+    let components = a.components.unwrap_or(match flow.base {
+        BaseConfig::Gaussian => DEFAULT_COMPONENTS,
+        BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
+    });
+    flow.base = match a.base {
+        None if a.components.is_none() => flow.base,
+        None => match flow.base {
+            BaseConfig::Cgmm { .. } => BaseConfig::Cgmm { components },
+            _ => BaseConfig::Gmm { components },
+        },
+        Some(BaseArg::Gaussian) => BaseConfig::Gaussian,
+        Some(BaseArg::Gmm) => BaseConfig::Gmm { components },
+        Some(BaseArg::Cgmm) => BaseConfig::Cgmm { components },
     };
-    let mut flow = FlowConfig::new(theta_dim, x_dim, base);
     flow.coupling = match (a.flow, flow.coupling) {
         (Some(FlowArg::Affine), CouplingConfig::Affine { .. }) | (None, _) => flow.coupling,
         (Some(FlowArg::Affine), _) => CouplingConfig::default_affine(),
@@ -48,7 +59,7 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         let width = a.hidden.unwrap_or(flow.hidden[0]);
         flow.hidden = vec![width; a.depth.unwrap_or(flow.hidden.len())];
     }
-    let mut train = TrainConfig { seed: a.seed.unwrap_or(DEFAULT_SEED), ..TrainConfig::default() };
+    let mut train = TrainConfig { seed: a.seed.unwrap_or(DEFAULT_SEED), ..recommended_train };
     if let Some(s) = a.steps {
         train.steps = s;
     }
