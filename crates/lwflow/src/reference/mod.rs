@@ -26,4 +26,9 @@ pub trait Reference: Send + Sync {
     fn modes(&self) -> Option<Vec<Vec<f64>>>;
     /// Max of the density (for the bridge-mass threshold), as a log.
     fn max_log_density(&self) -> f64;
+    /// Whether [`Reference::log_density`] is a normalised density; false for a sample-only
+    /// reference ([`SmcPosterior`]), whose density-based metrics are then not computed.
+    fn has_density(&self) -> bool {
+        true
+    }
 }
