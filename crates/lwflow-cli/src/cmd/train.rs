@@ -135,3 +135,36 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn resolved(line: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
+        let cli = Cli::try_parse_validated(line.split_whitespace()).expect("valid flags");
+        let Command::Train(a) = cli.command else { panic!("expected train") };
+        resolve(&a, theta_dim, x_dim)
+    }
+
+    #[test]
+    fn task_recommendations_are_the_starting_point_and_flags_override_them() {
+        let (flow, train) = resolved("lwflow train --task gaussian_linear", 10, 10);
+        assert_eq!((flow.base, train.steps), (BaseConfig::Gaussian, TrainConfig::default().steps));
+        assert_eq!(resolved("lwflow train --task two_moons", 2, 2).0.base, BaseConfig::Gmm { components: 2 });
+        // A mixture base asked for by flag keeps the task's components, or the generic default.
+        assert_eq!(
+            resolved("lwflow train --task two_moons --base cgmm", 2, 2).0.base,
+            BaseConfig::Cgmm { components: 2 }
+        );
+        let base = resolved("lwflow train --task gaussian_linear --base gmm", 10, 10).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+        let base = resolved("lwflow train --task gaussian_linear --components 6", 10, 10).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: 6 });
+        let (flow, train) = resolved("lwflow train --task square3d --base gaussian --steps 7 --seed 3", 3, 3);
+        assert_eq!((flow.base, train.steps, train.seed), (BaseConfig::Gaussian, 7, 3));
+        // No task (an external model): the generic defaults.
+        let base = resolved("lwflow train --config run.toml", 2, 2).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+    }
+}
