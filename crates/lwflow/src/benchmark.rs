@@ -13,7 +13,9 @@
 //! `gaussian_linear(_uniform)`; a fine grid for `two_moons`; for `slcp`, adaptive-tempering SMC
 //! ([`smc_reference`]) with one particle per requested sample (at least [`MIN_SMC_PARTICLES`]),
 //! seeded by the observation's seed, so the reference draws are distinct particles and the same
-//! in every run; none for `bernoulli_glm` (its row reports training cost only). SMC references
+//! in every run, with the signs of θ₃, θ₄ randomised ([`SignSymmetrized`]: the posterior's four
+//! sign modes have equal mass, which SMC's weights only estimate); none for `bernoulli_glm` (its
+//! row reports training cost only). SMC references
 //! have no density: KL and bridge mass are NaN for them. Nothing is cached: every run rebuilds its
 //! references, and [`ObservationResult::reference_seconds`] says what that cost.
 
@@ -26,7 +28,7 @@ use crate::flow::{Flow, FlowConfig};
 use crate::io::FlowMeta;
 use crate::mat::Mat;
 use crate::model::Model;
-use crate::reference::{smc_reference, Reference, SmcConfig};
+use crate::reference::{smc_reference, Reference, SignSymmetrized, SmcConfig};
 use crate::rng::{stream, Stream};
 use crate::train::{fit, TrainConfig};
 
@@ -207,7 +209,9 @@ fn build_reference(
     let reference: Option<Box<dyn Reference>> = match kind {
         ReferenceKind::Smc => {
             let smc = SmcConfig { n_particles: n_samples.max(MIN_SMC_PARTICLES), seed, ..SmcConfig::default() };
-            Some(Box::new(smc_reference(model, x, &smc)?))
+            let particles = Box::new(smc_reference(model, x, &smc)?);
+            // slcp (the one SMC task): exact equal masses for its four sign modes.
+            Some(Box::new(SignSymmetrized::new(particles, crate::tasks::slcp::SIGN_SYMMETRIC.to_vec())?))
         }
         ReferenceKind::Exact | ReferenceKind::Grid | ReferenceKind::None => crate::tasks::reference_for(task, x)?,
     };

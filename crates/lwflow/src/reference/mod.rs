@@ -2,11 +2,13 @@
 //! truth the metrics compare a trained flow's samples and densities against.
 
 pub mod grid;
+pub mod sign_symmetric;
 pub mod smc;
 pub mod square;
 pub mod truncated_normal;
 
 pub use grid::{grid_reference, GridPosterior};
+pub use sign_symmetric::SignSymmetrized;
 pub use smc::{smc_reference, SmcConfig, SmcDiagnostics, SmcPosterior};
 pub use square::SquarePosterior;
 pub use truncated_normal::TruncatedNormalPosterior;
