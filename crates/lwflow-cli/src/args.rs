@@ -35,6 +35,35 @@ pub enum Command {
     Experiment(ExperimentArgs),
     /// Corner plot of posterior samples for one observation (PNG or SVG).
     Plot(PlotArgs),
+    /// Train on each task with its recommended settings and compare with the reference posterior
+    /// on fixed observations (C2ST and friends); writes tables and samples.
+    Benchmark(BenchmarkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchmarkArgs {
+    /// Tasks, comma-separated (e.g. two_moons,gaussian_linear), each at most once.
+    #[arg(long, required = true, value_delimiter = ',', value_parser = task_name)]
+    pub tasks: Vec<String>,
+    /// Observations per task (simulated from fixed seeds, the same in every run).
+    #[arg(long, value_parser = positive_usize)]
+    pub observations: usize,
+    /// Samples per observation from the flow and from the reference.
+    #[arg(long, default_value_t = lwflow::benchmark::DEFAULT_SAMPLES, value_parser = at_least_ten)]
+    pub samples: usize,
+    /// Training seed (also seeds the flow's samples and the metrics).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Training steps, overriding each task's recommended budget (for quick runs).
+    #[arg(long, value_parser = positive_usize)]
+    pub steps: Option<usize>,
+    /// Output directory (created if missing): results.md, results.csv, and per task the model,
+    /// observations and samples.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -391,6 +420,18 @@ impl Cli {
 
     /// Checks that single-flag parsers cannot express.
     pub fn validate(&self) -> Result<(), clap::Error> {
+        if let Command::Benchmark(b) = &self.command {
+            if let Some((i, t)) = b.tasks.iter().enumerate().find(|(i, t)| b.tasks[..*i].contains(t)) {
+                return Err(Self::command().error(
+                    ErrorKind::ValueValidation,
+                    format!(
+                        "--tasks: {t} is listed twice (positions {} and {})",
+                        b.tasks[..i].iter().position(|u| u == t).expect("listed before") + 1,
+                        i + 1
+                    ),
+                ));
+            }
+        }
         if let Command::Train(t) = &self.command {
             if t.task.is_none() && t.config.is_none() {
                 return Err(Self::command().error(
@@ -416,6 +457,24 @@ fn positive_usize(s: &str) -> Result<usize, String> {
         return Err("must be at least 1".into());
     }
     Ok(v)
+}
+
+/// An integer ≥ 10 (C2ST needs a few samples in each of its 5 folds).
+fn at_least_ten(s: &str) -> Result<usize, String> {
+    let v: usize = s.parse().map_err(|_| format!("'{s}' is not a whole number"))?;
+    if v < 10 {
+        return Err("must be at least 10".into());
+    }
+    Ok(v)
+}
+
+/// The name of a built-in task.
+fn task_name(s: &str) -> Result<String, String> {
+    if lwflow::tasks::NAMES.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("unknown task '{s}'; expected one of: {}", lwflow::tasks::NAMES.join(", ")))
+    }
 }
 
 /// A finite number > 0.
@@ -499,6 +558,15 @@ mod tests {
     }
 
     #[test]
+    fn benchmark_parses_task_list_and_defaults() {
+        let cli = parse("lwflow benchmark --tasks two_moons,gaussian_linear --observations 5 --out r").unwrap();
+        let Command::Benchmark(b) = cli.command else { panic!("expected benchmark") };
+        assert_eq!(b.tasks, vec!["two_moons", "gaussian_linear"]);
+        assert_eq!((b.observations, b.samples, b.seed, b.steps), (5, 10_000, 1, None));
+        assert!(!b.quiet);
+    }
+
+    #[test]
     fn validation_errors_name_the_flag() {
         for (line, flag) in [
             ("lwflow train --task t --layers 0", "--layers"),
@@ -510,6 +578,11 @@ mod tests {
             ("lwflow eval --model m --obs 1,2;", "--obs"),
             ("lwflow sample --model m --obs 1 --num 0", "--num"),
             ("lwflow train", "--task"),
+            ("lwflow benchmark --tasks two_moons,nope --observations 1 --out d", "--tasks"),
+            ("lwflow benchmark --tasks two_moons,slcp,two_moons --observations 1 --out d", "--tasks"),
+            ("lwflow benchmark --tasks two_moons --observations 0 --out d", "--observations"),
+            ("lwflow benchmark --tasks two_moons --observations 1 --samples 5 --out d", "--samples"),
+            ("lwflow benchmark --tasks two_moons --observations 1 --steps 0 --out d", "--steps"),
         ] {
             let err = parse(line).expect_err(line).to_string();
             assert!(err.contains(flag), "{line}: {err}");

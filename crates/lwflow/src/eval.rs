@@ -42,7 +42,8 @@ impl EvalOptions {
 pub struct EvalReport {
     pub x: Vec<f64>,
     pub n_samples: usize,
-    /// KL(p‖q) = E_p[log p − log q], Monte Carlo over reference draws.
+    /// KL(p‖q) = E_p[log p − log q], Monte Carlo over reference draws (NaN, like every
+    /// density-based field, when the reference has samples only).
     pub kl_pq: f64,
     pub kl_pq_std_err: f64,
     /// KL(q‖p) = E_q[log q − log p], Monte Carlo over q's draws (+inf if q puts mass where p
@@ -73,14 +74,38 @@ pub fn evaluate<T: Real>(
     x: &[f64],
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
+    evaluate_with_samples(flow, reference, x, opts).map(|(report, _)| report)
+}
+
+/// The samples [`evaluate_with_samples`] compared, `n_samples × dim` each.
+pub struct EvalSamples {
+    /// Draws from the flow q(θ|x), seed `opts.seed`.
+    pub q: Mat<f64>,
+    /// Draws from the reference p(θ|x), stream (`opts.seed`, Metric, 1000, 0).
+    pub p: Mat<f64>,
+}
+
+/// [`evaluate`], also returning the flow's and the reference's samples (e.g. to save them).
+/// With a sample-only reference ([`Reference::has_density`] false) the density-based fields
+/// (both KLs and their standard errors, both bridge masses) are NaN: not computed.
+pub fn evaluate_with_samples<T: Real>(
+    flow: &Flow<T>,
+    reference: &dyn Reference,
+    x: &[f64],
+    opts: &EvalOptions,
+) -> Result<(EvalReport, EvalSamples)> {
     let (n, seed) = (opts.n_samples, opts.seed);
     let x_row = MatRef::new(x, 1, x.len());
     let q = flow.sample(x, n, seed)?;
     let p = reference.sample(&mut stream(seed, Stream::Metric, 1000, 0), n);
     let log_p = |s: &Mat<f64>| -> Vec<f64> { (0..s.rows()).map(|r| reference.log_density(s.row(r))).collect() };
-    let kl_pq = kl_p_q(&log_p(&p), &flow.log_prob(p.as_ref(), x_row)?);
-    // The same estimator with the roles swapped: mean over q's draws of log q − log p.
-    let kl_qp = kl_p_q(&flow.log_prob(q.as_ref(), x_row)?, &log_p(&q));
+    let nan = crate::metrics::Estimate { value: f64::NAN, std_err: f64::NAN };
+    let (kl_pq, kl_qp) = if reference.has_density() {
+        // KL(q‖p): the same estimator with the roles swapped, mean over q's draws of log q − log p.
+        (kl_p_q(&log_p(&p), &flow.log_prob(p.as_ref(), x_row)?), kl_p_q(&flow.log_prob(q.as_ref(), x_row)?, &log_p(&q)))
+    } else {
+        (nan, nan)
+    };
     let c2st = if opts.c2st {
         Some(c2st(p.as_ref(), q.as_ref(), &C2stConfig { seed, ..C2stConfig::default() })?)
     } else {
@@ -96,7 +121,7 @@ pub fn evaluate<T: Real>(
         mmd2 = Some(mmd2_unbiased(q.as_ref().rows_range(0, m), p.as_ref().rows_range(0, m), None));
     }
     let mode_shares = reference.modes().map(|m| mode_shares(q.as_ref(), &m)).unwrap_or_default();
-    Ok(EvalReport {
+    let report = EvalReport {
         x: x.to_vec(),
         n_samples: n,
         kl_pq: kl_pq.value,
@@ -109,7 +134,16 @@ pub fn evaluate<T: Real>(
         sliced_w2: sliced,
         mmd2,
         mode_shares,
-        bridge_mass: bridge_mass(q.as_ref(), reference, BRIDGE_THRESHOLD),
-        reference_bridge_mass: bridge_mass(p.as_ref(), reference, BRIDGE_THRESHOLD),
-    })
+        bridge_mass: if reference.has_density() {
+            bridge_mass(q.as_ref(), reference, BRIDGE_THRESHOLD)
+        } else {
+            f64::NAN
+        },
+        reference_bridge_mass: if reference.has_density() {
+            bridge_mass(p.as_ref(), reference, BRIDGE_THRESHOLD)
+        } else {
+            f64::NAN
+        },
+    };
+    Ok((report, EvalSamples { q, p }))
 }

@@ -39,6 +39,7 @@
 
 pub mod base;
 pub mod bench;
+pub mod benchmark;
 pub mod error;
 pub mod eval;
 pub mod experiment;

@@ -4,7 +4,8 @@ use anyhow::{Context, Result};
 use lwflow::eval::{evaluate, EvalOptions, EvalReport};
 use lwflow::io::{load_flow, parse_obs};
 
-use lwflow::reference::{grid_reference, smc_reference, Reference, SmcConfig};
+use lwflow::benchmark::{build_reference, ReferenceKind};
+use lwflow::reference::{grid_reference, Reference};
 
 use crate::args::{EvalArgs, ReferenceArg};
 
@@ -22,12 +23,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             }
             ReferenceArg::Smc => {
                 let model = lwflow::tasks::by_name(&meta.model)?;
-                let cfg = SmcConfig {
-                    n_particles: a.num.max(SmcConfig::default().n_particles),
-                    seed: a.seed,
-                    ..SmcConfig::default()
-                };
-                Box::new(smc_reference(model.as_ref(), &x, &cfg)?)
+                let (reference, _) =
+                    build_reference(&meta.model, ReferenceKind::Smc, model.as_ref(), &x, a.seed, a.num)?;
+                reference.context("SMC gave no reference")?
             }
         };
         reports.push(evaluate(&flow, reference.as_ref(), &x, &EvalOptions::all(a.num, a.seed))?);

@@ -2,15 +2,14 @@
 //! CSV of every (base, seed, observation), a JSON summary and figures.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use lwflow::experiment::{base_topology, summarize, TopologyConfig, TopologyRun, METRICS};
-use lwflow::io::write_atomic;
 
 use lwflow::flow::CouplingConfig;
 
 use crate::args::{BaseTopologyArgs, ExperimentArgs, ExperimentCommand, FlowArg};
+use crate::cmd::tables::{csv_opt, csv_vec, write_text};
 
 pub fn run(a: &ExperimentArgs) -> Result<()> {
     match &a.command {
@@ -60,10 +59,6 @@ fn base_topology_cmd(a: &BaseTopologyArgs) -> Result<()> {
     crate::cmd::figures::topology_figures(&a.out, &cfg, &runs)?;
     eprintln!("wrote {} (results.md, results.csv, summary.json, figures) in {minutes:.1} min", a.out.display());
     Ok(())
-}
-
-fn write_text(path: &Path, text: &str) -> Result<()> {
-    write_atomic(path, |w| w.write_all(text.as_bytes())).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The table: one row per base, mean ± std over seeds of the observation-averaged metrics,
@@ -125,24 +120,22 @@ fn markdown(cfg: &TopologyConfig, runs: &[TopologyRun], minutes: f64) -> String 
 fn csv(runs: &[TopologyRun]) -> String {
     let mut s =
         String::from("base,seed,x,kl_pq,kl_qp,c2st,w2,w2_floor,sliced_w2,mmd2,bridge_mass,mode_shares,train_seconds\n");
-    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
     for run in runs {
         for r in &run.reports {
-            let x: Vec<String> = r.x.iter().map(|v| v.to_string()).collect();
             let shares: Vec<String> = r.mode_shares.iter().map(|v| format!("{v:.4}")).collect();
             let _ = writeln!(
                 s,
-                "{},{},\"{}\",{},{},{},{},{},{},{},{},\"{}\",{}",
+                "{},{},{},{},{},{},{},{},{},{},{},\"{}\",{}",
                 run.variant,
                 run.seed,
-                x.join(" "),
+                csv_vec(&r.x),
                 r.kl_pq,
                 r.kl_qp,
-                opt(r.c2st),
-                opt(r.w2),
-                opt(r.w2_floor),
-                opt(r.sliced_w2),
-                opt(r.mmd2),
+                csv_opt(r.c2st),
+                csv_opt(r.w2),
+                csv_opt(r.w2_floor),
+                csv_opt(r.sliced_w2),
+                csv_opt(r.mmd2),
                 r.bridge_mass,
                 shares.join(" "),
                 run.train_seconds

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod benchmark;
 mod demo;
 mod eval;
 mod experiment;
@@ -9,6 +10,7 @@ mod info;
 mod log_prob;
 mod plot;
 mod sample;
+mod tables;
 mod train;
 
 use anyhow::Result;
@@ -26,5 +28,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(&a),
         Command::Experiment(a) => experiment::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Benchmark(a) => benchmark::run(&a),
     }
 }

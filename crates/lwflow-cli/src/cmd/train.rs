@@ -7,6 +7,8 @@ use anyhow::{bail, Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
+use lwflow::tasks::defaults::DEFAULT_COMPONENTS;
+use lwflow::tasks::recommended;
 use lwflow::train::{fit, MixtureInit, ProposalKind, StepReport, TrainConfig};
 use lwflow::weights::BatchLayout;
 
@@ -14,23 +16,32 @@ use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, Tra
 use crate::config::TrainFile;
 use crate::progress::Progress;
 
-/// Mixture components when `--components` is not given.
-pub const DEFAULT_COMPONENTS: usize = 4;
-
 /// Seed when neither `--seed` nor the config file gives one.
 pub const DEFAULT_SEED: u64 = 1;
 /// Model file written when neither `--out` nor the config file names one.
 pub const DEFAULT_OUT: &str = "model.lwf";
 
-/// Resolves the flow and training settings: library defaults, then the flags. With a config
-/// file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left unset.
+/// Resolves the flow and training settings: the task's recommended settings
+/// ([`lwflow::tasks::recommended`]; an external model gets the generic defaults), then the flags.
+/// With a config file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left
+/// unset. `--base gmm|cgmm` without `--components` keeps the task's number of components if its
+/// recommended base is a mixture, and [`DEFAULT_COMPONENTS`] otherwise.
 pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
-    let base = match a.base.unwrap_or(BaseArg::Gmm) {
-        BaseArg::Gaussian => BaseConfig::Gaussian,
-        BaseArg::Gmm => BaseConfig::Gmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
-        BaseArg::Cgmm => BaseConfig::Cgmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
+    let (mut flow, recommended_train) = recommended(a.task.as_deref().unwrap_or(""), theta_dim, x_dim);
+    let components = a.components.unwrap_or(match flow.base {
+        BaseConfig::Gaussian => DEFAULT_COMPONENTS,
+        BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
+    });
+    flow.base = match a.base {
+        None if a.components.is_none() => flow.base,
+        None => match flow.base {
+            BaseConfig::Cgmm { .. } => BaseConfig::Cgmm { components },
+            _ => BaseConfig::Gmm { components },
+        },
+        Some(BaseArg::Gaussian) => BaseConfig::Gaussian,
+        Some(BaseArg::Gmm) => BaseConfig::Gmm { components },
+        Some(BaseArg::Cgmm) => BaseConfig::Cgmm { components },
     };
-    let mut flow = FlowConfig::new(theta_dim, x_dim, base);
     flow.coupling = match (a.flow, flow.coupling) {
         (Some(FlowArg::Affine), CouplingConfig::Affine { .. }) | (None, _) => flow.coupling,
         (Some(FlowArg::Affine), _) => CouplingConfig::default_affine(),
@@ -48,7 +59,7 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
         let width = a.hidden.unwrap_or(flow.hidden[0]);
         flow.hidden = vec![width; a.depth.unwrap_or(flow.hidden.len())];
     }
-    let mut train = TrainConfig { seed: a.seed.unwrap_or(DEFAULT_SEED), ..TrainConfig::default() };
+    let mut train = TrainConfig { seed: a.seed.unwrap_or(DEFAULT_SEED), ..recommended_train };
     if let Some(s) = a.steps {
         train.steps = s;
     }
@@ -189,4 +200,37 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         eprintln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    fn resolved(line: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
+        let cli = Cli::try_parse_validated(line.split_whitespace()).expect("valid flags");
+        let Command::Train(a) = cli.command else { panic!("expected train") };
+        resolve(&a, theta_dim, x_dim)
+    }
+
+    #[test]
+    fn task_recommendations_are_the_starting_point_and_flags_override_them() {
+        let (flow, train) = resolved("lwflow train --task gaussian_linear", 10, 10);
+        assert_eq!((flow.base, train.steps), (BaseConfig::Gaussian, TrainConfig::default().steps));
+        assert_eq!(resolved("lwflow train --task two_moons", 2, 2).0.base, BaseConfig::Gmm { components: 2 });
+        // A mixture base asked for by flag keeps the task's components, or the generic default.
+        assert_eq!(
+            resolved("lwflow train --task two_moons --base cgmm", 2, 2).0.base,
+            BaseConfig::Cgmm { components: 2 }
+        );
+        let base = resolved("lwflow train --task gaussian_linear --base gmm", 10, 10).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+        let base = resolved("lwflow train --task gaussian_linear --components 6", 10, 10).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: 6 });
+        let (flow, train) = resolved("lwflow train --task square3d --base gaussian --steps 7 --seed 3", 3, 3);
+        assert_eq!((flow.base, train.steps, train.seed), (BaseConfig::Gaussian, 7, 3));
+        // No task (an external model): the generic defaults.
+        let base = resolved("lwflow train --config run.toml", 2, 2).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+    }
 }

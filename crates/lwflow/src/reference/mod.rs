@@ -2,11 +2,13 @@
 //! truth the metrics compare a trained flow's samples and densities against.
 
 pub mod grid;
+pub mod sign_symmetric;
 pub mod smc;
 pub mod square;
 pub mod truncated_normal;
 
 pub use grid::{grid_reference, GridPosterior};
+pub use sign_symmetric::SignSymmetrized;
 pub use smc::{smc_reference, SmcConfig, SmcDiagnostics, SmcPosterior};
 pub use square::SquarePosterior;
 pub use truncated_normal::TruncatedNormalPosterior;
@@ -26,4 +28,9 @@ pub trait Reference: Send + Sync {
     fn modes(&self) -> Option<Vec<Vec<f64>>>;
     /// Max of the density (for the bridge-mass threshold), as a log.
     fn max_log_density(&self) -> f64;
+    /// Whether [`Reference::log_density`] is a normalised density; false for a sample-only
+    /// reference ([`SmcPosterior`]), whose density-based metrics are then not computed.
+    fn has_density(&self) -> bool {
+        true
+    }
 }

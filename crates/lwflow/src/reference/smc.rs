@@ -163,11 +163,6 @@ impl SmcPosterior {
     pub fn log_evidence(&self) -> f64 {
         self.diagnostics.log_evidence
     }
-
-    /// False: an SMC reference has samples but no density (module docs).
-    pub fn has_density(&self) -> bool {
-        false
-    }
 }
 
 impl Reference for SmcPosterior {
@@ -208,6 +203,11 @@ impl Reference for SmcPosterior {
     /// Not available: NaN (module docs).
     fn max_log_density(&self) -> f64 {
         f64::NAN
+    }
+
+    /// False: an SMC reference has samples but no density (module docs).
+    fn has_density(&self) -> bool {
+        false
     }
 }
 

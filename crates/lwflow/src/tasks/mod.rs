@@ -4,6 +4,7 @@
 //! a task is its concrete type (e.g. [`Square`]).
 
 pub mod bernoulli_glm;
+pub mod defaults;
 pub mod gaussian_linear;
 pub mod gaussian_linear_uniform;
 pub mod gaussian_mixture;
@@ -14,6 +15,7 @@ pub mod square;
 pub mod two_moons;
 
 pub use bernoulli_glm::BernoulliGlm;
+pub use defaults::recommended;
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;

@@ -27,6 +27,10 @@ pub const BOUND: f64 = 3.0;
 pub const N_POINTS: usize = 4;
 /// sbibm's jitter on the covariance diagonal.
 pub const JITTER: f64 = 1e-6;
+/// Coordinates (0-based: θ₃, θ₄) whose signs the posterior ignores: the likelihood sees them only
+/// as s₁ = θ₃², s₂ = θ₄² and the prior is symmetric, so p(θ|x) has four mirror-image modes of
+/// equal mass ([`crate::reference::SignSymmetrized`]).
+pub const SIGN_SYMMETRIC: [usize; 2] = [2, 3];
 
 const SHAPES: RowShapes =
     RowShapes { task: "slcp", x_what: "slcp x", theta_what: "slcp theta", x_dim: 2 * N_POINTS, theta_dim: 5 };

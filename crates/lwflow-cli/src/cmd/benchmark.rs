@@ -1,0 +1,170 @@
+//! `lwflow benchmark`: [`lwflow::benchmark::run_task`] for each task, then per task the model,
+//! observations and samples, and after every task the tables results.md and results.csv (so a
+//! long run leaves partial results).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use lwflow::benchmark::{run_task, BenchmarkConfig, TaskResult, OBSERVATION_SEED_BASE};
+use lwflow::experiment::MeanStd;
+use lwflow::io::{save_flow, write_csv, write_npy};
+use lwflow::MatRef;
+
+use crate::args::BenchmarkArgs;
+use crate::cmd::tables::{csv_opt, csv_vec, write_text};
+
+pub fn run(a: &BenchmarkArgs) -> Result<()> {
+    let cfg = BenchmarkConfig { seed: a.seed, n_observations: a.observations, n_samples: a.samples, steps: a.steps };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let started = Instant::now();
+    let mut done: Vec<TaskResult> = Vec::new();
+    for task in &a.tasks {
+        let result = run_task(task, &cfg, &mut |line| {
+            if !a.quiet {
+                eprintln!("{line}");
+            }
+        })
+        .with_context(|| format!("benchmark task {task}"))?;
+        write_task_files(&a.out.join(task), &result)?;
+        done.push(result);
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        write_text(&a.out.join("results.md"), &markdown(&cfg, &done, minutes))?;
+        write_text(&a.out.join("results.csv"), &csv(&cfg, &done))?;
+    }
+    if !a.quiet {
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        eprintln!("wrote {} (results.md, results.csv, per-task samples) in {minutes:.1} min", a.out.display());
+    }
+    Ok(())
+}
+
+/// `dir`/model.lwf, and per observation `dir`/obs_<i>/ with observation.csv, true_parameters.csv,
+/// flow_samples.npy and (with a reference) reference_samples.npy: sbibm's layout.
+fn write_task_files(dir: &Path, r: &TaskResult) -> Result<()> {
+    let model = dir.join("model.lwf");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    save_flow(&model, &r.flow, &r.meta).with_context(|| format!("writing {}", model.display()))?;
+    let names = |prefix: &str, n: usize| -> Vec<String> { (1..=n).map(|k| format!("{prefix}_{k}")).collect() };
+    for o in &r.observations {
+        let obs_dir = dir.join(format!("obs_{}", o.index));
+        std::fs::create_dir_all(&obs_dir).with_context(|| format!("creating {}", obs_dir.display()))?;
+        let files: [(&str, Result<(), lwflow::Error>); 3] = [
+            ("observation.csv", write_csv(&obs_dir.join("observation.csv"), &names("x", o.x.len()), row(&o.x))),
+            (
+                "true_parameters.csv",
+                write_csv(
+                    &obs_dir.join("true_parameters.csv"),
+                    &names("theta", o.theta_true.len()),
+                    row(&o.theta_true),
+                ),
+            ),
+            ("flow_samples.npy", write_npy(&obs_dir.join("flow_samples.npy"), o.flow_samples.as_ref())),
+        ];
+        for (name, written) in files {
+            written.with_context(|| format!("writing {}", obs_dir.join(name).display()))?;
+        }
+        if let Some(p) = &o.reference_samples {
+            let path = obs_dir.join("reference_samples.npy");
+            write_npy(&path, p.as_ref()).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn row(v: &[f64]) -> MatRef<'_, f64> {
+    MatRef::new(v, 1, v.len())
+}
+
+/// "mean ± sd" with `digits` decimals, or "n/a".
+fn cell(v: Option<MeanStd>, digits: usize) -> String {
+    v.map_or("n/a".into(), |m| format!("{:.p$} ± {:.p$}", m.mean, m.std, p = digits))
+}
+
+/// One row per task: metrics as mean ± sd over observations, training cost.
+fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String {
+    let mut s = String::new();
+    let steps =
+        cfg.steps.map_or("each task's recommended budget".to_string(), |n| format!("{n} training steps (override)"));
+    let _ = writeln!(
+        s,
+        "# Benchmark\n\n{} observations per task (seeds {}…{}), {} samples each from q and the reference, training seed {}, {steps}; {minutes:.1} min in all.\n",
+        cfg.n_observations,
+        OBSERVATION_SEED_BASE + 1,
+        OBSERVATION_SEED_BASE + cfg.n_observations as u64,
+        cfg.n_samples,
+        cfg.seed,
+    );
+    let _ = writeln!(
+        s,
+        "| task | reference | C2ST | KL(p‖q) | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | steps | base | reference s/obs |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in done {
+        let floor = r.summary(|e| e.w2_floor).map_or(String::new(), |m| format!(" ({:.3})", m.mean));
+        let reference_seconds =
+            r.observations.iter().map(|o| o.reference_seconds).sum::<f64>() / r.observations.len().max(1) as f64;
+        let base = &r.meta.flow.base;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {} | {} K={} | {:.1} |",
+            r.task,
+            r.reference.name(),
+            cell(r.c2st(), 3),
+            cell(r.summary(|e| Some(e.kl_pq)), 3),
+            cell(r.summary(|e| e.w2), 3),
+            cell(r.summary(|e| e.sliced_w2), 3),
+            cell(r.summary(|e| e.mmd2), 4),
+            r.train_seconds,
+            r.likelihood_evals as f64,
+            r.steps_run,
+            base.name(),
+            base.components(),
+            reference_seconds,
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) needs a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). n/a: not available for that reference (bernoulli_glm has none; SMC references have samples only). Training time was measured on a machine shared with other jobs.",
+        cfg.n_samples.min(lwflow::eval::W2_MAX_SAMPLES)
+    );
+    s
+}
+
+/// One line per (task, observation).
+fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
+    let mut s = String::from(
+        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples\n",
+    );
+    for r in done {
+        for o in &r.observations {
+            let e = o.report.as_ref();
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.task,
+                o.index,
+                o.seed,
+                r.reference.name(),
+                csv_vec(&o.x),
+                csv_vec(&o.theta_true),
+                csv_opt(e.and_then(|e| e.c2st)),
+                csv_opt(e.map(|e| e.kl_pq)),
+                csv_opt(e.map(|e| e.kl_qp)),
+                csv_opt(e.and_then(|e| e.w2)),
+                csv_opt(e.and_then(|e| e.w2_floor)),
+                csv_opt(e.and_then(|e| e.sliced_w2)),
+                csv_opt(e.and_then(|e| e.mmd2)),
+                csv_opt(e.map(|e| e.bridge_mass)),
+                o.reference_seconds,
+                r.train_seconds,
+                r.likelihood_evals,
+                r.steps_run,
+                cfg.seed,
+                cfg.n_samples,
+            );
+        }
+    }
+    s
+}

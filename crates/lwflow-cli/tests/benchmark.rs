@@ -1,0 +1,92 @@
+//! `lwflow benchmark` end to end on a tiny budget: the files it writes, the CSV's rows and
+//! columns, and the errors for bad flags.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn lwflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lwflow-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Columns of results.csv, in order.
+const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples";
+
+#[test]
+fn benchmark_writes_tables_and_samples() {
+    let dir = scratch("benchmark");
+    let d = dir.to_str().unwrap();
+    let out = lwflow(&[
+        "benchmark",
+        "--tasks",
+        "gaussian_linear,two_moons",
+        "--observations",
+        "1",
+        "--samples",
+        "200",
+        "--steps",
+        "3",
+        "--quiet",
+        "--out",
+        d,
+    ]);
+    assert!(out.status.success(), "benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "--quiet prints nothing: {}", String::from_utf8_lossy(&out.stderr));
+
+    let md = std::fs::read_to_string(dir.join("results.md")).expect("results.md");
+    assert!(md.contains("| gaussian_linear | exact |") && md.contains("| two_moons | grid |"), "{md}");
+
+    let csv = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(COLUMNS));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2, "one row per task × observation: {csv}");
+    let col = |name: &str| COLUMNS.split(',').position(|c| c == name).expect("known column");
+    for (row, task) in rows.iter().zip(["gaussian_linear", "two_moons"]) {
+        assert_eq!(row.len(), COLUMNS.split(',').count(), "{row:?}");
+        assert_eq!((row[col("task")], row[col("observation")], row[col("observation_seed")]), (task, "1", "1000001"));
+        let c2st: f64 = row[col("c2st")].parse().expect("a C2ST value");
+        assert!((0.0..=1.0).contains(&c2st), "{c2st}");
+        assert_eq!(row[col("steps_run")], "3");
+        assert!(row[col("likelihood_evals")].parse::<u64>().expect("a count") > 0);
+    }
+
+    for task in ["gaussian_linear", "two_moons"] {
+        let obs = dir.join(task).join("obs_1");
+        for file in ["observation.csv", "true_parameters.csv", "flow_samples.npy", "reference_samples.npy"] {
+            assert!(obs.join(file).is_file(), "{task}: missing {file}");
+        }
+        assert!(dir.join(task).join("model.lwf").is_file());
+        let npy = std::fs::read(obs.join("flow_samples.npy")).unwrap();
+        let dim = if task == "two_moons" { 2 } else { 10 };
+        let data = 200 * dim * 8;
+        assert!(npy.starts_with(b"\x93NUMPY") && npy.len() > data, "an .npy file");
+        assert_eq!((npy.len() - data) % 64, 0, "a 64-byte-aligned header and 200 × {dim} f64 values");
+    }
+    // The same observation in every run: x does not depend on the training seed.
+    let x = std::fs::read_to_string(dir.join("two_moons/obs_1/observation.csv")).unwrap();
+    assert!(x.starts_with("x_1,x_2\n"), "{x}");
+}
+
+#[test]
+fn benchmark_bad_flags_are_named() {
+    let d = scratch("benchmark-errors");
+    let d = d.to_str().unwrap();
+    for (args, flag) in [
+        (vec!["--tasks", "nope", "--observations", "1"], "--tasks"),
+        (vec!["--tasks", "two_moons", "--observations", "0"], "--observations"),
+    ] {
+        let mut full = vec!["benchmark", "--out", d];
+        full.extend(args);
+        let r = lwflow(&full);
+        assert!(!r.status.success());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(flag), "{full:?}: {err}");
+    }
+    assert!(!std::path::Path::new(d).exists(), "nothing written after a flag error");
+}

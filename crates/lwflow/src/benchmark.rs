@@ -1,0 +1,339 @@
+//! Benchmark of the built-in tasks against their reference posteriors, after sbibm (Lueckmann et
+//! al. 2021, arXiv:2101.04653): per task, train one flow with the task's recommended settings
+//! ([`crate::tasks::recommended`]), then for each of N fixed observations draw `n_samples` from
+//! q(θ|x) and from the reference p(θ|x) and compare them ([`crate::eval`]): C2ST, and the other
+//! metrics the reference supports.
+//!
+//! **Observations.** Observation i = 1, 2, … is θ*ᵢ ~ π(θ), xᵢ ~ p(x|θ*ᵢ), both drawn from the
+//! stream (`observation_seed(i)`, Simulate, 0, 0) with [`observation_seed`]`(i)` =
+//! [`OBSERVATION_SEED_BASE`] + i. They do not depend on the training seed (every run of a task is
+//! judged on the same observations) nor on N (the first 5 of 10 are the 5 of a 5-observation run).
+//!
+//! **References** ([`ReferenceKind`]): exact for `square*`, `gaussian_mixture`,
+//! `gaussian_linear(_uniform)`; a fine grid for `two_moons`; for `slcp`, adaptive-tempering SMC
+//! ([`smc_reference`]) with one particle per requested sample (at least [`MIN_SMC_PARTICLES`]),
+//! seeded by the observation's seed, so the reference draws are distinct particles and the same
+//! in every run, with the signs of θ₃, θ₄ randomised ([`SignSymmetrized`]: the posterior's four
+//! sign modes have equal mass, which SMC's weights only estimate); none for `bernoulli_glm` (its
+//! row reports training cost only). SMC references
+//! have no density: KL and bridge mass are NaN for them. Nothing is cached: every run rebuilds its
+//! references, and [`ObservationResult::reference_seconds`] says what that cost.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::eval::{evaluate_with_samples, EvalOptions, EvalReport};
+use crate::experiment::{mean_std, MeanStd};
+use crate::flow::{Flow, FlowConfig};
+use crate::io::FlowMeta;
+use crate::mat::Mat;
+use crate::model::Model;
+use crate::reference::{smc_reference, Reference, SignSymmetrized, SmcConfig};
+use crate::rng::{stream, Stream};
+use crate::train::{fit, TrainConfig};
+
+/// Observation i is simulated from the seed `OBSERVATION_SEED_BASE + i` (module docs).
+pub const OBSERVATION_SEED_BASE: u64 = 1_000_000;
+/// Samples per observation from q and from the reference, as in sbibm.
+pub const DEFAULT_SAMPLES: usize = 10_000;
+/// Fewest SMC particles used for an SMC reference, however few samples are asked for.
+pub const MIN_SMC_PARTICLES: usize = 1_000;
+
+/// The seed of observation `index` (1-based): [`OBSERVATION_SEED_BASE`] + `index`.
+pub fn observation_seed(index: usize) -> u64 {
+    OBSERVATION_SEED_BASE + index as u64
+}
+
+/// Observations 1..=`n_observations` of `model` (module docs): the true parameters θ* and the
+/// observations x, one row each.
+pub fn observations(model: &dyn Model, n_observations: usize) -> Result<(Mat<f64>, Mat<f64>)> {
+    let mut theta = Mat::zeros(n_observations, model.theta_dim());
+    let mut x = Mat::zeros(n_observations, model.x_dim());
+    for i in 0..n_observations {
+        let mut rng = stream(observation_seed(i + 1), Stream::Simulate, 0, 0);
+        let (mut theta_i, mut x_i) = (Mat::zeros(1, model.theta_dim()), Mat::zeros(1, model.x_dim()));
+        model.prior().sample(&mut rng, theta_i.as_mut());
+        model.simulate(theta_i.as_ref(), &mut rng, x_i.as_mut())?;
+        theta.row_mut(i).copy_from_slice(theta_i.row(0));
+        x.row_mut(i).copy_from_slice(x_i.row(0));
+    }
+    Ok((theta, x))
+}
+
+/// Where a task's reference posterior comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferenceKind {
+    /// Exact density and sampler ([`crate::tasks::reference_for`]).
+    Exact,
+    /// Normalised grid posterior ([`crate::reference::grid_reference`]).
+    Grid,
+    /// SMC particles ([`smc_reference`]): samples only, no density.
+    Smc,
+    /// No reference: only training cost and flow samples are reported.
+    None,
+}
+
+impl ReferenceKind {
+    /// The reference used for the built-in task `task` (one of [`crate::tasks::NAMES`]).
+    pub fn of_task(task: &str) -> Result<Self> {
+        crate::tasks::by_name(task)?;
+        Ok(match task {
+            "two_moons" => ReferenceKind::Grid,
+            "slcp" => ReferenceKind::Smc,
+            "bernoulli_glm" => ReferenceKind::None,
+            _ => ReferenceKind::Exact,
+        })
+    }
+
+    /// Lower-case name used in tables: "exact", "grid", "smc", "none".
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferenceKind::Exact => "exact",
+            ReferenceKind::Grid => "grid",
+            ReferenceKind::Smc => "smc",
+            ReferenceKind::None => "none",
+        }
+    }
+}
+
+/// Settings of [`run_task`].
+#[derive(Clone, Debug)]
+pub struct BenchmarkConfig {
+    /// Training seed; also seeds the flow's samples and the metrics. The observations do not
+    /// depend on it.
+    pub seed: u64,
+    /// Observations per task (at least 1).
+    pub n_observations: usize,
+    /// Samples per observation from q and from the reference (at least 10, for C2ST's 5 folds).
+    pub n_samples: usize,
+    /// Overrides the recommended training budget (quick runs); `None` keeps it.
+    pub steps: Option<usize>,
+}
+
+impl Default for BenchmarkConfig {
+    /// Seed 1, 10 observations, [`DEFAULT_SAMPLES`] samples, the recommended budget.
+    fn default() -> Self {
+        Self { seed: 1, n_observations: 10, n_samples: DEFAULT_SAMPLES, steps: None }
+    }
+}
+
+impl BenchmarkConfig {
+    fn validate(&self) -> Result<()> {
+        if self.n_observations == 0 {
+            return Err(Error::invalid("benchmark observations", "0: need at least 1"));
+        }
+        if self.n_samples < 10 {
+            return Err(Error::invalid("benchmark samples", format!("{}: need at least 10", self.n_samples)));
+        }
+        if self.steps == Some(0) {
+            return Err(Error::invalid("benchmark steps", "0: need at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// One observation of a task: what was compared and how it scored.
+pub struct ObservationResult {
+    /// 1-based observation number.
+    pub index: usize,
+    /// [`observation_seed`]`(index)`.
+    pub seed: u64,
+    /// θ* the observation was simulated from.
+    pub theta_true: Vec<f64>,
+    pub x: Vec<f64>,
+    /// Metrics against the reference; `None` without a reference.
+    pub report: Option<EvalReport>,
+    /// Seconds to build the reference (the SMC run, the grid); 0 for an exact one.
+    pub reference_seconds: f64,
+    /// `n_samples × theta_dim` draws from q(θ|x).
+    pub flow_samples: Mat<f64>,
+    /// `n_samples × theta_dim` draws from the reference, if there is one.
+    pub reference_samples: Option<Mat<f64>>,
+}
+
+/// One task of the benchmark: the trained flow, its cost, and every observation's result.
+pub struct TaskResult {
+    pub task: String,
+    pub reference: ReferenceKind,
+    /// The flow and its model-file metadata (settings and training summary).
+    pub flow: Flow<f32>,
+    pub meta: FlowMeta,
+    pub train_seconds: f64,
+    /// log L(x|θ) evaluations during training ([`crate::train::TrainSummary::likelihood_evals`]).
+    pub likelihood_evals: u64,
+    pub steps_run: usize,
+    pub observations: Vec<ObservationResult>,
+}
+
+impl TaskResult {
+    /// Mean ± sd over observations of `metric`, skipping observations without a value (no
+    /// reference, or NaN: not computed); `None` if no observation has one.
+    pub fn summary(&self, metric: impl Fn(&EvalReport) -> Option<f64>) -> Option<MeanStd> {
+        summarize(self.observations.iter().map(|o| o.report.as_ref().and_then(&metric)))
+    }
+
+    /// Mean ± sd of C2ST over observations ([`TaskResult::summary`]).
+    pub fn c2st(&self) -> Option<MeanStd> {
+        self.summary(|r| r.c2st)
+    }
+}
+
+/// Mean ± sd of the finite values of `values`; `None` if there are none.
+fn summarize(values: impl Iterator<Item = Option<f64>>) -> Option<MeanStd> {
+    let v: Vec<f64> = values.flatten().filter(|v| v.is_finite()).collect();
+    (!v.is_empty()).then(|| mean_std(&v))
+}
+
+/// The flow and training settings [`run_task`] uses for `task`: the recommended ones, with the
+/// training seed and the step override of `cfg`.
+pub fn task_settings(task: &str, model: &dyn Model, cfg: &BenchmarkConfig) -> (FlowConfig, TrainConfig) {
+    let (flow, mut train) = crate::tasks::recommended(task, model.theta_dim(), model.x_dim());
+    train.seed = cfg.seed;
+    if let Some(s) = cfg.steps {
+        train.steps = s;
+    }
+    (flow, train)
+}
+
+/// The reference posterior of `task` at observation `x` (module docs), and the seconds it took.
+pub fn build_reference(
+    task: &str,
+    kind: ReferenceKind,
+    model: &dyn Model,
+    x: &[f64],
+    seed: u64,
+    n_samples: usize,
+) -> Result<(Option<Box<dyn Reference>>, f64)> {
+    let started = Instant::now();
+    let reference: Option<Box<dyn Reference>> = match kind {
+        ReferenceKind::Smc => {
+            let smc = SmcConfig { n_particles: n_samples.max(MIN_SMC_PARTICLES), seed, ..SmcConfig::default() };
+            let particles = Box::new(smc_reference(model, x, &smc)?);
+            if task == "slcp" {
+                // Exact equal masses for slcp's four sign modes.
+                Some(Box::new(SignSymmetrized::new(particles, crate::tasks::slcp::SIGN_SYMMETRIC.to_vec())?))
+            } else {
+                Some(particles)
+            }
+        }
+        ReferenceKind::Exact | ReferenceKind::Grid | ReferenceKind::None => crate::tasks::reference_for(task, x)?,
+    };
+    Ok((reference, started.elapsed().as_secs_f64()))
+}
+
+/// Trains on `task` with its recommended settings and judges the flow on the fixed observations
+/// (module docs). `on_line` gets progress lines (training validations, each observation).
+pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)) -> Result<TaskResult> {
+    cfg.validate()?;
+    let model = crate::tasks::by_name(task)?;
+    let kind = ReferenceKind::of_task(task)?;
+    let (flow_cfg, train_cfg) = task_settings(task, model.as_ref(), cfg);
+    let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
+        if let Some(val) = r.val_loss {
+            on_line(&format!(
+                "{task}: step {}/{} loss {:.3} val {val:.3} ESS {:.1}",
+                r.step, r.steps, r.loss, r.ess_mean
+            ));
+        }
+    })?;
+    let summary = meta.summary.clone().expect("fit records a summary");
+    on_line(&format!(
+        "{task}: trained {} steps in {:.1} s, {} likelihood evaluations",
+        summary.steps_run, summary.seconds, summary.likelihood_evals
+    ));
+    let (theta_true, xs) = observations(model.as_ref(), cfg.n_observations)?;
+    let opts = EvalOptions::all(cfg.n_samples, cfg.seed);
+    let mut results = Vec::with_capacity(cfg.n_observations);
+    for i in 0..cfg.n_observations {
+        let (index, seed, x) = (i + 1, observation_seed(i + 1), xs.row(i));
+        let (reference, reference_seconds) = build_reference(task, kind, model.as_ref(), x, seed, cfg.n_samples)?;
+        let (report, flow_samples, reference_samples) = match &reference {
+            Some(r) => {
+                let (report, samples) = evaluate_with_samples(&flow, r.as_ref(), x, &opts)?;
+                (Some(report), samples.q, Some(samples.p))
+            }
+            None => (None, flow.sample(x, cfg.n_samples, cfg.seed)?, None),
+        };
+        let c2st = report.as_ref().and_then(|r| r.c2st).map_or("n/a".to_string(), |c| format!("{c:.3}"));
+        on_line(&format!("{task}: observation {index}: C2ST {c2st} (reference {:.1} s)", reference_seconds));
+        results.push(ObservationResult {
+            index,
+            seed,
+            theta_true: theta_true.row(i).to_vec(),
+            x: x.to_vec(),
+            report,
+            reference_seconds,
+            flow_samples,
+            reference_samples,
+        });
+    }
+    Ok(TaskResult {
+        task: task.to_string(),
+        reference: kind,
+        flow,
+        meta,
+        train_seconds: summary.seconds,
+        likelihood_evals: summary.likelihood_evals,
+        steps_run: summary.steps_run,
+        observations: results,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_depend_on_neither_count_nor_training_seed() {
+        let model = crate::tasks::by_name("two_moons").expect("valid task");
+        let (theta3, x3) = observations(model.as_ref(), 3).expect("simulates");
+        let (theta5, x5) = observations(model.as_ref(), 5).expect("simulates");
+        assert_eq!(theta3.as_slice(), &theta5.as_slice()[..3 * 2]);
+        assert_eq!(x3.as_slice(), &x5.as_slice()[..3 * 2]);
+        assert_ne!(x5.row(0), x5.row(1), "observations differ from each other");
+        assert!(theta5.as_slice().iter().all(|v| v.abs() <= 1.0), "θ* is a prior draw");
+    }
+
+    #[test]
+    fn reference_kind_agrees_with_reference_for() {
+        let model_x = |name: &str| {
+            let model = crate::tasks::by_name(name).expect("valid task");
+            observations(model.as_ref(), 1).expect("simulates").1
+        };
+        for &name in crate::tasks::NAMES {
+            let kind = ReferenceKind::of_task(name).expect("listed names are valid");
+            let has_reference = crate::tasks::reference_for(name, model_x(name).row(0)).expect("valid x").is_some();
+            assert_eq!(has_reference, matches!(kind, ReferenceKind::Exact | ReferenceKind::Grid), "{name}");
+        }
+        assert!(ReferenceKind::of_task("nope").is_err());
+    }
+
+    #[test]
+    fn summary_skips_missing_and_nan_values() {
+        let s = summarize([Some(0.5), None, Some(0.7), Some(f64::NAN)].into_iter()).expect("two values");
+        assert!((s.mean - 0.6).abs() < 1e-15);
+        assert!((s.std - 0.02f64.sqrt()).abs() < 1e-15);
+        assert!(summarize([None, Some(f64::NAN)].into_iter()).is_none());
+    }
+
+    #[test]
+    fn bad_settings_name_the_setting() {
+        let bad = BenchmarkConfig { n_observations: 0, ..BenchmarkConfig::default() };
+        let msg = run_task("gaussian_linear", &bad, &mut |_| {}).err().expect("0 observations").to_string();
+        assert!(msg.contains("observations"), "{msg}");
+        let msg = run_task("nope", &BenchmarkConfig::default(), &mut |_| {}).err().expect("unknown").to_string();
+        assert!(msg.contains("nope") && msg.contains("two_moons"), "{msg}");
+    }
+
+    #[test]
+    fn settings_are_the_recommended_ones_with_overrides() {
+        let model = crate::tasks::by_name("two_moons").expect("valid task");
+        let cfg = BenchmarkConfig { seed: 7, steps: Some(12), ..BenchmarkConfig::default() };
+        let (flow, train) = task_settings("two_moons", model.as_ref(), &cfg);
+        let (flow0, train0) = crate::tasks::recommended("two_moons", 2, 2);
+        assert_eq!(flow, flow0);
+        assert_eq!((train.seed, train.steps), (7, 12));
+        assert_eq!(TrainConfig { seed: train0.seed, steps: train0.steps, ..train }, train0);
+    }
+}
