@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod components;
 mod demo;
 mod eval;
 mod experiment;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::run(&a),
         Command::Experiment(a) => experiment::run(&a),
         Command::Plot(a) => plot::run(&a),
+        Command::Components(a) => components::run(&a),
     }
 }

@@ -7,10 +7,10 @@ use anyhow::{bail, Context, Result};
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
-use lwflow::train::{fit, MixtureInit, TrainConfig};
+use lwflow::train::{auto_components, fit, MixtureInit, TrainConfig};
 use lwflow::weights::BatchLayout;
 
-use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, TrainArgs};
+use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, TrainArgs};
 use crate::config::TrainFile;
 use crate::progress::Progress;
 
@@ -24,11 +24,18 @@ pub const DEFAULT_OUT: &str = "model.lwf";
 
 /// Resolves the flow and training settings: library defaults, then the flags. With a config
 /// file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left unset.
-pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
+/// `auto_k` is the count chosen for `--components auto` (ignored otherwise; `auto` without it
+/// falls back to [`DEFAULT_COMPONENTS`]).
+pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usize>) -> (FlowConfig, TrainConfig) {
+    let components = match a.components {
+        None => DEFAULT_COMPONENTS,
+        Some(ComponentsArg::Count(k)) => k,
+        Some(ComponentsArg::Auto) => auto_k.unwrap_or(DEFAULT_COMPONENTS),
+    };
     let base = match a.base.unwrap_or(BaseArg::Gmm) {
         BaseArg::Gaussian => BaseConfig::Gaussian,
-        BaseArg::Gmm => BaseConfig::Gmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
-        BaseArg::Cgmm => BaseConfig::Cgmm { components: a.components.unwrap_or(DEFAULT_COMPONENTS) },
+        BaseArg::Gmm => BaseConfig::Gmm { components },
+        BaseArg::Cgmm => BaseConfig::Cgmm { components },
     };
     let mut flow = FlowConfig::new(theta_dim, x_dim, base);
     flow.coupling = match (a.flow, flow.coupling) {
@@ -99,14 +106,33 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let a = &a;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-    let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
+    let seed = a.seed.unwrap_or(DEFAULT_SEED);
+    let auto = match (a.components, a.base.unwrap_or(BaseArg::Gmm)) {
+        (Some(ComponentsArg::Auto), BaseArg::Gmm | BaseArg::Cgmm) => {
+            let cfg = super::components::auto_config(seed, None, None, None);
+            let pick = auto_components(model.as_ref(), &cfg)
+                .with_context(|| format!("choosing the number of components for {}", model.name()))?;
+            if !a.quiet {
+                eprintln!(
+                    "--components auto: K = {} (modes per observation: {}; {:.1} s)",
+                    pick.k,
+                    super::components::count_histogram(&pick.per_obs_counts),
+                    pick.seconds
+                );
+            }
+            Some(pick)
+        }
+        _ => None,
+    };
+    let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim(), auto.as_ref().map(|p| p.k));
     let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
-    let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
+    let (flow, mut meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         let val = r.val_loss.map(|v| format!(" val {v:.3}")).unwrap_or_default();
         progress
             .update(r.step as u64, &format!("loss {:.3}{val} ESS {:.1} (min {:.1})", r.loss, r.ess_mean, r.ess_min));
     })
     .with_context(|| format!("training on {}", model.name()))?;
+    meta.auto_components = auto;
     let s = meta.summary.as_ref().expect("fit records a summary");
     progress.finish(&format!(
         "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}",

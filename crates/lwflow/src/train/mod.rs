@@ -6,10 +6,12 @@
 //! ([`loss`]). Fresh draws every step, so there is no training set to overfit; a fixed,
 //! held-out validation batch drives early stopping and the choice of the returned parameters.
 
+pub mod auto_k;
 pub mod init;
 pub mod loss;
 mod trainer;
 
+pub use auto_k::{auto_components, combine_counts, count_modes, mixture_modes, AutoK, AutoKConfig};
 pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };
@@ -44,6 +46,7 @@ pub fn fit(
         x_standardizer: norm,
         train: Some(train_cfg),
         summary: Some(summary),
+        auto_components: None,
     };
     Ok((flow, meta))
 }
