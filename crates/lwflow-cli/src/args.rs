@@ -38,6 +38,8 @@ pub enum Command {
     /// Train on each task with its recommended settings and compare with the reference posterior
     /// on fixed observations (C2ST and friends); writes tables and samples.
     Benchmark(BenchmarkArgs),
+    /// Show the number of mixture components `--components auto` picks on a task, per seed.
+    Components(ComponentsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +66,45 @@ pub struct BenchmarkArgs {
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ComponentsArgs {
+    /// Built-in task (e.g. square2d).
+    #[arg(long)]
+    pub task: String,
+    /// Seeds 1..=N, one selection each.
+    #[arg(long, default_value_t = 3, value_parser = positive_usize)]
+    pub seeds: usize,
+    /// Observations whose modes are counted per seed [default: library default, 16].
+    #[arg(long, value_parser = positive_usize)]
+    pub obs: Option<usize>,
+    /// SMC particles per observation [default: library default, 2000].
+    #[arg(long, value_parser = positive_usize)]
+    pub particles: Option<usize>,
+    /// Largest number of Gaussians the BIC search tries [default: library default, 16].
+    #[arg(long, value_parser = positive_usize)]
+    pub k_max: Option<usize>,
+    /// Print each selection as one JSON line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Number of mixture components: a count, or `auto` (chosen from the posterior's modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComponentsArg {
+    /// Exactly this many components (≥ 1).
+    Count(usize),
+    /// Count the posterior's modes for simulated observations (`lwflow components` shows the pick).
+    Auto,
+}
+
+/// A whole number ≥ 1 or `auto`.
+pub fn components_value(s: &str) -> Result<ComponentsArg, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(ComponentsArg::Auto);
+    }
+    positive_usize(s).map(ComponentsArg::Count).map_err(|e| format!("{e}; expected a whole number ≥ 1 or 'auto'"))
 }
 
 #[derive(Debug, Args)]
@@ -205,9 +246,10 @@ pub struct TrainArgs {
     /// Base distribution [default: library default].
     #[arg(long, value_enum)]
     pub base: Option<BaseArg>,
-    /// Number of mixture components of a `gmm` base; an error with `--base gaussian` [default: 4].
-    #[arg(long, value_name = "K", value_parser = positive_usize)]
-    pub components: Option<usize>,
+    /// Number of mixture components of a `gmm` or `cgmm` base, or `auto` to count the
+    /// posterior's modes on simulated observations; an error with `--base gaussian` [default: 4].
+    #[arg(long, value_name = "K|auto", value_parser = components_value)]
+    pub components: Option<ComponentsArg>,
     /// Seed of every random stream; the same seed gives the same model [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -519,7 +561,7 @@ mod tests {
         let Command::Train(t) = cli.command else { panic!("expected train") };
         assert_eq!(t.task.as_deref(), Some("two_moons"));
         assert_eq!(t.base, Some(BaseArg::Gmm));
-        assert_eq!(t.components, Some(6));
+        assert_eq!(t.components, Some(ComponentsArg::Count(6)));
         assert_eq!(t.steps, Some(500));
         assert_eq!(t.lr, Some(1e-3));
         assert!(t.quiet);
@@ -555,6 +597,12 @@ mod tests {
         assert!(parse("lwflow log-prob --model m --obs 1 --input t.csv").is_ok());
         assert!(parse("lwflow info --model m").is_ok());
         assert!(parse("lwflow demo --steps 10").is_ok());
+        let cli = parse("lwflow train --task slcp --base cgmm --components auto").unwrap();
+        let Command::Train(t) = cli.command else { panic!("expected train") };
+        assert_eq!(t.components, Some(ComponentsArg::Auto));
+        let cli = parse("lwflow components --task slcp --seeds 2 --obs 8").unwrap();
+        let Command::Components(c) = cli.command else { panic!("expected components") };
+        assert_eq!((c.task.as_str(), c.seeds, c.obs, c.particles), ("slcp", 2, Some(8), None));
     }
 
     #[test]
@@ -573,6 +621,8 @@ mod tests {
             ("lwflow train --task t --lr -1", "--lr"),
             ("lwflow train --task t --time-limit inf", "--time-limit"),
             ("lwflow train --task t --base gaussian --components 3", "--components"),
+            ("lwflow train --task t --components many", "--components"),
+            ("lwflow train --task t --components 0", "--components"),
             ("lwflow train --task t --base flat", "--base"),
             ("lwflow sample --model m --obs 1,abc", "--obs"),
             ("lwflow eval --model m --obs 1,2;", "--obs"),

@@ -15,7 +15,7 @@
 //! kind = "uniform"
 //! low = [-3.0, -3.0]
 //! high = [3.0, 3.0]
-//! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K
+//! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, layout, mixture_init, time_limit,
 //!                                # proposal = "prior" | "adaptive", draws_per_obs, prior_share, temper = true | false
@@ -33,7 +33,7 @@ use lwflow::{Error, Prior};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
+use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
 
 /// A parsed and checked config file.
 #[derive(Debug)]
@@ -126,7 +126,7 @@ impl TrainFile {
             config: args.config.clone(),
             task: args.task.clone().or_else(|| f.task.as_ref().map(|t| t.get_ref().clone())),
             base: args.base.or(base.and_then(|b| b.kind)),
-            components: args.components.or(pos(base.and_then(|b| b.components))),
+            components: args.components.or(base.and_then(|b| b.components).map(|c| c.0)),
             seed: args.seed.or(f.seed),
             out: args.out.clone().or_else(|| f.out.clone()),
             flow: args.flow.or(flow.and_then(|t| t.kind)),
@@ -271,7 +271,30 @@ fn kind_name(kind: PriorKind) -> &'static str {
 #[serde(deny_unknown_fields)]
 struct BaseTable {
     kind: Option<BaseArg>,
-    components: Option<Positive>,
+    components: Option<Components>,
+}
+
+/// `components = K` (a whole number ≥ 1) or `components = "auto"`.
+#[derive(Clone, Copy, Debug)]
+struct Components(ComponentsArg);
+
+impl<'de> Deserialize<'de> for Components {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Components;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number of at least 1 or \"auto\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Components, E> {
+                Positive::try_from(v).map(|p| Components(ComponentsArg::Count(p.0))).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Components, E> {
+                crate::args::components_value(v).map(Components).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -448,15 +471,20 @@ lr = 0.002
         assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, Duration::from_secs(5)));
         assert_eq!(ext.command, vec!["python3", "m.py"]);
         let merged = file.apply_to(&args());
-        assert_eq!((merged.seed, merged.base, merged.components), (Some(7), Some(BaseArg::Gmm), Some(6)));
+        assert_eq!(
+            (merged.seed, merged.base, merged.components),
+            (Some(7), Some(BaseArg::Gmm), Some(ComponentsArg::Count(6)))
+        );
         assert_eq!((merged.flow, merged.layers, merged.hidden), (Some(FlowArg::Affine), Some(3), Some(32)));
         assert_eq!((merged.steps, merged.layout, merged.lr), (Some(20), Some(LayoutArg::TopWeights), Some(0.002)));
         let flags = TrainArgs { seed: Some(1), steps: Some(5), base: Some(BaseArg::Cgmm), ..args() };
         let merged = file.apply_to(&flags);
         assert_eq!(
             (merged.seed, merged.steps, merged.base, merged.components),
-            (Some(1), Some(5), Some(BaseArg::Cgmm), Some(6))
+            (Some(1), Some(5), Some(BaseArg::Cgmm), Some(ComponentsArg::Count(6)))
         );
+        let auto = TrainFile::parse(Path::new("run.toml"), "[base]\ncomponents = \"auto\"\n").expect("valid");
+        assert_eq!(auto.apply_to(&args()).components, Some(ComponentsArg::Auto));
     }
 
     #[test]
@@ -466,6 +494,9 @@ lr = 0.002
             ("seed = 1\n[train]\nsteps = \"many\"\n", "run.toml line 3, column 9", &["[train] steps", "invalid type"]),
             ("[flow]\nlayers = 0\n", "run.toml line 2", &["[flow] layers", "at least 1"]),
             ("[base]\nkind = \"flat\"\n", "run.toml line 2", &["[base] kind", "flat"]),
+            ("[base]\ncomponents = \"many\"\n", "run.toml line 2", &["[base] components", "'auto'"]),
+            ("[base]\ncomponents = 0\n", "run.toml line 2", &["[base] components", "at least 1"]),
+            ("[base]\ncomponents = 2.5\n", "run.toml line 2", &["[base] components", "\"auto\""]),
             ("task = \"square2d\"\n[prior]\nkind = \"uniform\"\n", "run.toml line 3", &["[prior] kind", "external"]),
         ];
         for (text, place, needles) in cases {

@@ -19,6 +19,7 @@ pub fn run(a: &InfoArgs) -> Result<()> {
         "x_standardizer": meta.x_standardizer,
         "train": meta.train,
         "summary": meta.summary,
+        "auto_components": meta.auto_components,
         "lwflow_version": meta.lwflow_version,
     });
     println!("{}", serde_json::to_string_pretty(&info)?);

@@ -2,6 +2,7 @@
 
 mod bench;
 mod benchmark;
+mod components;
 mod demo;
 mod eval;
 mod experiment;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Experiment(a) => experiment::run(&a),
         Command::Plot(a) => plot::run(&a),
         Command::Benchmark(a) => benchmark::run(&a),
+        Command::Components(a) => components::run(&a),
     }
 }

@@ -9,10 +9,10 @@ use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
 use lwflow::tasks::defaults::DEFAULT_COMPONENTS;
 use lwflow::tasks::recommended;
-use lwflow::train::{fit, MixtureInit, ProposalKind, StepReport, TrainConfig};
+use lwflow::train::{auto_components, fit, MixtureInit, ProposalKind, StepReport, TrainConfig};
 use lwflow::weights::BatchLayout;
 
-use crate::args::{BaseArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
+use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
 use crate::config::TrainFile;
 use crate::progress::Progress;
 
@@ -25,15 +25,22 @@ pub const DEFAULT_OUT: &str = "model.lwf";
 /// ([`lwflow::tasks::recommended`]; an external model gets the generic defaults), then the flags.
 /// With a config file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left
 /// unset. `--base gmm|cgmm` without `--components` keeps the task's number of components if its
-/// recommended base is a mixture, and [`DEFAULT_COMPONENTS`] otherwise.
-pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
+/// recommended base is a mixture, and [`DEFAULT_COMPONENTS`] otherwise. `auto_k` is the count
+/// chosen for `--components auto` (ignored otherwise; `auto` without it falls back as if
+/// `--components` were not given).
+pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usize>) -> (FlowConfig, TrainConfig) {
     let (mut flow, recommended_train) = recommended(a.task.as_deref().unwrap_or(""), theta_dim, x_dim);
-    let components = a.components.unwrap_or(match flow.base {
+    let asked = match a.components {
+        Some(ComponentsArg::Count(k)) => Some(k),
+        Some(ComponentsArg::Auto) => auto_k,
+        None => None,
+    };
+    let components = asked.unwrap_or(match flow.base {
         BaseConfig::Gaussian => DEFAULT_COMPONENTS,
         BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
     });
     flow.base = match a.base {
-        None if a.components.is_none() => flow.base,
+        None if asked.is_none() => flow.base,
         None => match flow.base {
             BaseConfig::Cgmm { .. } => BaseConfig::Cgmm { components },
             _ => BaseConfig::Gmm { components },
@@ -168,10 +175,28 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let a = &a;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-    let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
+    let seed = a.seed.unwrap_or(DEFAULT_SEED);
+    let auto = match (a.components, a.base.unwrap_or(BaseArg::Gmm)) {
+        (Some(ComponentsArg::Auto), BaseArg::Gmm | BaseArg::Cgmm) => {
+            let cfg = super::components::auto_config(seed, None, None, None);
+            let pick = auto_components(model.as_ref(), &cfg)
+                .with_context(|| format!("choosing the number of components for {}", model.name()))?;
+            if !a.quiet {
+                eprintln!(
+                    "--components auto: K = {} (modes per observation: {}; {:.1} s)",
+                    pick.k,
+                    super::components::count_histogram(&pick.per_obs_counts),
+                    pick.seconds
+                );
+            }
+            Some(pick)
+        }
+        _ => None,
+    };
+    let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim(), auto.as_ref().map(|p| p.k));
     let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
     let mut low_ess = LowEssWatch::default();
-    let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
+    let (flow, mut meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         let val = r.val_loss.map(|v| format!(" val {v:.3}")).unwrap_or_default();
         if let Some(msg) = low_ess.check(r) {
             progress.warn(&msg);
@@ -184,6 +209,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     })
     .with_context(|| format!("training on {}", model.name()))?;
+    meta.auto_components = auto;
     let s = meta.summary.as_ref().expect("fit records a summary");
     progress.finish(&format!(
         "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}",
@@ -210,7 +236,7 @@ mod tests {
     fn resolved(line: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
         let cli = Cli::try_parse_validated(line.split_whitespace()).expect("valid flags");
         let Command::Train(a) = cli.command else { panic!("expected train") };
-        resolve(&a, theta_dim, x_dim)
+        resolve(&a, theta_dim, x_dim, None)
     }
 
     #[test]

@@ -67,7 +67,7 @@ const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
 pub struct MixtureFit {
     /// μ (K × d, row-major).
     pub means: Vec<f64>,
-    /// σ (K × d, row-major), after spreading.
+    /// σ (K × d, row-major), after spreading ([`fit_weighted_mixture`]; as fitted by [`em_weighted_mixture`]).
     pub scales: Vec<f64>,
     /// π (K), summing to 1.
     pub weights: Vec<f64>,
@@ -86,6 +86,35 @@ pub struct MixtureFit {
 /// docs). Errors on a length mismatch, non-finite points or weights, negative weights,
 /// n_comp = 0, or fewer distinct positively weighted points than n_comp.
 pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], n_comp: usize, seed: u64) -> Result<MixtureFit> {
+    let mut fit = em_weighted_mixture(points, weights, n_comp, seed, EmStop::DEFAULT)?;
+    spread_components(&mut fit, points.cols());
+    Ok(fit)
+}
+
+/// When EM stops: after `max_iterations`, or when ℓ improves by less than `rel_tol` · (1 + |ℓ|).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EmStop {
+    /// Largest number of EM iterations.
+    pub max_iterations: usize,
+    /// Relative improvement below which EM stops.
+    pub rel_tol: f64,
+}
+
+impl EmStop {
+    /// What [`fit_weighted_mixture`] uses: [`MAX_ITERATIONS`], [`REL_TOL`].
+    pub const DEFAULT: EmStop = EmStop { max_iterations: MAX_ITERATIONS, rel_tol: REL_TOL };
+}
+
+/// [`fit_weighted_mixture`] without the spreading pass and with the stopping rule `stop`: the
+/// maximum-likelihood EM fit itself (`n_pushed` = 0), as a density estimate (model selection,
+/// mode finding) needs it.
+pub fn em_weighted_mixture(
+    points: MatRef<f64>,
+    weights: &[f64],
+    n_comp: usize,
+    seed: u64,
+    stop: EmStop,
+) -> Result<MixtureFit> {
     let (n_points, dim) = (points.rows(), points.cols());
     if weights.len() != n_points {
         return Err(Error::Shape { what: "fit_weighted_mixture weights", expected: n_points, got: weights.len() });
@@ -143,20 +172,20 @@ pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], n_comp: usize,
     let mut trace = Vec::new();
     let mut iterations = 0;
     let mut log_lik = f64::NEG_INFINITY;
-    for it in 0..=MAX_ITERATIONS {
+    for it in 0..=stop.max_iterations {
         let stats =
             sufficient_stats(points, &w, n_comp, &mix.means, |n, gamma| mix.responsibilities(points.row(n), gamma));
         let improvement = stats.log_lik - log_lik;
         log_lik = stats.log_lik;
         trace.push(log_lik);
-        if it == MAX_ITERATIONS || improvement < REL_TOL * (1.0 + log_lik.abs()) {
+        if it == stop.max_iterations || improvement < stop.rel_tol * (1.0 + log_lik.abs()) {
             break;
         }
         mix.m_step(&stats, &var_floor);
         iterations = it + 1;
     }
     let weights_out: Vec<f64> = mix.log_pi.iter().map(|l| l.exp()).collect();
-    let mut fit = MixtureFit {
+    Ok(MixtureFit {
         means: mix.means,
         scales: mix.vars.iter().map(|v| v.sqrt()).collect(),
         weights: weights_out,
@@ -164,9 +193,7 @@ pub fn fit_weighted_mixture(points: MatRef<f64>, weights: &[f64], n_comp: usize,
         iterations,
         log_likelihood_trace: trace,
         n_pushed: 0,
-    };
-    spread_components(&mut fit, dim);
-    Ok(fit)
+    })
 }
 
 /// Applies the spreading rule of the module docs to `fit` (K × `dim` means and scales) in place;

@@ -10,7 +10,7 @@ mod mixture;
 mod normal;
 
 pub use conditional_mixture::{ConditionalMixture, INIT_LAST_SCALE};
-pub use fit::{fit_weighted_mixture, MixtureFit};
+pub use fit::{em_weighted_mixture, fit_weighted_mixture, EmStop, MixtureFit};
 pub use mixture::{GaussianMixture, INIT_MAX_SCALE, INIT_RADIUS, INIT_SEPARATION, LOG_SCALE_BOUND};
 pub use normal::StandardNormal;
 

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowConfig, Standardizer};
 use crate::io::model_file::{self, Dtype, ModelFile, Tensor};
 use crate::model::Prior;
-use crate::train::{TrainConfig, TrainSummary};
+use crate::train::{AutoK, TrainConfig, TrainSummary};
 
 /// Metadata key holding [`FlowMeta`] as JSON.
 pub const META_KEY: &str = "lwflow";
@@ -25,6 +25,10 @@ pub struct FlowMeta {
     pub x_standardizer: Standardizer,
     pub train: Option<TrainConfig>,
     pub summary: Option<TrainSummary>,
+    /// How `--components auto` chose the base's number of components (per-observation mode
+    /// counts, settings, time; [`crate::train::auto_components`]); `None` when K was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_components: Option<AutoK>,
 }
 
 /// Writes `flow` and `meta` to `path` atomically (f32 tensors).

@@ -9,6 +9,7 @@
 //! every step, so there is no training set to overfit; a fixed, held-out validation batch
 //! (prior draws, β = 1) drives early stopping and the choice of the returned parameters.
 
+pub mod auto_k;
 mod batch;
 pub mod init;
 pub mod loss;
@@ -16,6 +17,7 @@ pub mod proposal;
 pub mod temper;
 mod trainer;
 
+pub use auto_k::{auto_components, combine_counts, count_modes, mixture_modes, AutoK, AutoKConfig};
 pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };
@@ -52,6 +54,7 @@ pub fn fit(
         x_standardizer: norm,
         train: Some(train_cfg),
         summary: Some(summary),
+        auto_components: None,
     };
     Ok((flow, meta))
 }
