@@ -21,7 +21,7 @@
 //! and may answer the same way, `{"log_likelihood": {"f64le": n}}\n<8·n bytes>` or
 //! `{"x": {"f64le": [n, dx]}}\n<8·n·dx bytes>` (−∞ is a zero likelihood, NaN an error), or
 //! with any JSON answer above. A model that ignores the offer keeps speaking JSON lines. With a
-//! numpy model the binary framing makes a training step's 524 288 pairs ~50× cheaper than JSON
+//! numpy model the binary framing makes a training step's 524 288 pairs ~70× cheaper than JSON
 //! (`benches/external.rs`, README).
 //!
 //! The process is started once and serves every request; requests are serialised by a mutex (the

@@ -3,10 +3,10 @@
 //! A request or answer is one JSON object on one line. A matrix in it is either inline, a JSON
 //! array of rows (or of numbers), or a *payload descriptor* `{"f64le": [rows, cols]}` (or
 //! `{"f64le": rows}` for a vector): its rows·cols values then follow the line as raw
-//! little-endian IEEE-754 doubles, row-major, with no separator. Several payloads follow the
-//! line in the order their descriptors appear in it. The descriptor form exists because, for
+//! little-endian IEEE-754 doubles, row-major, with no separator. A request's payloads follow
+//! its line in the order of its descriptors (x, then θ); an answer has at most one. The descriptor form exists because, for
 //! the 64 × 8192 likelihood pairs of one training step, writing and parsing decimal text costs
-//! ~100× the likelihood arithmetic of a numpy model (see `benches/external.rs`).
+//! ~200× the likelihood arithmetic of a numpy model (`benches/external_breakdown.py`).
 
 use std::borrow::Cow;
 use std::fmt;
