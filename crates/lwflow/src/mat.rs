@@ -58,11 +58,11 @@ impl<T: Copy> Mat<T> {
         Self { data, rows, cols }
     }
 
-    /// Number of rows.
+    /// Number of rows: the batch axis (one θ, x or sample per row, as everywhere in lwflow).
     pub fn rows(&self) -> usize {
         self.rows
     }
-    /// Number of columns (also the row stride of an owned matrix).
+    /// Number of columns: each row's dimension (d or ctx_dim); also an owned matrix's row stride.
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -74,7 +74,7 @@ impl<T: Copy> Mat<T> {
     pub fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.data
     }
-    /// The row-major storage, without copying.
+    /// The row-major storage (`rows · cols` elements), without copying.
     pub fn into_vec(self) -> Vec<T> {
         self.data
     }
@@ -116,11 +116,11 @@ impl<'a, T: Copy> MatRef<'a, T> {
     pub fn empty(rows: usize) -> Self {
         Self { data: &[], rows, cols: 0, stride: 0 }
     }
-    /// Number of rows.
+    /// Number of rows: the batch axis (one θ, x or sample per row, as everywhere in lwflow).
     pub fn rows(&self) -> usize {
         self.rows
     }
-    /// Number of columns.
+    /// Number of columns: each row's dimension (d or ctx_dim).
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -134,7 +134,7 @@ impl<'a, T: Copy> MatRef<'a, T> {
         debug_assert!(r < self.rows);
         &self.data[r * self.stride..r * self.stride + self.cols]
     }
-    /// Element (r, c).
+    /// Element (r, c) = `data[r · stride + c]`; panics out of range.
     #[inline(always)]
     pub fn at(&self, r: usize, c: usize) -> T {
         debug_assert!(r < self.rows && c < self.cols);
@@ -173,11 +173,11 @@ impl<'a, T: Copy> MatMut<'a, T> {
         assert!(data.len() >= rows * cols, "MatMut::new: buffer too short");
         Self { data, rows, cols, stride: cols }
     }
-    /// Number of rows.
+    /// Number of rows: the batch axis (one θ, x or sample per row, as everywhere in lwflow).
     pub fn rows(&self) -> usize {
         self.rows
     }
-    /// Number of columns.
+    /// Number of columns: each row's dimension (d or ctx_dim).
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -195,7 +195,7 @@ impl<'a, T: Copy> MatMut<'a, T> {
     pub fn row_mut(&mut self, r: usize) -> &mut [T] {
         &mut self.data[r * self.stride..r * self.stride + self.cols]
     }
-    /// Element (r, c).
+    /// Element (r, c) = `data[r · stride + c]`; panics out of range.
     #[inline(always)]
     pub fn at(&self, r: usize, c: usize) -> T {
         self.data[r * self.stride + c]
@@ -252,9 +252,9 @@ impl<'a, T: Copy> MatMut<'a, T> {
 /// Whether an operand of [`gemm`] is used as is or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    /// Use the operand as stored.
+    /// Use the operand as stored: A.
     N,
-    /// Use the operand's transpose.
+    /// Use the operand's transpose: Aᵀ (read through strides, never copied).
     T,
 }
 

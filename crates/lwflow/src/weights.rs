@@ -44,7 +44,7 @@ pub struct WeightedBatch {
 }
 
 impl WeightedBatch {
-    /// Number of batch rows.
+    /// Number of batch rows, J·m for a step with J observations and m pairs each.
     pub fn len(&self) -> usize {
         self.w.len()
     }

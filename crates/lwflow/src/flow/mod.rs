@@ -382,11 +382,11 @@ impl<T: Real> Flow<T> {
     pub fn ctx_standardizer(&self) -> &Standardizer {
         &self.ctx_norm
     }
-    /// Dimension of θ.
+    /// Dimension d of θ (samples and `log_prob` inputs have d columns).
     pub fn theta_dim(&self) -> usize {
         self.config.theta_dim
     }
-    /// Dimension of x.
+    /// Dimension of x (every observation passed to the flow has this many values).
     pub fn ctx_dim(&self) -> usize {
         self.config.ctx_dim
     }

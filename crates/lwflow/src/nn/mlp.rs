@@ -91,11 +91,11 @@ impl Mlp {
         sizes.push(n_out);
         Self { sizes, act }
     }
-    /// Input width.
+    /// Input width n₀ (a coupling's conditioner reads n_cond + ctx_dim values).
     pub fn n_in(&self) -> usize {
         self.sizes[0]
     }
-    /// Output width.
+    /// Output width n_L (a coupling's conditioner emits (d − n_cond) × raw parameters per coordinate).
     pub fn n_out(&self) -> usize {
         *self.sizes.last().expect("sizes has n_in and n_out")
     }
