@@ -425,6 +425,10 @@ pub struct EvalArgs {
     /// (any bounded model with up to 3 parameters).
     #[arg(long, value_enum, default_value_t = ReferenceArg::Exact)]
     pub reference: ReferenceArg,
+    /// Built-in task whose reference to use instead of the model file's own (e.g. `square2d` for
+    /// a model trained on an external version of it); its θ and x dimensions must match.
+    #[arg(long)]
+    pub task: Option<String>,
 }
 
 /// Which reference posterior `eval` compares against.

@@ -87,6 +87,18 @@ fn config_with_external_model_trains_and_flags_override() {
     assert_eq!(json["summary"]["steps_run"], 3);
     assert_eq!(json["theta_dim"], 2);
     assert!(json["task"].as_str().is_some_and(|t| t.starts_with("external(python3")), "{json}");
+    // The external square2d is evaluated against the built-in task's exact posterior.
+    let m = model.to_str().unwrap();
+    let eval = lwflow(&["eval", "--model", m, "--obs", "1,1", "--num", "200", "--task", "square2d", "--json"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let reports: serde_json::Value = serde_json::from_slice(&eval.stdout).expect("eval prints JSON");
+    assert!(reports[0]["kl_pq"].as_f64().is_some_and(f64::is_finite), "{reports}");
+    let eval = lwflow(&["eval", "--model", m, "--obs", "1,1", "--num", "200"]);
+    let err = String::from_utf8_lossy(&eval.stderr);
+    assert!(!eval.status.success() && err.contains("--task NAME"), "{err}");
+    let eval = lwflow(&["eval", "--model", m, "--obs", "1,1,1", "--num", "200", "--task", "square3d"]);
+    let err = String::from_utf8_lossy(&eval.stderr);
+    assert!(!eval.status.success() && err.contains("--task square3d has θ of dimension 3"), "{err}");
 }
 
 #[test]

@@ -42,8 +42,11 @@ pub const CHUNK_ROWS: usize = 256;
 /// Timing and loss trajectory of [`reference_step`].
 #[derive(Clone, Debug)]
 pub struct StepBench {
+    /// Median wall time of one timed step, milliseconds.
     pub median_ms: f64,
+    /// Fastest timed step, milliseconds.
     pub min_ms: f64,
+    /// Slowest timed step, milliseconds.
     pub max_ms: f64,
     /// Timed steps (after warm-up).
     pub steps: usize,

@@ -141,6 +141,7 @@ pub struct ObservationResult {
     pub seed: u64,
     /// θ* the observation was simulated from.
     pub theta_true: Vec<f64>,
+    /// The observation x ~ p(x|θ*).
     pub x: Vec<f64>,
     /// Metrics against the reference; `None` without a reference.
     pub report: Option<EvalReport>,
@@ -154,15 +155,21 @@ pub struct ObservationResult {
 
 /// One task of the benchmark: the trained flow, its cost, and every observation's result.
 pub struct TaskResult {
+    /// Task name.
     pub task: String,
+    /// Which reference the observations were judged against.
     pub reference: ReferenceKind,
-    /// The flow and its model-file metadata (settings and training summary).
+    /// The trained flow.
     pub flow: Flow<f32>,
+    /// Its model-file metadata (settings and training summary).
     pub meta: FlowMeta,
+    /// Wall-clock training time, seconds.
     pub train_seconds: f64,
     /// log L(x|θ) evaluations during training ([`crate::train::TrainSummary::likelihood_evals`]).
     pub likelihood_evals: u64,
+    /// Optimiser steps run (fewer than the budget after early stopping).
     pub steps_run: usize,
+    /// Per-observation results, in order.
     pub observations: Vec<ObservationResult>,
 }
 

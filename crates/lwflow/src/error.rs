@@ -5,39 +5,93 @@
 pub enum Error {
     /// A matrix or vector argument had the wrong size.
     #[error("{what}: expected {expected} columns, got {got}")]
-    Shape { what: &'static str, expected: usize, got: usize },
+    Shape {
+        /// The argument, e.g. "external log_likelihood theta".
+        what: &'static str,
+        /// Columns (or length) the callee needs.
+        expected: usize,
+        /// Columns (or length) it was given.
+        got: usize,
+    },
     /// A value was outside its allowed range or otherwise invalid.
     #[error("invalid {what}: {reason}")]
-    Invalid { what: String, reason: String },
+    Invalid {
+        /// The value, e.g. "external model timeout".
+        what: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
     /// The model returned NaN or +inf for a log-likelihood.
     #[error("log-likelihood is {value} for theta row {row} (x row {obs}); only finite values or -inf are allowed")]
-    BadLogLikelihood { row: usize, obs: usize, value: f64 },
+    BadLogLikelihood {
+        /// Row of the θ matrix.
+        row: usize,
+        /// Row of the x matrix.
+        obs: usize,
+        /// The offending value (NaN or +inf).
+        value: f64,
+    },
     /// Every weight for an observation was zero.
     #[error("observation {obs}: every proposal draw has zero likelihood; cannot form weights")]
-    DegenerateWeights { obs: usize },
+    DegenerateWeights {
+        /// Row of the x matrix.
+        obs: usize,
+    },
     /// Training diverged.
     #[error("training step {step}: {what} is not finite ({value})")]
-    NonFinite { step: usize, what: &'static str, value: f64 },
+    NonFinite {
+        /// The step (1-based) at which it happened.
+        step: usize,
+        /// The quantity: "loss", "gradient norm", ….
+        what: &'static str,
+        /// Its value (NaN or ±inf).
+        value: f64,
+    },
     /// An external model failed.
     #[error("model: {0}")]
     Model(String),
     /// An external model process failed one request: `op` is "simulate" or "log_likelihood",
     /// `request` counts requests to that process from 1, `rows` are the rows the request covered.
     #[error("external model, {op} request {request} (rows {rows:?}): {reason}")]
-    External { op: &'static str, request: u64, rows: std::ops::Range<usize>, reason: String },
+    External {
+        /// "simulate" or "log_likelihood".
+        op: &'static str,
+        /// Requests to this process so far, counting this one (1-based).
+        request: u64,
+        /// Rows of the request's θ matrix.
+        rows: std::ops::Range<usize>,
+        /// What went wrong, with the process's exit status and stderr tail where it ended.
+        reason: String,
+    },
     /// A model file could not be read or written.
     #[error("model file {path}: {reason}")]
-    ModelFile { path: String, reason: String },
+    ModelFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A data file (e.g. a CSV of thetas) had a malformed entry; `line` and `column` are 1-based.
     #[error("{path} line {line}{}: {reason}", column_suffix(.column))]
-    Parse { path: String, line: u64, column: Option<usize>, reason: String },
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column, where known.
+        column: Option<usize>,
+        /// What was read and what was expected.
+        reason: String,
+    },
 }
 
 /// ", column c" or nothing, for [`Error::Parse`].

@@ -22,6 +22,7 @@ pub const W2_MAX_SAMPLES: usize = 2000;
 pub struct EvalOptions {
     /// Samples drawn from q and from the reference.
     pub n_samples: usize,
+    /// Seed of the q sampler, the reference sampler and the C2ST classifiers.
     pub seed: u64,
     /// Classifier two-sample test (trains five small classifiers).
     pub c2st: bool,
@@ -40,15 +41,19 @@ impl EvalOptions {
 /// Metrics of q(·|x) against the reference p(·|x).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalReport {
+    /// The observation x the posteriors are conditioned on.
     pub x: Vec<f64>,
+    /// Samples drawn from each of q(·|x) and p(·|x).
     pub n_samples: usize,
     /// KL(p‖q) = E_p[log p − log q], Monte Carlo over reference draws (NaN, like every
     /// density-based field, when the reference has samples only).
     pub kl_pq: f64,
+    /// Standard error of `kl_pq`: the sample std of log p − log q over √n.
     pub kl_pq_std_err: f64,
     /// KL(q‖p) = E_q[log q − log p], Monte Carlo over q's draws (+inf if q puts mass where p
     /// is zero).
     pub kl_qp: f64,
+    /// Standard error of `kl_qp`, as for `kl_pq_std_err`.
     pub kl_qp_std_err: f64,
     /// Classifier two-sample test accuracy (0.5 = indistinguishable), if asked for.
     pub c2st: Option<f64>,
@@ -56,6 +61,8 @@ pub struct EvalReport {
     pub w2: Option<f64>,
     /// The same distance between two independent reference sample sets: the noise floor.
     pub w2_floor: Option<f64>,
+    /// Sliced 2-Wasserstein distance (mean over random 1-D projections), if asked for; cheap at
+    /// any sample size, unlike the exact `w2`.
     pub sliced_w2: Option<f64>,
     /// Unbiased squared MMD, Gaussian kernel with the median-heuristic bandwidth.
     pub mmd2: Option<f64>,

@@ -21,7 +21,9 @@ pub struct Variant {
     pub key: &'static str,
     /// Label in tables and figures.
     pub name: String,
+    /// The base distribution this variant trains with.
     pub base: BaseConfig,
+    /// How a mixture base is initialised (ignored for the Gaussian base).
     pub init: MixtureInit,
 }
 
@@ -34,12 +36,19 @@ impl Variant {
 /// Settings of [`base_topology`].
 #[derive(Clone, Debug)]
 pub struct TopologyConfig {
+    /// Built-in task name; it must have an exact reference ([`crate::tasks::reference_for`]).
     pub task: String,
+    /// The variants compared; every one is trained once per seed.
     pub variants: Vec<Variant>,
+    /// Training seeds; results are reported as mean ± std over them.
     pub seeds: Vec<u64>,
+    /// Architecture shared by every variant (its `base` is replaced by the variant's).
     pub flow: FlowConfig,
+    /// Training settings shared by every variant (seed and mixture init set per run).
     pub train: TrainConfig,
+    /// Observations each trained flow is evaluated at, each of the task's x dimension.
     pub observations: Vec<Vec<f64>>,
+    /// Metrics and sample size per evaluation (its seed is set to the run's).
     pub eval: EvalOptions,
 }
 
@@ -106,10 +115,15 @@ impl TopologyConfig {
 
 /// One trained variant: its flow, training time and per-observation reports.
 pub struct TopologyRun {
+    /// The variant's label ([`Variant::name`]).
     pub variant: String,
+    /// Training seed of this run.
     pub seed: u64,
+    /// Wall-clock training time, seconds (machine- and load-dependent).
     pub train_seconds: f64,
+    /// The trained flow, kept for density figures.
     pub flow: Flow<f32>,
+    /// One report per observation of [`TopologyConfig::observations`], in order.
     pub reports: Vec<EvalReport>,
 }
 
@@ -146,7 +160,9 @@ pub fn base_topology(cfg: &TopologyConfig, on_run: &mut dyn FnMut(&str, &[Topolo
 /// A metric's mean and standard deviation over seeds of the per-seed observation average.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct MeanStd {
+    /// Mean over seeds.
     pub mean: f64,
+    /// Sample standard deviation over seeds (0 for a single seed).
     pub std: f64,
 }
 

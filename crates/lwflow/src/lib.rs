@@ -37,6 +37,8 @@
 //! initialisation), [`reference`](mod@reference), [`metrics`], [`eval`] and [`experiment`] (judging a flow),
 //! [`io`] (model and sample files).
 
+#![warn(missing_docs)]
+
 pub mod base;
 pub mod bench;
 pub mod benchmark;

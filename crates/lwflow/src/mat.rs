@@ -58,31 +58,40 @@ impl<T: Copy> Mat<T> {
         Self { data, rows, cols }
     }
 
+    /// Number of rows: the batch axis (one θ, x or sample per row, as everywhere in lwflow).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Number of columns: each row's dimension (d or ctx_dim); also an owned matrix's row stride.
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// All elements, row-major.
     pub fn as_slice(&self) -> &[T] {
         &self.data
     }
+    /// All elements, row-major, mutable.
     pub fn as_mut_slice(&mut self) -> &mut [T] {
         &mut self.data
     }
+    /// The row-major storage (`rows · cols` elements), without copying.
     pub fn into_vec(self) -> Vec<T> {
         self.data
     }
+    /// Row `r` as a slice of `cols` elements; panics if `r` is out of range.
     pub fn row(&self, r: usize) -> &[T] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
+    /// Row `r`, mutable; panics if `r` is out of range.
     pub fn row_mut(&mut self, r: usize) -> &mut [T] {
         let c = self.cols;
         &mut self.data[r * c..(r + 1) * c]
     }
+    /// A borrowed view of the whole matrix.
     pub fn as_ref(&self) -> MatRef<'_, T> {
         MatRef { data: &self.data, rows: self.rows, cols: self.cols, stride: self.cols }
     }
+    /// A mutable view of the whole matrix.
     pub fn as_mut(&mut self) -> MatMut<'_, T> {
         MatMut { data: &mut self.data, rows: self.rows, cols: self.cols, stride: self.cols }
     }
@@ -107,20 +116,25 @@ impl<'a, T: Copy> MatRef<'a, T> {
     pub fn empty(rows: usize) -> Self {
         Self { data: &[], rows, cols: 0, stride: 0 }
     }
+    /// Number of rows: the batch axis (one θ, x or sample per row, as everywhere in lwflow).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Number of columns: each row's dimension (d or ctx_dim).
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// Elements between the starts of consecutive rows (≥ `cols`).
     pub fn stride(&self) -> usize {
         self.stride
     }
+    /// Row `r` as a slice of `cols` elements, borrowed for the view's lifetime.
     #[inline(always)]
     pub fn row(&self, r: usize) -> &'a [T] {
         debug_assert!(r < self.rows);
         &self.data[r * self.stride..r * self.stride + self.cols]
     }
+    /// Element (r, c) = `data[r · stride + c]`; panics out of range.
     #[inline(always)]
     pub fn at(&self, r: usize, c: usize) -> T {
         debug_assert!(r < self.rows && c < self.cols);
@@ -159,27 +173,34 @@ impl<'a, T: Copy> MatMut<'a, T> {
         assert!(data.len() >= rows * cols, "MatMut::new: buffer too short");
         Self { data, rows, cols, stride: cols }
     }
+    /// Number of rows: the batch axis (one θ, x or sample per row, as everywhere in lwflow).
     pub fn rows(&self) -> usize {
         self.rows
     }
+    /// Number of columns: each row's dimension (d or ctx_dim).
     pub fn cols(&self) -> usize {
         self.cols
     }
+    /// Elements between the starts of consecutive rows (≥ `cols`).
     pub fn stride(&self) -> usize {
         self.stride
     }
+    /// Row `r` as a slice of `cols` elements.
     #[inline(always)]
     pub fn row(&self, r: usize) -> &[T] {
         &self.data[r * self.stride..r * self.stride + self.cols]
     }
+    /// Row `r`, mutable.
     #[inline(always)]
     pub fn row_mut(&mut self, r: usize) -> &mut [T] {
         &mut self.data[r * self.stride..r * self.stride + self.cols]
     }
+    /// Element (r, c) = `data[r · stride + c]`; panics out of range.
     #[inline(always)]
     pub fn at(&self, r: usize, c: usize) -> T {
         self.data[r * self.stride + c]
     }
+    /// Sets element (r, c) to `v`.
     #[inline(always)]
     pub fn set(&mut self, r: usize, c: usize, v: T) {
         self.data[r * self.stride + c] = v;
@@ -231,7 +252,9 @@ impl<'a, T: Copy> MatMut<'a, T> {
 /// Whether an operand of [`gemm`] is used as is or transposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// Use the operand as stored: A.
     N,
+    /// Use the operand's transpose: Aᵀ (read through strides, never copied).
     T,
 }
 

@@ -11,13 +11,21 @@ pub type Rng = ChaCha8Rng;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
 pub enum Stream {
+    /// Parameter initialisation and the mixture-base initialisation's draws.
     Init = 1,
+    /// Prior draws of θ.
     Theta = 2,
+    /// Simulated observations x.
     Simulate = 3,
+    /// Systematic resampling of the training batch.
     Resample = 4,
+    /// The held-out validation batch.
     Validation = 5,
+    /// Posterior samples from a trained flow.
     Sample = 6,
+    /// Metrics: reference samples, classifiers, random projections, test data.
     Metric = 7,
+    /// Draws of θ from an adaptive proposal r(θ|x) in place of the prior.
     Proposal = 8,
 }
 

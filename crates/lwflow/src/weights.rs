@@ -35,15 +35,20 @@ pub enum BatchLayout {
 /// weight `w[b]`; `Σ_b w[b] = 1`.
 #[derive(Clone, Debug, Default)]
 pub struct WeightedBatch {
+    /// Row of the step's θ matrix for each batch row.
     pub theta_idx: Vec<usize>,
+    /// Row of the step's x matrix for each batch row.
     pub x_idx: Vec<usize>,
+    /// Loss weight of each batch row; Σ w = 1.
     pub w: Vec<f64>,
 }
 
 impl WeightedBatch {
+    /// Number of batch rows, J·m for a step with J observations and m pairs each.
     pub fn len(&self) -> usize {
         self.w.len()
     }
+    /// True for an empty batch.
     pub fn is_empty(&self) -> bool {
         self.w.is_empty()
     }
@@ -101,13 +106,16 @@ pub fn systematic_resample(w: &[f64], u: f64, out: &mut [usize]) {
 /// Per-observation ESS of one step's weights.
 #[derive(Clone, Debug, Default)]
 pub struct EssStats {
+    /// ESS_j = 1/Σ_i w̃_ij² of each observation j, in [1, N].
     pub per_obs: Vec<f64>,
 }
 
 impl EssStats {
+    /// Mean ESS over observations (0 for none).
     pub fn mean(&self) -> f64 {
         self.per_obs.iter().sum::<f64>() / self.per_obs.len().max(1) as f64
     }
+    /// Smallest ESS over observations (+∞ for none).
     pub fn min(&self) -> f64 {
         self.per_obs.iter().copied().fold(f64::INFINITY, f64::min)
     }

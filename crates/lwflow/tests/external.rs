@@ -1,6 +1,7 @@
-//! External models over the JSON-lines protocol: the Python square2d agrees with the built-in
-//! task, and every misbehaviour of a process is a clear error naming the op and the request,
-//! never a panic or a hang. Skipped (with a note) where `python3` is missing.
+//! External models over the JSON-lines protocol and its binary (f64le) framing: the Python
+//! square2d agrees with the built-in task in both, and every misbehaviour of a process is a
+//! clear error naming the op and the request, never a panic or a hang, in both. Skipped (with
+//! a note) where `python3` is missing; the example models fall back to pure Python without numpy.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,8 +15,21 @@ use rand::Rng as _;
 
 /// Agreement of the Python log-likelihood with the built-in one (both f64, same formula).
 const LOG_LIK_TOL: f64 = 1e-9;
-/// Answer timeout of the hang test: short, so the test is quick.
-const HANG_TIMEOUT: Duration = Duration::from_millis(300);
+/// Largest difference, in units of relative f64 epsilon, between the JSON and binary framings.
+const FRAMING_ULPS: f64 = 2.0;
+/// Answer timeout of the hang test: short, so the test is quick, but long enough for Python to
+/// start and answer the warm-up request on a loaded machine.
+const HANG_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The two framings of requests after the first: JSON lines, or the binary payloads the model
+/// accepted in its first answer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Framing {
+    Json,
+    F64le,
+}
+
+const FRAMINGS: [Framing; 2] = [Framing::Json, Framing::F64le];
 
 fn python() -> Option<&'static str> {
     let ok = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
@@ -30,16 +44,25 @@ fn example(name: &str) -> String {
     path.to_str().expect("utf-8 path").to_string()
 }
 
-fn square2d_external(python: &str) -> ExternalModel {
+/// The Python square2d; with `Framing::Json` it declines the binary offer (`--json`).
+fn square2d_external(python: &str, framing: Framing) -> ExternalModel {
     let prior = Prior::uniform_box(2, Square::LOW, Square::HIGH).expect("valid");
-    let config = ExternalConfig::new(vec![python.into(), example("square2d_model.py")], 2, 2, prior);
-    ExternalModel::spawn(config).expect("python3 starts")
+    let mut command = vec![python.into(), example("square2d_model.py")];
+    if framing == Framing::Json {
+        command.push("--json".into());
+    }
+    ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior)).expect("python3 starts")
 }
 
-fn misbehaving(python: &str, mode: &str, timeout: Duration) -> ExternalModel {
+/// A misbehaving model; with `Framing::F64le` it accepts the binary framing in its first
+/// (correct) answer and misbehaves from the second request on.
+fn misbehaving(python: &str, mode: &str, framing: Framing, timeout: Duration) -> ExternalModel {
     let prior = Prior::uniform_box(2, -3.0, 3.0).expect("valid");
-    let mut config =
-        ExternalConfig::new(vec![python.into(), example("misbehaving_model.py"), mode.into()], 2, 2, prior);
+    let mut command = vec![python.into(), example("misbehaving_model.py"), mode.into()];
+    if framing == Framing::F64le {
+        command.push("f64le".into());
+    }
+    let mut config = ExternalConfig::new(command, 2, 2, prior);
     config.timeout = timeout;
     ExternalModel::spawn(config).expect("python3 starts")
 }
@@ -49,62 +72,98 @@ fn random_mat(rows: usize, seed: u64, low: f64, high: f64) -> Mat<f64> {
     Mat::from_fn(rows, 2, |_, _| rng.gen_range(low..high))
 }
 
+/// The first request, answered correctly; it carries the format offer, so for `F64le` every
+/// later request is binary. Returns how many requests were made (the next one's number - 1).
+fn warm_up(model: &ExternalModel, framing: Framing) -> u64 {
+    if framing == Framing::Json {
+        return 0;
+    }
+    let theta = random_mat(3, 9, -3.0, 3.0);
+    model.log_likelihood_at(&[1.0, 1.0], theta.as_ref(), &mut [0.0; 3]).expect("the first request is answered");
+    1
+}
+
 #[test]
 fn python_square2d_log_likelihood_matches_builtin() {
     let Some(py) = python() else { return };
-    let external = square2d_external(py);
     let builtin = Square::new(2, Square::DEFAULT_NOISE).expect("valid");
-    let n_pairs = 5000;
-    let theta = random_mat(n_pairs, 1, -3.0, 3.0);
-    let x = random_mat(n_pairs, 2, -0.5, 9.5);
-    let (mut got, mut want) = (vec![0.0; n_pairs], vec![0.0; n_pairs]);
-    external.log_likelihood(x.as_ref(), theta.as_ref(), &mut got).expect("answers");
-    builtin.log_likelihood(x.as_ref(), theta.as_ref(), &mut want).expect("shapes match");
-    for (r, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() <= LOG_LIK_TOL * w.abs().max(1.0), "row {r}: external {g}, built-in {w}");
-    }
-    // One observation against many draws (one request for the whole block).
-    let x0 = [1.3, 0.2];
-    external.log_likelihood_at(&x0, theta.as_ref(), &mut got).expect("answers");
-    builtin.log_likelihood_at(&x0, theta.as_ref(), &mut want).expect("shapes match");
-    for (r, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert!((g - w).abs() <= LOG_LIK_TOL * w.abs().max(1.0), "row {r}: external {g}, built-in {w}");
+    for framing in FRAMINGS {
+        let external = square2d_external(py, framing);
+        warm_up(&external, framing);
+        let n_pairs = 5000;
+        let theta = random_mat(n_pairs, 1, -3.0, 3.0);
+        let x = random_mat(n_pairs, 2, -0.5, 9.5);
+        let (mut got, mut want) = (vec![0.0; n_pairs], vec![0.0; n_pairs]);
+        external.log_likelihood(x.as_ref(), theta.as_ref(), &mut got).expect("answers");
+        builtin.log_likelihood(x.as_ref(), theta.as_ref(), &mut want).expect("shapes match");
+        for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= LOG_LIK_TOL * w.abs().max(1.0), "{framing:?} row {r}: external {g}, built-in {w}");
+        }
+        // One observation against many draws (one request for the whole block).
+        let x0 = [1.3, 0.2];
+        external.log_likelihood_at(&x0, theta.as_ref(), &mut got).expect("answers");
+        builtin.log_likelihood_at(&x0, theta.as_ref(), &mut want).expect("shapes match");
+        for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= LOG_LIK_TOL * w.abs().max(1.0), "{framing:?} row {r}: external {g}, built-in {w}");
+        }
     }
 }
 
 #[test]
 fn python_square2d_simulates_one_x_per_theta_with_the_right_noise() {
     let Some(py) = python() else { return };
-    let external = square2d_external(py);
-    let n_rows = 4000;
-    let theta = random_mat(n_rows, 3, -3.0, 3.0);
-    let mut x = Mat::zeros(n_rows, 2);
-    let mut rng = stream(4, Stream::Simulate, 0, 0);
-    external.simulate(theta.as_ref(), &mut rng, x.as_mut()).expect("answers");
-    let residuals: Vec<f64> = (0..n_rows)
-        .flat_map(|r| (0..2).map(move |c| (r, c)))
-        .map(|(r, c)| x.row(r)[c] - theta.row(r)[c].powi(2))
-        .collect();
-    let var = residuals.iter().map(|e| e * e).sum::<f64>() / residuals.len() as f64;
-    assert!((var.sqrt() - Square::DEFAULT_NOISE).abs() < 0.005, "noise std {}", var.sqrt());
-    // The seed comes from the rng: a new draw gives new noise, the same rng state the same noise.
-    let mut x2 = Mat::zeros(n_rows, 2);
-    external.simulate(theta.as_ref(), &mut rng, x2.as_mut()).expect("answers");
-    assert_ne!(x.as_slice(), x2.as_slice());
-    let mut x3 = Mat::zeros(n_rows, 2);
-    external.simulate(theta.as_ref(), &mut stream(4, Stream::Simulate, 0, 0), x3.as_mut()).expect("answers");
-    assert_eq!(x.as_slice(), x3.as_slice());
+    for framing in FRAMINGS {
+        let external = square2d_external(py, framing);
+        warm_up(&external, framing);
+        let n_rows = 4000;
+        let theta = random_mat(n_rows, 3, -3.0, 3.0);
+        let mut x = Mat::zeros(n_rows, 2);
+        let mut rng = stream(4, Stream::Simulate, 0, 0);
+        external.simulate(theta.as_ref(), &mut rng, x.as_mut()).expect("answers");
+        let residuals: Vec<f64> = (0..n_rows)
+            .flat_map(|r| (0..2).map(move |c| (r, c)))
+            .map(|(r, c)| x.row(r)[c] - theta.row(r)[c].powi(2))
+            .collect();
+        let var = residuals.iter().map(|e| e * e).sum::<f64>() / residuals.len() as f64;
+        assert!((var.sqrt() - Square::DEFAULT_NOISE).abs() < 0.005, "{framing:?}: noise std {}", var.sqrt());
+        // The seed comes from the rng: a new draw gives new noise, the same rng state the same noise.
+        let mut x2 = Mat::zeros(n_rows, 2);
+        external.simulate(theta.as_ref(), &mut rng, x2.as_mut()).expect("answers");
+        assert_ne!(x.as_slice(), x2.as_slice());
+        let mut x3 = Mat::zeros(n_rows, 2);
+        external.simulate(theta.as_ref(), &mut stream(4, Stream::Simulate, 0, 0), x3.as_mut()).expect("answers");
+        assert_eq!(x.as_slice(), x3.as_slice());
+    }
+}
+
+#[test]
+fn json_and_f64le_framings_agree_to_the_last_bits() {
+    let Some(py) = python() else { return };
+    let (json, binary) = (square2d_external(py, Framing::Json), square2d_external(py, Framing::F64le));
+    warm_up(&binary, Framing::F64le);
+    let theta = random_mat(1000, 11, -3.0, 3.0);
+    let (mut a, mut b) = (vec![0.0; 1000], vec![0.0; 1000]);
+    json.log_likelihood_at(&[2.5, 0.75], theta.as_ref(), &mut a).expect("answers");
+    binary.log_likelihood_at(&[2.5, 0.75], theta.as_ref(), &mut b).expect("answers");
+    // Binary payloads carry the model's exact bits; serde_json's default float parser (without
+    // its `float_roundtrip` feature) may be off by one ulp on the JSON path.
+    for (r, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert!((a - b).abs() <= FRAMING_ULPS * f64::EPSILON * b.abs(), "row {r}: json {a}, f64le {b}");
+    }
 }
 
 #[test]
 fn zero_likelihood_as_null_or_minus_infinity_is_minus_inf() {
     let Some(py) = python() else { return };
-    let model = misbehaving(py, "zero", Duration::from_secs(30));
-    let theta = random_mat(8, 5, -3.0, 3.0);
-    let mut out = vec![0.0; 8];
-    model.log_likelihood_at(&[1.0, 1.0], theta.as_ref(), &mut out).expect("answers");
-    for (r, v) in out.iter().enumerate() {
-        assert_eq!(*v == f64::NEG_INFINITY, r % 4 < 2, "row {r}: {v}");
+    for framing in FRAMINGS {
+        let model = misbehaving(py, "zero", framing, Duration::from_secs(30));
+        warm_up(&model, framing);
+        let theta = random_mat(8, 5, -3.0, 3.0);
+        let mut out = vec![0.0; 8];
+        model.log_likelihood_at(&[1.0, 1.0], theta.as_ref(), &mut out).expect("answers");
+        for (r, v) in out.iter().enumerate() {
+            assert_eq!(*v == f64::NEG_INFINITY, r % 4 < 2, "{framing:?} row {r}: {v}");
+        }
     }
 }
 
@@ -131,52 +190,76 @@ fn assert_external(err: &Error, op: &str, request: u64, needle: &str) {
 fn misbehaviours_are_errors_naming_op_and_request() {
     let Some(py) = python() else { return };
     let timeout = Duration::from_secs(30);
-    for (mode, needle) in [
-        ("wrong-length", "expected 4"),
-        ("nan", "NaN"),
-        ("error", "simulator exploded"),
-        ("garbage", "unreadable answer"),
-        ("no-key", "neither"),
+    for framing in FRAMINGS {
+        for (mode, needle) in [
+            ("wrong-length", "expected 4"),
+            ("nan", "NaN"),
+            ("error", "simulator exploded"),
+            ("garbage", "unreadable answer"),
+            ("no-key", "neither"),
+        ] {
+            let model = misbehaving(py, mode, framing, timeout);
+            let done = warm_up(&model, framing);
+            assert_external(&failing_request(&model, "simulate"), "simulate", done + 1, needle);
+            // These leave the protocol in step: the process keeps serving.
+            let needle = if mode == "nan" { "log_likelihood[0] is NaN" } else { needle };
+            assert_external(&failing_request(&model, "log_likelihood"), "log_likelihood", done + 2, needle);
+        }
+    }
+}
+
+#[test]
+fn broken_binary_payloads_are_errors_and_leave_the_process_failed() {
+    let Some(py) = python() else { return };
+    for (mode, op, needle) in [
+        ("short-payload", "log_likelihood", "cut short"),
+        ("short-payload", "simulate", "cut short"),
+        ("huge-payload", "log_likelihood", "more than the limit"),
+        ("huge-payload", "simulate", "more than the limit"),
     ] {
-        let model = misbehaving(py, mode, timeout);
-        assert_external(&failing_request(&model, "simulate"), "simulate", 1, needle);
-        // These leave the protocol in step: the process keeps serving.
-        let needle = if mode == "nan" { "log_likelihood[0] is NaN" } else { needle };
-        assert_external(&failing_request(&model, "log_likelihood"), "log_likelihood", 2, needle);
+        let model = misbehaving(py, mode, Framing::F64le, Duration::from_secs(30));
+        let done = warm_up(&model, Framing::F64le);
+        assert_external(&failing_request(&model, op), op, done + 1, needle);
+        assert_external(&failing_request(&model, op), op, done + 2, "no longer usable");
     }
 }
 
 #[test]
 fn process_exit_is_an_error_with_status_and_stderr_and_stays_failed() {
     let Some(py) = python() else { return };
-    let model = misbehaving(py, "exit", Duration::from_secs(30));
-    let theta = random_mat(4, 7, -3.0, 3.0);
-    model.log_likelihood_at(&[1.0, 2.0], theta.as_ref(), &mut [0.0; 4]).expect("first request is answered");
-    let err = failing_request(&model, "log_likelihood");
-    assert_external(&err, "log_likelihood", 2, "ended before answering");
-    assert!(err.to_string().contains("exiting on purpose") && err.to_string().contains('3'), "{err}");
-    let err = failing_request(&model, "simulate");
-    assert_external(&err, "simulate", 3, "no longer usable");
+    for framing in FRAMINGS {
+        let model = misbehaving(py, "exit", framing, Duration::from_secs(30));
+        let theta = random_mat(4, 7, -3.0, 3.0);
+        model.log_likelihood_at(&[1.0, 2.0], theta.as_ref(), &mut [0.0; 4]).expect("first request is answered");
+        let err = failing_request(&model, "log_likelihood");
+        assert_external(&err, "log_likelihood", 2, "ended before answering");
+        assert!(err.to_string().contains("exiting on purpose") && err.to_string().contains('3'), "{err}");
+        let err = failing_request(&model, "simulate");
+        assert_external(&err, "simulate", 3, "no longer usable");
+    }
 }
 
 #[test]
 fn hang_times_out_quickly_and_kills_the_process() {
     let Some(py) = python() else { return };
-    let model = misbehaving(py, "hang", HANG_TIMEOUT);
-    let start = Instant::now();
-    let err = failing_request(&model, "simulate");
-    assert!(start.elapsed() < HANG_TIMEOUT + Duration::from_secs(5), "took {:?}", start.elapsed());
-    assert_external(&err, "simulate", 1, "no answer within 0.300 s");
-    assert_external(&failing_request(&model, "log_likelihood"), "log_likelihood", 2, "no longer usable");
-    let start = Instant::now();
-    drop(model);
-    assert!(start.elapsed() < Duration::from_secs(2), "drop took {:?}", start.elapsed());
+    for framing in FRAMINGS {
+        let model = misbehaving(py, "hang", framing, HANG_TIMEOUT);
+        let done = warm_up(&model, framing);
+        let start = Instant::now();
+        let err = failing_request(&model, "simulate");
+        assert!(start.elapsed() < HANG_TIMEOUT + Duration::from_secs(5), "took {:?}", start.elapsed());
+        assert_external(&err, "simulate", done + 1, "no answer within 1.500 s");
+        assert_external(&failing_request(&model, "log_likelihood"), "log_likelihood", done + 2, "no longer usable");
+        let start = Instant::now();
+        drop(model);
+        assert!(start.elapsed() < Duration::from_secs(2), "drop took {:?}", start.elapsed());
+    }
 }
 
 #[test]
 fn non_finite_inputs_are_rejected_before_sending() {
     let Some(py) = python() else { return };
-    let model = square2d_external(py);
+    let model = square2d_external(py, Framing::F64le);
     let mut theta = random_mat(4, 8, -3.0, 3.0);
     theta.row_mut(2)[1] = f64::NAN;
     let msg = model.log_likelihood_at(&[1.0, 1.0], theta.as_ref(), &mut [0.0; 4]).unwrap_err().to_string();
@@ -201,7 +284,7 @@ fn missing_program_and_bad_config_are_errors() {
 #[test]
 fn external_model_trains_a_tiny_flow() {
     let Some(py) = python() else { return };
-    let model = square2d_external(py);
+    let model = square2d_external(py, Framing::F64le);
     let flow_cfg = lwflow::flow::FlowConfig {
         n_layers: 2,
         hidden: vec![16],

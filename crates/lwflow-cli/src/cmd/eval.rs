@@ -1,6 +1,7 @@
-//! `lwflow eval`: metrics of a trained model against the task's exact reference posterior.
+//! `lwflow eval`: metrics of a trained model against the task's exact reference posterior (the
+//! model file's task, or `--task` for a model trained on an external version of a built-in task).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use lwflow::eval::{evaluate, EvalOptions, EvalReport};
 use lwflow::io::{load_flow, parse_obs};
 
@@ -9,16 +10,39 @@ use lwflow::reference::{grid_reference, Reference};
 
 use crate::args::{EvalArgs, ReferenceArg};
 
+/// What to do for a model file whose task is not built in (an external model).
+const TASK_HINT: &str = "for a model trained on an external version of a built-in task, give --task NAME";
+
 pub fn run(a: &EvalArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    // The task whose reference applies: `--task`, else the one the model was trained on.
+    let task = match &a.task {
+        Some(task) => {
+            let model = lwflow::tasks::by_name(task).context("--task")?;
+            if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
+                bail!(
+                    "--task {task} has θ of dimension {} and x of dimension {}; the model in {} has {} and {}",
+                    model.theta_dim(),
+                    model.x_dim(),
+                    a.model.display(),
+                    flow.theta_dim(),
+                    flow.ctx_dim()
+                );
+            }
+            task.as_str()
+        }
+        None => meta.model.as_str(),
+    };
     let mut reports = Vec::new();
     for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
         let reference: Box<dyn Reference> = match a.reference {
-            ReferenceArg::Exact => lwflow::tasks::reference_for(&meta.model, &x)?
-                .with_context(|| format!("model '{}' has no exact reference; try --reference grid", meta.model))?,
+            ReferenceArg::Exact => lwflow::tasks::reference_for(task, &x)
+                .with_context(|| format!("no reference for '{task}'; {TASK_HINT}"))?
+                .with_context(|| format!("model '{task}' has no exact reference; try --reference grid"))?,
             ReferenceArg::Grid => {
-                let model = lwflow::tasks::by_name(&meta.model)?;
+                let model = lwflow::tasks::by_name(task)
+                    .with_context(|| format!("no built-in task '{task}' to build a grid from; {TASK_HINT}"))?;
                 Box::new(grid_reference(model.as_ref(), &x, None)?)
             }
             ReferenceArg::Smc => {

@@ -62,14 +62,17 @@ impl ConditionalMixture {
         Self { dim, n_components, ctx_dim, mlp, row }
     }
 
+    /// Dimension d of θ's base space (the mixture's support is R^d).
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Number of components K; the MLP emits K(2d + 1) raw values per row.
     pub fn n_components(&self) -> usize {
         self.n_components
     }
 
+    /// Dimension of the standardised observation the MLP reads (0: unconditional).
     pub fn ctx_dim(&self) -> usize {
         self.ctx_dim
     }

@@ -60,16 +60,20 @@ pub struct GaussianMixture {
 }
 
 impl GaussianMixture {
+    /// Shapes of a K = `n_components` mixture on R^`dim`; its K(2d + 1) parameters (means,
+    /// log-scales, logits) live in the flow's flat vector. Panics if either size is 0.
     #[track_caller]
     pub fn new(dim: usize, n_components: usize) -> Self {
         assert!(dim > 0 && n_components > 0, "GaussianMixture: dim and n_components must be positive");
         Self { dim, n_components }
     }
 
+    /// Dimension d of the support R^d.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Number of components K.
     pub fn n_components(&self) -> usize {
         self.n_components
     }

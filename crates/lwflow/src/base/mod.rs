@@ -20,8 +20,11 @@ use crate::rng::Rng;
 
 /// A trainable density on R^dim, possibly conditioned on `ctx`.
 pub trait Base<T: Real>: Send + Sync {
+    /// Dimension d of the support R^d (equals the flow's θ dimension).
     fn dim(&self) -> usize;
+    /// Length of this base's slice of the flow's flat parameter vector (0 for N(0, I)).
     fn n_params(&self) -> usize;
+    /// Scratch elements [`Base::log_prob`] and its backward need for `n_batch` rows.
     fn workspace_len(&self, n_batch: usize) -> usize;
     /// Writes an initial parameter vector (the distribution must be valid after this).
     fn init_params(&self, p: &mut [T], rng: &mut Rng);

@@ -14,10 +14,12 @@ use crate::rng::Rng;
 /// N(0, I) on R^dim; unconditional (ignores `ctx`) and without parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StandardNormal {
+    /// Dimension d of the support R^d.
     pub dim: usize,
 }
 
 impl StandardNormal {
+    /// N(0, I_dim); panics if `dim` is 0.
     #[track_caller]
     pub fn new(dim: usize) -> Self {
         assert!(dim > 0, "StandardNormal: dim must be positive");

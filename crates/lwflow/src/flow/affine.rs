@@ -28,6 +28,7 @@ impl Affine {
         assert!(scale_bound > 0.0, "Affine: scale_bound must be positive");
         Self { scale_bound }
     }
+    /// The bound S of the log-scale s = S·tanh(raw/S), so exp(s) ∈ [e^−S, e^S].
     pub fn scale_bound(&self) -> f64 {
         self.scale_bound
     }

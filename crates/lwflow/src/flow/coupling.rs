@@ -85,21 +85,28 @@ impl<Tr: Transformer> Coupling<Tr> {
     pub fn init_params<T: Real>(&self, p: &mut [T], rng: &mut Rng) {
         self.mlp.init_params(p, rng, 0.0);
     }
+    /// Dimension of θ (the layer's input u and output v).
     pub fn dim(&self) -> usize {
         self.dim
     }
+    /// Coordinates the conditioner reads (passed through unchanged); the other dim − n_cond are
+    /// transformed.
     pub fn n_cond(&self) -> usize {
         self.n_cond
     }
+    /// Which end of u is conditioned on.
     pub fn split(&self) -> Split {
         self.split
     }
+    /// Dimension of the standardised observation appended to the conditioner's input.
     pub fn ctx_dim(&self) -> usize {
         self.ctx_dim
     }
+    /// The conditioner: (u_cond, ctx) ↦ raw transformer parameters of every transformed coordinate.
     pub fn mlp(&self) -> &Mlp {
         &self.mlp
     }
+    /// The elementwise transformer (affine or spline) the conditioner parameterises.
     pub fn transformer(&self) -> &Tr {
         &self.transformer
     }

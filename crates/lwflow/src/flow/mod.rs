@@ -43,10 +43,16 @@ pub enum BaseConfig {
     /// Standard normal N(0, I).
     Gaussian,
     /// Gaussian mixture with `components` trainable components.
-    Gmm { components: usize },
+    Gmm {
+        /// Number of components K ≥ 1.
+        components: usize,
+    },
     /// Gaussian mixture whose means, scales and weights are computed from x by an MLP with the
     /// couplings' hidden sizes and activation.
-    Cgmm { components: usize },
+    Cgmm {
+        /// Number of components K ≥ 1.
+        components: usize,
+    },
 }
 
 /// The elementwise transform of the coupling layers.
@@ -54,10 +60,18 @@ pub enum BaseConfig {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum CouplingConfig {
     /// v = u·exp(s) + t with s = S·tanh(raw/S), S = `scale_bound`.
-    Affine { scale_bound: f64 },
+    Affine {
+        /// S > 0: log-scales stay in [−S, S].
+        scale_bound: f64,
+    },
     /// Monotone rational-quadratic spline with `bins` bins on [−tail_bound, tail_bound],
     /// identity outside.
-    Spline { bins: usize, tail_bound: f64 },
+    Spline {
+        /// Number of bins K.
+        bins: usize,
+        /// B > 0: the spline acts on [−B, B].
+        tail_bound: f64,
+    },
 }
 
 impl BaseConfig {
@@ -82,14 +96,19 @@ impl BaseConfig {
 /// Architecture of a flow; stored in model files.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FlowConfig {
+    /// Dimension of θ.
     pub theta_dim: usize,
+    /// Dimension of the observation x (the conditioners' context).
     pub ctx_dim: usize,
     /// Number of coupling layers.
     pub n_layers: usize,
     /// Hidden layer widths of each coupling's conditioner MLP.
     pub hidden: Vec<usize>,
+    /// Nonlinearity after each hidden layer of every MLP.
     pub activation: Activation,
+    /// Elementwise transform of the coupling layers.
     pub coupling: CouplingConfig,
+    /// Base distribution q₀(z).
     pub base: BaseConfig,
 }
 
@@ -126,15 +145,20 @@ impl CouplingConfig {
 /// A layer of the flow's chain.
 #[derive(Clone, Debug)]
 pub enum LayerKind {
+    /// Affine coupling v_b = u_b ⊙ exp(s) + t.
     Affine(AffineCoupling),
+    /// Rational-quadratic spline coupling.
     Spline(SplineCoupling),
+    /// Fixed permutation of the coordinates (log|det| = 0, no parameters).
     Permute(Permutation),
 }
 
 /// The base distribution.
 #[derive(Clone, Debug)]
 pub enum BaseKind {
+    /// N(0, I).
     Normal(StandardNormal),
+    /// Trainable, unconditional diagonal Gaussian mixture.
     Mixture(GaussianMixture),
     /// Mixture whose parameters are an MLP of the standardised observation.
     ConditionalMixture(ConditionalMixture),
@@ -205,7 +229,9 @@ impl<T: Real> Base<T> for BaseKind {
 /// Fixed affine standardisation of the observations: ctx = (x − mean) / std.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Standardizer {
+    /// Per-column mean of x (prior-predictive estimate).
     pub mean: Vec<f64>,
+    /// Per-column standard deviation of x (positive).
     pub std: Vec<f64>,
 }
 
@@ -344,30 +370,39 @@ impl<T: Real> Flow<T> {
         Ok(Self { config, support: Support::new(prior), ctx_norm, layers, ranges, base, params: vec![T::zero(); off] })
     }
 
+    /// The architecture the flow was built from.
     pub fn config(&self) -> &FlowConfig {
         &self.config
     }
+    /// The fixed bijection from the prior's support to ℝ^d applied to θ first.
     pub fn support(&self) -> &Support {
         &self.support
     }
+    /// The fixed standardisation applied to x before the conditioners see it.
     pub fn ctx_standardizer(&self) -> &Standardizer {
         &self.ctx_norm
     }
+    /// Dimension d of θ (samples and `log_prob` inputs have d columns).
     pub fn theta_dim(&self) -> usize {
         self.config.theta_dim
     }
+    /// Dimension of x (every observation passed to the flow has this many values).
     pub fn ctx_dim(&self) -> usize {
         self.config.ctx_dim
     }
+    /// Length of the flat parameter vector (all layers, then the base).
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
+    /// The flat parameters: each layer's range in chain order, then the base's ([`Flow::param_names`]).
     pub fn params(&self) -> &[T] {
         &self.params
     }
+    /// The flat parameters, for the optimiser and for loading.
     pub fn params_mut(&mut self) -> &mut [T] {
         &mut self.params
     }
+    /// The base distribution's shapes (its parameters are [`Flow::base_params`]).
     pub fn base(&self) -> &BaseKind {
         &self.base
     }
@@ -375,6 +410,7 @@ impl<T: Real> Flow<T> {
     pub fn base_params(&self) -> &[T] {
         &self.params[self.ranges.last().expect("base range").clone()]
     }
+    /// The base distribution's slice of the parameters, for initialisation.
     pub fn base_params_mut(&mut self) -> &mut [T] {
         let r = self.ranges.last().expect("base range").clone();
         &mut self.params[r]

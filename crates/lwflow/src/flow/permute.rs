@@ -26,9 +26,11 @@ impl Permutation {
     pub fn reverse(dim: usize) -> Self {
         Self { perm: (0..dim).rev().collect() }
     }
+    /// Number of coordinates permuted.
     pub fn dim(&self) -> usize {
         self.perm.len()
     }
+    /// The permutation: forward maps `v[:, k] = u[:, perm[k]]`.
     pub fn perm(&self) -> &[usize] {
         &self.perm
     }

@@ -111,18 +111,23 @@ impl RqSpline {
         Self { n_bins, tail_bound, min_bin_width, min_bin_height, min_derivative, derivative_shift }
     }
 
+    /// Number of bins K on [−B, B].
     pub fn n_bins(&self) -> usize {
         self.n_bins
     }
+    /// B: the spline acts on [−B, B] and is the identity outside.
     pub fn tail_bound(&self) -> f64 {
         self.tail_bound
     }
+    /// Smallest bin width as a fraction of 2B (keeps every bin resolvable).
     pub fn min_bin_width(&self) -> f64 {
         self.min_bin_width
     }
+    /// Smallest bin height as a fraction of 2B.
     pub fn min_bin_height(&self) -> f64 {
         self.min_bin_height
     }
+    /// Smallest knot derivative, so the inverse's slope stays bounded.
     pub fn min_derivative(&self) -> f64 {
         self.min_derivative
     }

@@ -42,10 +42,13 @@ pub struct Support {
 }
 
 impl Support {
+    /// The bijection of `prior`'s support: probit of the CDF for uniform marginals,
+    /// standardisation for normal ones.
     pub fn new(prior: &Prior) -> Self {
         Self { marginals: prior.marginals().to_vec() }
     }
 
+    /// Dimension of θ.
     pub fn dim(&self) -> usize {
         self.marginals.len()
     }

@@ -30,8 +30,11 @@ pub struct ModelFile {
 /// One named tensor, row-major, `data.len() == shape.iter().product()`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// Tensor name, e.g. `layers.0.spline` or `base.gmm`.
     pub name: String,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The values, row-major.
     pub data: Vec<f64>,
 }
 

@@ -17,13 +17,21 @@ use crate::special::{sigmoid, softplus};
 /// Settings of [`c2st`]; `Default` follows sbibm.
 #[derive(Clone, Debug)]
 pub struct C2stConfig {
+    /// Cross-validation folds; the accuracy is the mean over held-out folds.
     pub folds: usize,
+    /// Minibatch size of the classifier's Adam steps.
     pub batch: usize,
+    /// Adam learning rate.
     pub lr: f64,
+    /// L2 penalty on the classifier's weights.
     pub l2: f64,
+    /// Upper bound on training epochs per fold.
     pub max_epochs: usize,
+    /// Smallest decrease of the training loss that counts as improvement.
     pub tol: f64,
+    /// Epochs without improvement before a fold stops.
     pub patience: usize,
+    /// Seed of the fold split, initialisation and minibatch order.
     pub seed: u64,
 }
 

@@ -15,6 +15,8 @@ pub use modes::{bridge_mass, mode_shares};
 /// A Monte Carlo estimate with its standard error.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
+    /// The Monte Carlo mean.
     pub value: f64,
+    /// Its standard error, sample std / √n.
     pub std_err: f64,
 }

@@ -19,9 +19,19 @@ use crate::rng::Rng;
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Marginal {
     /// U(low, high).
-    Uniform { low: f64, high: f64 },
+    Uniform {
+        /// Lower end a of the interval.
+        low: f64,
+        /// Upper end b > a.
+        high: f64,
+    },
     /// N(mean, std²).
-    Normal { mean: f64, std: f64 },
+    Normal {
+        /// Mean μ.
+        mean: f64,
+        /// Standard deviation σ > 0.
+        std: f64,
+    },
 }
 
 /// A prior π(θ) = Π_k π_k(θ_k), or a correlated Gaussian (module docs).
@@ -215,6 +225,7 @@ impl Prior {
         Self::new(vec![Marginal::Uniform { low, high }; dim])
     }
 
+    /// Dimension of θ (number of marginals).
     pub fn dim(&self) -> usize {
         self.marginals.len()
     }

@@ -20,7 +20,9 @@ use crate::real::Real;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
+    /// max(0, x).
     Relu,
+    /// x·σ(x) (swish), smooth; the default.
     Silu,
 }
 

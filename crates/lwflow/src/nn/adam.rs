@@ -32,9 +32,11 @@ impl<T: Real> Adam<T> {
             v: vec![T::zero(); n_params],
         }
     }
+    /// Sets the step size for the next steps (the trainer's warm-up and cosine schedule).
     pub fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
     }
+    /// The current step size.
     pub fn lr(&self) -> f64 {
         self.lr
     }

@@ -91,12 +91,15 @@ impl Mlp {
         sizes.push(n_out);
         Self { sizes, act }
     }
+    /// Input width n₀ (a coupling's conditioner reads n_cond + ctx_dim values).
     pub fn n_in(&self) -> usize {
         self.sizes[0]
     }
+    /// Output width n_L (a coupling's conditioner emits (d − n_cond) × raw parameters per coordinate).
     pub fn n_out(&self) -> usize {
         *self.sizes.last().expect("sizes has n_in and n_out")
     }
+    /// The nonlinearity after each hidden layer (none after the output layer).
     pub fn activation(&self) -> Activation {
         self.act
     }
@@ -106,6 +109,7 @@ impl Mlp {
     fn max_hidden(&self) -> usize {
         self.sizes[1..self.n_layers()].iter().copied().max().unwrap_or(0)
     }
+    /// Σ_l (n_{l−1} + 1)·n_l: every layer's weights and biases.
     pub fn n_params(&self) -> usize {
         self.sizes.windows(2).map(|w| (w[0] + 1) * w[1]).sum()
     }

@@ -155,6 +155,7 @@ impl SmcPosterior {
         self.particles.as_ref()
     }
 
+    /// How the run went: tempering steps, acceptance rates, ESS.
     pub fn diagnostics(&self) -> &SmcDiagnostics {
         &self.diagnostics
     }

@@ -98,6 +98,7 @@ pub struct BernoulliGlm {
 }
 
 impl BernoulliGlm {
+    /// sbibm's task: the smoothness prior and the fixed stimulus design, rebuilt bit for bit.
     pub fn new() -> Self {
         let stim = stimulus();
         let mut design = vec![0.0; N_STEPS * DIM];

@@ -58,6 +58,7 @@ pub struct GaussianLinear {
 }
 
 impl GaussianLinear {
+    /// sbibm's task: θ ~ N(0, 0.1 I₁₀), x ~ N(θ, 0.1 I₁₀).
     pub fn new() -> Self {
         let marginal = Marginal::Normal { mean: 0.0, std: PRIOR_VARIANCE.sqrt() };
         Self { prior: Prior::new(vec![marginal; DIM]).expect("N(0, 0.1) is a valid marginal") }

@@ -41,6 +41,7 @@ pub struct GaussianLinearUniform {
 }
 
 impl GaussianLinearUniform {
+    /// sbibm's task: θ ~ U(−1, 1)¹⁰, x ~ N(θ, 0.1 I₁₀).
     pub fn new() -> Self {
         Self { prior: Prior::uniform_box(DIM, -BOUND, BOUND).expect("U(−1, 1) is a valid marginal") }
     }

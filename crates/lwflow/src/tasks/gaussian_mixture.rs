@@ -57,6 +57,7 @@ pub struct GaussianMixture {
 }
 
 impl GaussianMixture {
+    /// sbibm's task: θ ~ U(−10, 10)², x ~ ½ N(θ, I) + ½ N(θ, 0.01 I).
     pub fn new() -> Self {
         Self { prior: Prior::uniform_box(2, -BOUND, BOUND).expect("U(−10, 10) is a valid marginal") }
     }

@@ -62,6 +62,7 @@ pub struct Slcp {
 }
 
 impl Slcp {
+    /// sbibm's simple-likelihood complex-posterior task: θ ~ U(−3, 3)⁵, x ∈ ℝ⁸.
     pub fn new() -> Self {
         Self { prior: Prior::uniform_box(5, -BOUND, BOUND).expect("U(−3, 3) is a valid marginal") }
     }

@@ -46,10 +46,12 @@ impl Square {
         Ok(Self { dim, noise, prior: Prior::uniform_box(dim, Self::LOW, Self::HIGH)? })
     }
 
+    /// Dimension d of θ and of x.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// Noise standard deviation σ of x = θ² + N(0, σ² I).
     pub fn noise(&self) -> f64 {
         self.noise
     }

@@ -79,6 +79,7 @@ pub struct TwoMoons {
 }
 
 impl TwoMoons {
+    /// sbibm's two-moons task: θ ~ U(−1, 1)², x ∈ ℝ².
     pub fn new() -> Self {
         Self { prior: Prior::uniform_box(2, -BOUND, BOUND).expect("U(−1, 1) is a valid marginal") }
     }

@@ -87,12 +87,15 @@ pub enum MixtureInit {
 /// What a mixture initialisation wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MixtureInitReport {
+    /// The initialisation that was asked for.
     pub init: MixtureInit,
     /// False for a Gaussian base (nothing to initialise; the other fields are empty).
     pub applied: bool,
     /// μ (K × d), σ (K × d) and π (K) as passed to the base.
     pub means: Vec<f64>,
+    /// σ, K × d row-major.
     pub scales: Vec<f64>,
+    /// π, K mixture weights summing to 1.
     pub weights: Vec<f64>,
     /// For [`MixtureInit::Fitted`]: the EM fit and the data it saw.
     pub fitted: Option<FitDetails>,
@@ -101,6 +104,7 @@ pub struct MixtureInitReport {
 /// The data behind a [`MixtureInit::Fitted`] initialisation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitDetails {
+    /// The weighted EM fit (means, scales, weights, log-likelihood trace).
     pub fit: MixtureFit,
     /// Observations with at least one non-zero weight (the others are skipped).
     pub n_obs_used: usize,

@@ -30,6 +30,7 @@ pub struct TrainConfig {
     pub thetas_per_step: usize,
     /// Pairs per observation the flow is evaluated on (m); batch = J·m rows.
     pub pairs_per_obs: usize,
+    /// How the J·m pairs are picked from the J × N weights.
     pub layout: BatchLayout,
     /// Peak learning rate.
     pub lr: f64,
@@ -57,6 +58,7 @@ pub struct TrainConfig {
     /// Optional wall-clock limit in seconds. Stopping on time makes the result depend on the
     /// machine's speed; leave it unset for runs that must be reproducible from the seed.
     pub time_limit: Option<f64>,
+    /// Seed of every random stream; the same seed gives the same model on any thread count.
     pub seed: u64,
 }
 
@@ -125,12 +127,17 @@ impl TrainConfig {
 /// What the progress callback sees after each step.
 #[derive(Clone, Debug)]
 pub struct StepReport {
+    /// The step just finished, 1-based.
     pub step: usize,
+    /// The step budget.
     pub steps: usize,
+    /// This step's weighted NLL −Σ_b w_b log q(θ_b|x_b).
     pub loss: f64,
     /// Set on validation steps.
     pub val_loss: Option<f64>,
+    /// Mean over the step's observations of ESS_j = 1/Σ_i w̃_ij².
     pub ess_mean: f64,
+    /// Smallest ESS_j of the step.
     pub ess_min: f64,
     /// Median per-observation ESS of this step's weights.
     pub ess_median: f64,
@@ -138,16 +145,22 @@ pub struct StepReport {
     pub beta: f64,
     /// Whether this step's draws came from the adaptive proposal.
     pub adaptive: bool,
+    /// Learning rate used for this step.
     pub lr: f64,
 }
 
 /// Summary of a finished run; stored in the model file.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainSummary {
+    /// Optimiser steps taken (below the budget after early stopping or a time limit).
     pub steps_run: usize,
+    /// Whether the run ended on patience or the time limit.
     pub stopped_early: bool,
+    /// Step whose parameters were kept (best validation loss).
     pub best_step: usize,
+    /// The best validation loss (weighted NLL on the held-out batch).
     pub best_val_loss: f64,
+    /// Training loss at the end: exponential moving average (weight 0.02 per step) of the step losses.
     pub final_loss: f64,
     /// Mean over steps of the per-observation ESS averaged over observations.
     pub mean_ess: f64,
@@ -160,7 +173,9 @@ pub struct TrainSummary {
     /// adaptive proposal): the scale of the ESS figures.
     #[serde(default)]
     pub draws_per_obs_late: usize,
+    /// Likelihood pairs L(x_j|θ_i) evaluated over the run (J·N per prior step, J·M per adaptive step, plus validation).
     pub likelihood_evals: u64,
+    /// Wall-clock training time, seconds.
     pub seconds: f64,
     /// (step, train loss, validation loss) at each validation.
     pub history: Vec<(usize, f64, f64)>,
