@@ -204,17 +204,23 @@ pub enum LayoutArg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProposalArg {
+    /// Adaptive when the prior weights degenerate (pilot median ESS < 5), prior otherwise.
+    Auto,
     /// Prior draws shared by all observations of a step.
     Prior,
     /// After a warm-up, per-observation draws from prior_share·prior + (1 − prior_share)·q(θ|x).
     Adaptive,
 }
 
-/// On or off.
+/// Whether to temper the likelihood in the early steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Switch {
+pub enum TemperArg {
+    /// When the prior weights degenerate (pilot median ESS < 5).
+    Auto,
+    /// Always.
     On,
+    /// Never.
     Off,
 }
 
@@ -301,7 +307,7 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Proposal of the training draws [default: the task's, else adaptive].
+    /// Proposal of the training draws [default: auto].
     #[arg(long, value_enum)]
     pub proposal: Option<ProposalArg>,
     /// Draws per observation per step of the adaptive proposal.
@@ -310,9 +316,9 @@ pub struct TrainArgs {
     /// Prior share of the adaptive (defensive mixture) proposal, in (0, 1].
     #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
     pub prior_share: Option<f64>,
-    /// Likelihood tempering of the early steps (β raised to 1 keeping a target ESS).
+    /// Likelihood tempering of the early steps (β raised to 1 keeping a target ESS) [default: auto].
     #[arg(long, value_enum)]
-    pub temper: Option<Switch>,
+    pub temper: Option<TemperArg>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,

@@ -18,7 +18,8 @@
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, layout, mixture_init, time_limit,
-//!                                # proposal = "prior" | "adaptive", draws_per_obs, prior_share, temper = true | false
+//!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
+//!                                # temper = "auto" | "on" | "off"
 //! ```
 //! Enumerated values are spelled as on the command line (`layout = "top-weights"`). Every error
 //! names the file, the line and column, and the key.
@@ -33,7 +34,7 @@ use lwflow::{Error, Prior};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
+use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, TemperArg, TrainArgs};
 
 /// A parsed and checked config file.
 #[derive(Debug)]
@@ -147,7 +148,7 @@ impl TrainFile {
             proposal: args.proposal.or(train.and_then(|t| t.proposal)),
             draws_per_obs: args.draws_per_obs.or(pos(train.and_then(|t| t.draws_per_obs))),
             prior_share: args.prior_share.or(posf(train.and_then(|t| t.prior_share))),
-            temper: args.temper.or(train.and_then(|t| t.temper.map(|on| if on { Switch::On } else { Switch::Off }))),
+            temper: args.temper.or(train.and_then(|t| t.temper)),
             quiet: args.quiet,
         }
     }
@@ -322,7 +323,7 @@ struct TrainTable {
     proposal: Option<ProposalArg>,
     draws_per_obs: Option<Positive>,
     prior_share: Option<PositiveF64>,
-    temper: Option<bool>,
+    temper: Option<TemperArg>,
 }
 
 /// An integer ≥ 1 (the file's twin of the flags' `positive_usize`); rejected while parsing, so the

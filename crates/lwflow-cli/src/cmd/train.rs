@@ -9,10 +9,10 @@ use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
 use lwflow::tasks::defaults::DEFAULT_COMPONENTS;
 use lwflow::tasks::recommended;
-use lwflow::train::{auto_components, fit, MixtureInit, ProposalKind, StepReport, TrainConfig};
+use lwflow::train::{auto_components, fit, MixtureInit, ProposalKind, StepReport, Toggle, TrainConfig};
 use lwflow::weights::BatchLayout;
 
-use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, Switch, TrainArgs};
+use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, TemperArg, TrainArgs};
 use crate::config::TrainFile;
 use crate::progress::Progress;
 
@@ -92,6 +92,7 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usi
     }
     if let Some(p) = a.proposal {
         train.proposal.kind = match p {
+            ProposalArg::Auto => ProposalKind::Auto,
             ProposalArg::Prior => ProposalKind::Prior,
             ProposalArg::Adaptive => ProposalKind::Adaptive,
         };
@@ -103,7 +104,11 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usi
         train.proposal.prior_share = v;
     }
     if let Some(t) = a.temper {
-        train.temper.enabled = t == Switch::On;
+        train.temper.mode = match t {
+            TemperArg::Auto => Toggle::Auto,
+            TemperArg::On => Toggle::On,
+            TemperArg::Off => Toggle::Off,
+        };
     }
     if let Some(l) = a.layout {
         train.layout = match l {
@@ -116,7 +121,7 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usi
 
 /// A median per-observation ESS below this, sustained, means each observation's gradient rests on a
 /// handful of draws.
-pub const LOW_ESS: f64 = 5.0;
+pub const LOW_ESS: f64 = lwflow::train::AUTO_ESS_THRESHOLD;
 /// Steps the median ESS is averaged over before warning.
 const LOW_ESS_WINDOW: usize = 100;
 
@@ -211,9 +216,20 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     .with_context(|| format!("training on {}", model.name()))?;
     meta.auto_components = auto;
     let s = meta.summary.as_ref().expect("fit records a summary");
+    let proposal = match s.adaptive_from {
+        Some(k) => format!("adaptive from step {k}"),
+        None => "prior".to_string(),
+    };
     progress.finish(&format!(
-        "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}",
-        s.steps_run, s.seconds, s.best_val_loss, s.best_step, s.mean_ess
+        "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}; pilot median ESS {:.1} \
+         → proposal {proposal}{}",
+        s.steps_run,
+        s.seconds,
+        s.best_val_loss,
+        s.best_step,
+        s.mean_ess,
+        s.pilot_median_ess,
+        if s.tempered { ", tempered" } else { "" }
     ));
     save_flow(&out, &flow, &meta).with_context(|| format!("writing {}", out.display()))?;
     if let Some(dir) = &a.plot_dir {

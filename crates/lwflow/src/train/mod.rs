@@ -22,9 +22,9 @@ pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };
 pub use proposal::{ProposalConfig, ProposalKind};
-pub use temper::TemperConfig;
+pub use temper::{TemperConfig, Toggle};
 pub(crate) use trainer::simulate_pairs;
-pub use trainer::{prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary};
+pub use trainer::{prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary, AUTO_ESS_THRESHOLD};
 
 use crate::error::Result;
 use crate::flow::{Flow, FlowConfig};

@@ -36,6 +36,9 @@ pub enum ProposalKind {
     Prior,
     /// Per-observation draws from α·prior + (1 − α)·q(θ|x) after a warm-up.
     Adaptive,
+    /// Adaptive when the prior's weights degenerate (see [`crate::train::AUTO_ESS_THRESHOLD`]),
+    /// prior otherwise.
+    Auto,
 }
 
 /// Proposal settings.
@@ -54,7 +57,7 @@ pub struct ProposalConfig {
 
 impl Default for ProposalConfig {
     fn default() -> Self {
-        Self { kind: ProposalKind::Adaptive, warmup: 0.1, prior_share: 0.25, draws_per_obs: 16 }
+        Self { kind: ProposalKind::Auto, warmup: 0.1, prior_share: 0.25, draws_per_obs: 16 }
     }
 }
 
@@ -80,11 +83,14 @@ impl ProposalConfig {
         Ok(())
     }
 
-    /// The first step that draws from the adaptive proposal, or `None` for the prior.
-    pub fn adaptive_from(&self, steps: usize) -> Option<usize> {
-        match self.kind {
-            ProposalKind::Prior => None,
-            ProposalKind::Adaptive => Some((self.warmup * steps as f64).round() as usize),
+    /// The first step that draws from the adaptive proposal, or `None` for the prior;
+    /// `degenerate` says whether the prior's weights collapsed (decides [`ProposalKind::Auto`]).
+    pub fn adaptive_from(&self, steps: usize, degenerate: bool) -> Option<usize> {
+        match (self.kind, degenerate) {
+            (ProposalKind::Prior, _) | (ProposalKind::Auto, false) => None,
+            (ProposalKind::Adaptive, _) | (ProposalKind::Auto, true) => {
+                Some((self.warmup * steps as f64).round() as usize)
+            }
         }
     }
 
@@ -130,8 +136,10 @@ mod tests {
         let p = ProposalConfig { draws_per_obs: 128, prior_share: 0.25, warmup: 0.1, ..Default::default() };
         assert_eq!(p.prior_draws(), 32);
         assert_eq!(ProposalConfig::default().prior_draws(), 4);
-        assert_eq!(p.adaptive_from(4000), Some(400));
-        assert_eq!(ProposalConfig::prior().adaptive_from(4000), None);
+        assert_eq!(p.adaptive_from(4000, false), Some(400));
+        assert_eq!(ProposalConfig::prior().adaptive_from(4000, true), None);
+        let auto = ProposalConfig::default();
+        assert_eq!((auto.adaptive_from(4000, true), auto.adaptive_from(4000, false)), (Some(400), None));
         let tiny = ProposalConfig { prior_share: 1e-6, ..p.clone() };
         assert_eq!(tiny.prior_draws(), 1, "at least one prior draw");
         assert!(ProposalConfig { prior_share: 0.0, ..p }.validate().is_err());

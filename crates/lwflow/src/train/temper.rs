@@ -16,12 +16,25 @@ use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::nn::activation::exp_poly;
 
-/// Settings of the tempering schedule; `enabled = false` trains on β = 1 throughout.
+/// Whether a training feature is used; `Auto` decides from the prior's weights on the validation batch
+/// (see [`crate::train::AUTO_ESS_THRESHOLD`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Toggle {
+    /// On when the prior's weights degenerate, off otherwise.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+/// Settings of the tempering schedule; off trains on β = 1 throughout.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemperConfig {
-    /// Whether to temper at all.
-    pub enabled: bool,
+    /// Whether to temper.
+    pub mode: Toggle,
     /// The median per-observation ESS that β is chosen to keep, as a fraction of the draws each
     /// observation is weighted against (N for prior draws, M for the adaptive proposal).
     pub target_ess_fraction: f64,
@@ -33,7 +46,7 @@ pub struct TemperConfig {
 
 impl Default for TemperConfig {
     fn default() -> Self {
-        Self { enabled: true, target_ess_fraction: 0.5, beta_min: 1e-3, end: 0.5 }
+        Self { mode: Toggle::Auto, target_ess_fraction: 0.5, beta_min: 1e-3, end: 0.5 }
     }
 }
 
@@ -41,7 +54,7 @@ impl TemperConfig {
     /// No tempering (β = 1 from the first step): how model files written before tempering
     /// existed were trained.
     pub fn off() -> Self {
-        Self { enabled: false, ..Self::default() }
+        Self { mode: Toggle::Off, ..Self::default() }
     }
 
     pub(crate) fn validate(&self) -> Result<()> {
@@ -143,16 +156,18 @@ impl Default for Tempering {
 }
 
 impl Tempering {
-    /// Chooses β for `step` from that step's draws.
+    /// Chooses β for `step` from that step's draws; β = 1 when `enabled` is false.
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
         cfg: &TemperConfig,
+        enabled: bool,
         step: usize,
         steps: usize,
         log_lik: &Mat<f64>,
         offset: Option<&Mat<f64>>,
     ) -> f64 {
-        if !cfg.enabled {
+        if !enabled {
             self.beta = 1.0;
             return 1.0;
         }
@@ -223,7 +238,7 @@ mod tests {
         let mut t = Tempering::default();
         let mut last = 0.0;
         for step in 0..100 {
-            let b = t.update(&cfg, step, 100, &l, None);
+            let b = t.update(&cfg, true, step, 100, &l, None);
             assert!(b >= last && b >= cfg.deadline(step, 100) && b <= 1.0);
             last = b;
             if step >= 50 {
@@ -233,6 +248,6 @@ mod tests {
         assert!((cfg.deadline(0, 100) - cfg.beta_min).abs() < 1e-15);
         assert!((cfg.deadline(25, 100) - cfg.beta_min.sqrt()).abs() < 1e-12);
         let mut off = Tempering::default();
-        assert_eq!(off.update(&TemperConfig::off(), 0, 100, &l, None), 1.0);
+        assert_eq!(off.update(&TemperConfig::off(), false, 0, 100, &l, None), 1.0);
     }
 }
