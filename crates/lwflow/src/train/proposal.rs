@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn draw_split_and_warmup() {
-        let p = ProposalConfig { draws_per_obs: 128, prior_share: 0.25, warmup: 0.1, ..Default::default() };
+        let p = ProposalConfig { kind: ProposalKind::Adaptive, draws_per_obs: 128, prior_share: 0.25, warmup: 0.1 };
         assert_eq!(p.prior_draws(), 32);
         assert_eq!(ProposalConfig::default().prior_draws(), 4);
         assert_eq!(p.adaptive_from(4000, false), Some(400));
