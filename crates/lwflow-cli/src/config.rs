@@ -486,6 +486,12 @@ lr = 0.002
         );
         let auto = TrainFile::parse(Path::new("run.toml"), "[base]\ncomponents = \"auto\"\n").expect("valid");
         assert_eq!(auto.apply_to(&args()).components, Some(ComponentsArg::Auto));
+        let text = "[train]\nproposal = \"adaptive\"\ntemper = \"off\"\ndraws_per_obs = 32\nprior_share = 0.5\n";
+        let m = TrainFile::parse(Path::new("run.toml"), text).expect("valid").apply_to(&args());
+        assert_eq!(
+            (m.proposal, m.temper, m.draws_per_obs, m.prior_share),
+            (Some(ProposalArg::Adaptive), Some(TemperArg::Off), Some(32), Some(0.5))
+        );
     }
 
     #[test]
@@ -497,6 +503,7 @@ lr = 0.002
             ("[base]\nkind = \"flat\"\n", "run.toml line 2", &["[base] kind", "flat"]),
             ("[base]\ncomponents = \"many\"\n", "run.toml line 2", &["[base] components", "'auto'"]),
             ("[base]\ncomponents = 0\n", "run.toml line 2", &["[base] components", "at least 1"]),
+            ("[train]\ntemper = true\n", "run.toml line 2", &["[train] temper"]),
             ("[base]\ncomponents = 2.5\n", "run.toml line 2", &["[base] components", "\"auto\""]),
             ("task = \"square2d\"\n[prior]\nkind = \"uniform\"\n", "run.toml line 3", &["[prior] kind", "external"]),
         ];

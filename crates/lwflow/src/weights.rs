@@ -57,7 +57,16 @@ impl WeightedBatch {
 /// Log-weights more than this below the largest are set to weight 0: e^−80 ≈ 1.8e−35 is far
 /// below f64 resolution relative to the largest weight (1 after scaling), so the sum and ESS are
 /// unchanged, and a zero-likelihood draw (−inf) stays exactly 0.
-const LOG_WEIGHT_FLOOR: f64 = -80.0;
+pub(crate) const LOG_WEIGHT_FLOOR: f64 = -80.0;
+
+/// The median of `v` (the upper one for an even length; 0 for an empty slice); reorders `v`.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f64::total_cmp).1
+}
 
 /// Turns one observation's log-weights into normalised linear weights in place,
 /// w̃_i = exp(log w_i − m) / Σ_k exp(log w_k − m) with m = max log w (so nothing overflows),
@@ -121,12 +130,7 @@ impl EssStats {
     }
     /// The median over observations (robust to a few broad posteriors with huge ESS).
     pub fn median(&self) -> f64 {
-        let mut v = self.per_obs.clone();
-        if v.is_empty() {
-            return 0.0;
-        }
-        let mid = v.len() / 2;
-        *v.select_nth_unstable_by(mid, f64::total_cmp).1
+        median(&mut self.per_obs.clone())
     }
 }
 

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::nn::activation::exp_poly;
+use crate::weights::{median, LOG_WEIGHT_FLOOR};
 
 /// Whether a training feature is used; `Auto` decides from the prior's weights on the validation batch
 /// (see [`crate::train::AUTO_ESS_THRESHOLD`]).
@@ -91,9 +92,8 @@ pub fn ess_at(log_lik: &[f64], offset: Option<&[f64]>, beta: f64) -> f64 {
     }
     let (mut s1, mut s2) = (0.0, 0.0);
     for i in 0..log_lik.len() {
-        // e^−80 relative to the largest weight is below f64 resolution of the sums.
         let d = a(i) - m;
-        let w = if d > -80.0 { exp_poly(d) } else { 0.0 };
+        let w = if d > LOG_WEIGHT_FLOOR { exp_poly(d) } else { 0.0 };
         s1 += w;
         s2 += w * w;
     }
@@ -111,12 +111,7 @@ pub fn median_ess(log_lik: &Mat<f64>, offset: Option<&Mat<f64>>, beta: f64) -> f
         .enumerate()
         .map(|(j, row)| ess_at(row, offset.map(|o| o.row(j)), beta))
         .collect();
-    if ess.is_empty() {
-        return 0.0;
-    }
-    let mid = ess.len() / 2;
-    let (_, m, _) = ess.select_nth_unstable_by(mid, f64::total_cmp);
-    *m
+    median(&mut ess)
 }
 
 /// Bisection steps: the bracket shrinks to 2⁻¹⁴ of its width, far finer than β needs.

@@ -232,6 +232,13 @@ pub(crate) struct Chunk<T: Real> {
     d_log_q: Vec<T>,
 }
 
+impl<T: Real> Chunk<T> {
+    /// Scratch for one chunk of [`CHUNK_ROWS`] rows of `flow`.
+    pub(crate) fn new(flow: &Flow<T>) -> Self {
+        Self { ws: flow.workspace(CHUNK_ROWS), d_log_q: vec![T::zero(); CHUNK_ROWS] }
+    }
+}
+
 /// Forward pass of the rows `u`, `ctx` in the flow's fixed chunks, in parallel; each chunk's
 /// workspace keeps its log q and what the backward pass needs.
 pub(crate) fn forward_chunks<T: Real>(flow: &Flow<T>, params: &[T], u: &Mat<T>, ctx: &Mat<T>, chunks: &mut [Chunk<T>]) {
@@ -343,9 +350,7 @@ pub fn train<T: Real>(
     let adaptive_rows = if adaptive_from.is_some() { cfg.obs_per_step * cfg.proposal.draws_per_obs } else { 0 };
 
     let max_rows = (cfg.obs_per_step * m).max(cfg.val_obs * m).max(adaptive_rows);
-    let mut chunks: Vec<Chunk<T>> = (0..max_rows.div_ceil(CHUNK_ROWS))
-        .map(|_| Chunk { ws: flow.workspace(CHUNK_ROWS), d_log_q: vec![T::zero(); CHUNK_ROWS] })
-        .collect();
+    let mut chunks: Vec<Chunk<T>> = (0..max_rows.div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(flow)).collect();
     let mut grad = vec![T::zero(); flow.n_params()];
     let mut params = flow.params().to_vec();
     let mut best = params.clone();
