@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a conditional flow q(θ|x) on a task and save it as a model file.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Draw posterior samples θ ~ q(θ|x) for one observation.
     Sample(SampleArgs),
     /// Evaluate log q(θ|x) for every θ row of a CSV file.

@@ -119,7 +119,7 @@ fn log_density_from_the_sampling_pass_matches_the_density_pass() {
     // forward pass's log q at the same u, for every base, both couplings, and per-row contexts.
     for base in [BaseConfig::Gaussian, BaseConfig::Gmm { components: 3 }, BaseConfig::Cgmm { components: 2 }] {
         for coupling in [CouplingConfig::default_spline(), CouplingConfig::default_affine()] {
-            let flow = small_flow_with(3, base.clone(), coupling.clone());
+            let flow = small_flow_with(3, base, coupling);
             let (_, ctx, _) = inputs(40, 3);
             let mut rng = stream(11, Stream::Sample, 0, 0);
             let (u, log_q_inv) = flow.sample_support_with(flow.params(), ctx.as_ref(), &mut rng);
