@@ -73,17 +73,19 @@ impl<T: Real> Batch<T> {
         self.per_obs.map(|_| &self.log_off)
     }
 
-    /// N prior draws shared by the observations `x`: ℓ for all J·N pairs, o = 0.
+    /// `n` prior draws shared by the observations `x`: ℓ for all J·n pairs, o = 0.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn draw_prior(
         &mut self,
         model: &dyn Model,
         flow: &Flow<T>,
         x: &Mat<f64>,
+        n: usize,
         cfg: &TrainConfig,
         purpose: Stream,
         step: u64,
     ) -> Result<()> {
-        let (n, d) = (cfg.thetas_per_step, flow.theta_dim());
+        let d = flow.theta_dim();
         self.per_obs = None;
         ensure(&mut self.theta, n, d);
         ensure(&mut self.u_all, n, d);
@@ -280,7 +282,13 @@ mod tests {
         }
         let m = 4096;
         let cfg = TrainConfig {
-            proposal: ProposalConfig { kind: ProposalKind::Adaptive, warmup: 0.0, prior_share: 0.25, draws_per_obs: m },
+            proposal: ProposalConfig {
+                kind: ProposalKind::Adaptive,
+                warmup: 0.0,
+                prior_share: 0.25,
+                draws_per_obs: m,
+                ..ProposalConfig::default()
+            },
             ..TrainConfig::default()
         };
         let x = Mat::from_fn(1, d, |_, k| 0.6 * ((k as f64) - 4.5) / 4.5);

@@ -53,11 +53,20 @@ pub struct ProposalConfig {
     pub prior_share: f64,
     /// Draws per observation M of the adaptive proposal.
     pub draws_per_obs: usize,
+    /// Prior draws per step during the warm-up of an adaptive run (at most `thetas_per_step`):
+    /// the warm-up trains on a tempered, broad target, which few draws cover; the full N would
+    /// make the warm-up cost more likelihood evaluations than the whole rest of the run.
+    #[serde(default = "default_warmup_thetas")]
+    pub warmup_thetas: usize,
+}
+
+fn default_warmup_thetas() -> usize {
+    1024
 }
 
 impl Default for ProposalConfig {
     fn default() -> Self {
-        Self { kind: ProposalKind::Auto, warmup: 0.1, prior_share: 0.25, draws_per_obs: 16 }
+        Self { kind: ProposalKind::Auto, warmup: 0.1, prior_share: 0.25, draws_per_obs: 16, warmup_thetas: 1024 }
     }
 }
 
@@ -76,6 +85,9 @@ impl ProposalConfig {
                 "train.proposal.prior_share",
                 "must be in (0, 1]: a positive prior share keeps every mode reachable",
             ));
+        }
+        if self.warmup_thetas == 0 {
+            return Err(Error::invalid("train.proposal.warmup_thetas", "must be at least 1"));
         }
         if self.draws_per_obs < 2 {
             return Err(Error::invalid("train.proposal.draws_per_obs", "must be at least 2"));
@@ -133,7 +145,7 @@ mod tests {
 
     #[test]
     fn draw_split_and_warmup() {
-        let p = ProposalConfig { kind: ProposalKind::Adaptive, draws_per_obs: 128, prior_share: 0.25, warmup: 0.1 };
+        let p = ProposalConfig { kind: ProposalKind::Adaptive, draws_per_obs: 128, ..Default::default() };
         assert_eq!(p.prior_draws(), 32);
         assert_eq!(ProposalConfig::default().prior_draws(), 4);
         assert_eq!(p.adaptive_from(4000, false), Some(400));

@@ -334,7 +334,7 @@ pub fn train<T: Real>(
     // validation losses are comparable across the whole run whatever the proposal and β.
     let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
     let mut val = Batch::<T>::new(cfg.val_obs, m, d, c);
-    val.draw_prior(model, flow, &x_val, cfg, Stream::Validation, 0)?;
+    val.draw_prior(model, flow, &x_val, n_theta, cfg, Stream::Validation, 0)?;
     val.select(flow, &x_val, cfg, 0, 1.0)?;
 
     let mut batch = Batch::<T>::new(cfg.obs_per_step, m, d, c);
@@ -383,7 +383,9 @@ pub fn train<T: Real>(
             batch.weigh_all(beta)?;
             (backward_chunks(flow, &params, &batch.w, &mut chunks, Some(&mut grad)) - batch.support_term, beta)
         } else {
-            batch.draw_prior(model, flow, &x, cfg, Stream::Theta, step as u64)?;
+            // The warm-up of an adaptive run only needs a rough, tempered start: fewer draws.
+            let n = if adaptive_from.is_some() { n_theta.min(cfg.proposal.warmup_thetas) } else { n_theta };
+            batch.draw_prior(model, flow, &x, n, cfg, Stream::Theta, step as u64)?;
             let beta = tempering.update(&cfg.temper, tempered, step, cfg.steps, &batch.log_lik, None);
             batch.select(flow, &x, cfg, step as u64, beta)?;
             (loss_and_grad(flow, &params, &batch, &mut chunks, Some(&mut grad)), beta)
