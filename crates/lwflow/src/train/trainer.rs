@@ -169,9 +169,9 @@ pub struct TrainSummary {
     pub final_loss: f64,
     /// Mean over steps of the per-observation ESS averaged over observations.
     pub mean_ess: f64,
-    /// Smallest per-observation ESS seen in the last 10% of steps.
+    /// Smallest per-observation ESS seen in the last 10% of the steps run.
     pub min_ess_late: f64,
-    /// Mean over the last 10% of steps of the median per-observation ESS.
+    /// Mean over the last 10% of the steps run of the median per-observation ESS.
     #[serde(default)]
     pub median_ess_late: f64,
     /// Draws each observation was weighted against in the last step (N for the prior, M for the
@@ -364,11 +364,11 @@ pub fn train<T: Real>(
     };
     let mut tempering = Tempering::default();
     let mut ess_sum = 0.0;
-    let mut min_ess_late = f64::INFINITY;
-    let mut median_ess_late = (0.0, 0usize);
+    // Per step (min, median) of the per-observation ESS; summarised over the last 10 % of the
+    // steps actually run (early stopping may end the run before the planned last 10 %).
+    let mut ess_trace: Vec<(f64, f64)> = Vec::with_capacity(cfg.steps);
     let mut loss_avg = f64::NAN;
     let mut since_best = 0;
-    let late = cfg.steps - cfg.steps / 10;
 
     for step in 0..cfg.steps {
         let (_, x) = simulate_pairs(model, cfg.obs_per_step, cfg.seed, Stream::Simulate, step as u64)?;
@@ -410,11 +410,7 @@ pub fn train<T: Real>(
         loss_avg = if loss_avg.is_nan() { loss } else { 0.98 * loss_avg + 0.02 * loss };
         let (ess_mean, ess_min) = (batch.ess.mean(), batch.ess.min());
         ess_sum += ess_mean;
-        if step >= late {
-            min_ess_late = min_ess_late.min(ess_min);
-            median_ess_late.0 += batch.ess.median();
-            median_ess_late.1 += 1;
-        }
+        ess_trace.push((ess_min, batch.ess.median()));
         summary.draws_per_obs_late = batch.log_lik.cols();
         summary.steps_run = step + 1;
 
@@ -460,8 +456,9 @@ pub fn train<T: Real>(
     flow.params_mut().copy_from_slice(&best);
     summary.final_loss = loss_avg;
     summary.mean_ess = ess_sum / summary.steps_run.max(1) as f64;
-    summary.min_ess_late = if min_ess_late.is_finite() { min_ess_late } else { 0.0 };
-    summary.median_ess_late = median_ess_late.0 / median_ess_late.1.max(1) as f64;
+    let late = &ess_trace[ess_trace.len() - (ess_trace.len() / 10).max(1).min(ess_trace.len())..];
+    summary.min_ess_late = late.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
+    summary.median_ess_late = late.iter().map(|e| e.1).sum::<f64>() / late.len().max(1) as f64;
     summary.likelihood_evals += (cfg.val_obs * n_theta) as u64;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
