@@ -602,32 +602,26 @@ impl<T: Real> Flow<T> {
 
     /// Draws one support-space u per row of `ctx`: z ~ base, then the layers inverted in reverse.
     pub fn sample_support(&self, ctx: MatRef<T>, rng: &mut Rng) -> Mat<T> {
-        self.sample_support_with(&self.params, ctx, rng).0
+        self.sample_support_with(&self.params, ctx, rng)
     }
 
     /// [`Flow::sample_support`] with parameters `p` in place of the stored ones (the trainer
-    /// samples its proposal from the parameters it is optimising), also returning each draw's
-    /// log q_u(u | ctx) = log base(z) − Σ_layers log|det ∂f⁻¹/∂v|, free from the inverse pass.
-    pub fn sample_support_with(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng) -> (Mat<T>, Vec<T>) {
+    /// samples its proposal from the parameters it is optimising).
+    pub fn sample_support_with(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng) -> Mat<T> {
         let rows = ctx.rows();
         let d = self.theta_dim();
         let br = self.ranges.last().expect("base range").clone();
         let mut a = Mat::zeros(rows, d);
-        self.base.sample(&p[br.clone()], ctx, rng, a.as_mut());
-        let mut log_q = vec![T::zero(); rows];
-        let mut scratch = vec![T::zero(); Base::<T>::workspace_len(&self.base, rows)];
-        self.base.log_prob(&p[br], a.as_ref(), ctx, &mut log_q, &mut scratch);
+        self.base.sample(&p[br], ctx, rng, a.as_mut());
         let mut b = Mat::zeros(rows, d);
         let mut log_det = vec![T::zero(); rows];
+        let mut scratch = Vec::new();
         for (layer, r) in self.layers.iter().zip(&self.ranges).rev() {
             scratch.resize(Layer::<T>::workspace_len(layer, rows), T::zero());
             layer.inverse(&p[r.clone()], a.as_ref(), ctx, b.as_mut(), &mut log_det, &mut scratch);
             std::mem::swap(&mut a, &mut b);
         }
-        for (q, l) in log_q.iter_mut().zip(&log_det) {
-            *q -= *l;
-        }
-        (a, log_q)
+        a
     }
 }
 

@@ -53,6 +53,11 @@ pub trait Model: Send + Sync {
 /// external model's call overhead, small enough to keep memory flat.
 const PAIRS_PER_CALL: usize = 8192;
 
+/// Index of the first log-likelihood that is NaN or +inf (a model bug; −inf is a valid zero).
+pub(crate) fn first_bad(log_lik: &[f64]) -> Option<usize> {
+    log_lik.iter().position(|v| v.is_nan() || *v == f64::INFINITY)
+}
+
 /// `out[r] = log L(x_{obs(r)} | θ_r)` where row r of `theta` belongs to observation
 /// `obs(r) = r / per_obs`: each observation has its own block of `per_obs` draws (the shape of a
 /// per-observation proposal). Parallel over blocks of whole observations; `+inf` and NaN are
@@ -77,7 +82,7 @@ pub fn log_likelihood_blocks(
             let rows = out.len();
             let x_rep = Mat::from_fn(rows, x.cols(), |r, k| x.at(first + r / per_obs, k));
             model.log_likelihood(x_rep.as_ref(), theta.rows_range(first * per_obs, rows), out)?;
-            match out.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+            match first_bad(out) {
                 Some(k) => Err(Error::BadLogLikelihood { row: k % per_obs, obs: first + k / per_obs, value: out[k] }),
                 None => Ok(()),
             }
@@ -99,7 +104,7 @@ pub fn log_likelihood_matrix(model: &dyn Model, x: MatRef<f64>, theta: MatRef<f6
         .enumerate()
         .map(|(j, row)| {
             model.log_likelihood_at(x.row(j), theta, row)?;
-            match row.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+            match first_bad(row) {
                 Some(k) => Err(Error::BadLogLikelihood { row: k, obs: j, value: row[k] }),
                 None => Ok(()),
             }

@@ -454,7 +454,7 @@ fn tempered(log_lik: f64, beta: f64) -> f64 {
 
 /// NaN or +inf log-likelihood → [`Error::BadLogLikelihood`] naming the particle.
 fn check_log_lik(log_lik: &[f64], first_row: usize) -> Result<()> {
-    match log_lik.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+    match crate::model::first_bad(log_lik) {
         Some(k) => Err(Error::BadLogLikelihood { row: first_row + k, obs: 0, value: log_lik[k] }),
         None => Ok(()),
     }

@@ -50,7 +50,8 @@ pub(crate) struct Batch<T: Real> {
 }
 
 impl<T: Real> Batch<T> {
-    pub(crate) fn new(n_obs: usize, m: usize, d: usize, c: usize) -> Self {
+    /// Empty buffers for θ ∈ ℝ^d and x ∈ ℝ^c; every draw method sizes them to its shape.
+    pub(crate) fn new(d: usize, c: usize) -> Self {
         Self {
             per_obs: None,
             theta: Mat::zeros(0, d),
@@ -61,9 +62,9 @@ impl<T: Real> Batch<T> {
             log_w: Mat::zeros(0, 0),
             pairs: WeightedBatch::default(),
             ess: EssStats::default(),
-            u: Mat::zeros(n_obs * m, d),
-            ctx: Mat::zeros(n_obs * m, c),
-            w: vec![T::zero(); n_obs * m],
+            u: Mat::zeros(0, d),
+            ctx: Mat::zeros(0, c),
+            w: Vec::new(),
             support_term: 0.0,
         }
     }
@@ -155,7 +156,7 @@ impl<T: Real> Batch<T> {
                 }
                 if n_prior < m {
                     let ctx_q = ctx.as_ref().rows_range(j * m + n_prior, m - n_prior);
-                    let (uq, _) = flow.sample_support_with(params, ctx_q, &mut rng);
+                    let uq = flow.sample_support_with(params, ctx_q, &mut rng);
                     for r in n_prior..m {
                         let ur = uq.row(r - n_prior);
                         u[r * d..(r + 1) * d].copy_from_slice(ur);
@@ -292,7 +293,7 @@ mod tests {
             ..TrainConfig::default()
         };
         let x = Mat::from_fn(1, d, |_, k| 0.6 * ((k as f64) - 4.5) / 4.5);
-        let mut batch = Batch::<f64>::new(1, m, d, d);
+        let mut batch = Batch::<f64>::new(d, d);
         batch.draw_adaptive(model.as_ref(), &flow, flow.params(), &x, &cfg, 0).unwrap();
         let mut chunks: Vec<Chunk<f64>> = (0..m.div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(&flow)).collect();
         forward_chunks(&flow, flow.params(), &batch.u, &batch.ctx, &mut chunks);

@@ -333,11 +333,11 @@ pub fn train<T: Real>(
     // Fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
     // validation losses are comparable across the whole run whatever the proposal and β.
     let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
-    let mut val = Batch::<T>::new(cfg.val_obs, m, d, c);
+    let mut val = Batch::<T>::new(d, c);
     val.draw_prior(model, flow, &x_val, n_theta, cfg, Stream::Validation, 0)?;
     val.select(flow, &x_val, cfg, 0, 1.0)?;
 
-    let mut batch = Batch::<T>::new(cfg.obs_per_step, m, d, c);
+    let mut batch = Batch::<T>::new(d, c);
     // Pilot for the automatic choices: the validation batch's prior draws at β = 1.
     let pilot_ess = median_ess(&val.log_lik, None, 1.0);
     let degenerate = pilot_ess < AUTO_ESS_THRESHOLD;
@@ -408,9 +408,9 @@ pub fn train<T: Real>(
             return Err(Error::NonFinite { step, what: "parameter", value: params[k].to_f64_lossless() });
         }
         loss_avg = if loss_avg.is_nan() { loss } else { 0.98 * loss_avg + 0.02 * loss };
-        let (ess_mean, ess_min) = (batch.ess.mean(), batch.ess.min());
+        let (ess_mean, ess_min, ess_median) = (batch.ess.mean(), batch.ess.min(), batch.ess.median());
         ess_sum += ess_mean;
-        ess_trace.push((ess_min, batch.ess.median()));
+        ess_trace.push((ess_min, ess_median));
         summary.draws_per_obs_late = batch.log_lik.cols();
         summary.steps_run = step + 1;
 
@@ -442,7 +442,7 @@ pub fn train<T: Real>(
             val_loss,
             ess_mean,
             ess_min,
-            ess_median: batch.ess.median(),
+            ess_median,
             beta,
             adaptive,
             lr,
