@@ -307,6 +307,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
     pub lr: Option<f64>,
+    /// Global gradient-norm clip applied before each Adam step [default: 10].
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub clip_norm: Option<f64>,
     /// Proposal of the training draws [default: auto].
     #[arg(long, value_enum)]
     pub proposal: Option<ProposalArg>,

@@ -17,7 +17,7 @@
 //! high = [3.0, 3.0]
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
-//! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, layout, mixture_init, time_limit,
+//! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
 //!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
 //!                                # temper = "auto" | "on" | "off"
 //! ```
@@ -145,6 +145,7 @@ impl TrainFile {
             obs_per_step: args.obs_per_step.or(pos(train.and_then(|t| t.obs_per_step))),
             thetas_per_step: args.thetas_per_step.or(pos(train.and_then(|t| t.thetas_per_step))),
             lr: args.lr.or(posf(train.and_then(|t| t.lr))),
+            clip_norm: args.clip_norm.or(posf(train.and_then(|t| t.clip_norm))),
             proposal: args.proposal.or(train.and_then(|t| t.proposal)),
             draws_per_obs: args.draws_per_obs.or(pos(train.and_then(|t| t.draws_per_obs))),
             prior_share: args.prior_share.or(posf(train.and_then(|t| t.prior_share))),
@@ -317,6 +318,7 @@ struct TrainTable {
     thetas_per_step: Option<Positive>,
     batch: Option<Positive>,
     lr: Option<PositiveF64>,
+    clip_norm: Option<PositiveF64>,
     layout: Option<LayoutArg>,
     mixture_init: Option<InitArg>,
     time_limit: Option<PositiveF64>,
@@ -457,6 +459,7 @@ lr = 0.002
             obs_per_step: None,
             thetas_per_step: None,
             lr: None,
+            clip_norm: None,
             proposal: None,
             draws_per_obs: None,
             prior_share: None,

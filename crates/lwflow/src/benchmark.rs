@@ -30,7 +30,7 @@ use crate::mat::Mat;
 use crate::model::Model;
 use crate::reference::{smc_reference, Reference, SignSymmetrized, SmcConfig};
 use crate::rng::{stream, Stream};
-use crate::train::{fit, TrainConfig};
+use crate::train::{choose_components, fit, AutoKConfig, TrainConfig};
 
 /// Observation i is simulated from the seed `OBSERVATION_SEED_BASE + i` (module docs).
 pub const OBSERVATION_SEED_BASE: u64 = 1_000_000;
@@ -235,8 +235,14 @@ pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)
     cfg.validate()?;
     let model = crate::tasks::by_name(task)?;
     let kind = ReferenceKind::of_task(task)?;
-    let (flow_cfg, train_cfg) = task_settings(task, model.as_ref(), cfg);
-    let (flow, meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
+    let (mut flow_cfg, train_cfg) = task_settings(task, model.as_ref(), cfg);
+    // The number of mixture components is chosen automatically, as `lwflow train --task` does.
+    let auto_k = AutoKConfig { seed: cfg.seed, ..AutoKConfig::default() };
+    let auto = choose_components(model.as_ref(), &mut flow_cfg, &auto_k)?;
+    if let Some(pick) = &auto {
+        on_line(&format!("{task}: K = {} components chosen automatically ({:.1} s)", pick.k, pick.seconds));
+    }
+    let (flow, mut meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         if let Some(val) = r.val_loss {
             on_line(&format!(
                 "{task}: step {}/{} loss {:.3} val {val:.3} ESS {:.1}",
@@ -244,6 +250,7 @@ pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)
             ));
         }
     })?;
+    meta.auto_components = auto;
     let summary = meta.summary.clone().expect("fit records a summary");
     on_line(&format!(
         "{task}: trained {} steps in {:.1} s, {} likelihood evaluations",

@@ -62,36 +62,47 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `v` with `decimals` decimals in a field of `width`, or "–" when the reference cannot give it
+/// (NaN: an SMC reference has no density, so no KL or bridge mass).
+fn cell(v: f64, decimals: usize, width: usize) -> String {
+    if v.is_finite() {
+        format!("{v:>width$.decimals$}")
+    } else {
+        format!("{:>width$}", "–")
+    }
+}
+
 fn print_table(reports: &[EvalReport]) {
     println!(
         "{:<16} {:>8} {:>8} {:>8} {:>7} {:>13} {:>8}  mode shares",
         "x", "KL(p‖q)", "± se", "KL(q‖p)", "C2ST", "W2 (floor)", "bridge"
     );
+    let w2 = |w2: f64, floor: f64| format!("{} ({})", cell(w2, 3, 0), cell(floor, 3, 0));
     for r in reports {
         let x: Vec<String> = r.x.iter().map(|v| format!("{v}")).collect();
         let shares: Vec<String> = r.mode_shares.iter().map(|s| format!("{s:.3}")).collect();
         println!(
-            "{:<16} {:>8.4} {:>8.4} {:>8.4} {:>7.3} {:>13} {:>7.2}%  {}",
+            "{:<16} {} {} {} {} {:>13} {}%  {}",
             format!("({})", x.join(", ")),
-            r.kl_pq,
-            r.kl_pq_std_err,
-            r.kl_qp,
-            r.c2st.unwrap_or(f64::NAN),
-            format!("{:.3} ({:.3})", r.w2.unwrap_or(f64::NAN), r.w2_floor.unwrap_or(f64::NAN)),
-            100.0 * r.bridge_mass,
+            cell(r.kl_pq, 4, 8),
+            cell(r.kl_pq_std_err, 4, 8),
+            cell(r.kl_qp, 4, 8),
+            cell(r.c2st.unwrap_or(f64::NAN), 3, 7),
+            w2(r.w2.unwrap_or(f64::NAN), r.w2_floor.unwrap_or(f64::NAN)),
+            cell(100.0 * r.bridge_mass, 2, 7),
             shares.join(" ")
         );
     }
     let n = reports.len().max(1) as f64;
     let mean = |f: &dyn Fn(&EvalReport) -> f64| reports.iter().map(f).sum::<f64>() / n;
     println!(
-        "{:<16} {:>8.4} {:>8} {:>8.4} {:>7.3} {:>13} {:>7.2}%",
+        "{:<16} {} {:>8} {} {} {:>13} {}%",
         "mean",
-        mean(&|r| r.kl_pq),
+        cell(mean(&|r| r.kl_pq), 4, 8),
         "",
-        mean(&|r| r.kl_qp),
-        mean(&|r| r.c2st.unwrap_or(f64::NAN)),
-        format!("{:.3} ({:.3})", mean(&|r| r.w2.unwrap_or(f64::NAN)), mean(&|r| r.w2_floor.unwrap_or(f64::NAN))),
-        100.0 * mean(&|r| r.bridge_mass)
+        cell(mean(&|r| r.kl_qp), 4, 8),
+        cell(mean(&|r| r.c2st.unwrap_or(f64::NAN)), 3, 7),
+        w2(mean(&|r| r.w2.unwrap_or(f64::NAN)), mean(&|r| r.w2_floor.unwrap_or(f64::NAN))),
+        cell(100.0 * mean(&|r| r.bridge_mass), 2, 7)
     );
 }

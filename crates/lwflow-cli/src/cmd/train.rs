@@ -9,7 +9,7 @@ use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
 use lwflow::tasks::defaults::DEFAULT_COMPONENTS;
 use lwflow::tasks::recommended;
-use lwflow::train::{auto_components, fit, MixtureInit, ProposalKind, StepReport, Toggle, TrainConfig};
+use lwflow::train::{choose_components, fit, MixtureInit, ProposalKind, StepReport, Toggle, TrainConfig};
 use lwflow::weights::BatchLayout;
 
 use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, TemperArg, TrainArgs};
@@ -25,22 +25,21 @@ pub const DEFAULT_OUT: &str = "model.lwf";
 /// ([`lwflow::tasks::recommended`]; an external model gets the generic defaults), then the flags.
 /// With a config file, pass [`TrainFile::apply_to`]'s result: file values fill the flags left
 /// unset. `--base gmm|cgmm` without `--components` keeps the task's number of components if its
-/// recommended base is a mixture, and [`DEFAULT_COMPONENTS`] otherwise. `auto_k` is the count
-/// chosen for `--components auto` (ignored otherwise; `auto` without it falls back as if
-/// `--components` were not given).
-pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usize>) -> (FlowConfig, TrainConfig) {
+/// recommended base is a mixture, and [`DEFAULT_COMPONENTS`] otherwise; `--components K|auto`
+/// alone turns a Gaussian base into a mixture. The count is final only with `--components K`:
+/// where [`wants_auto_components`], [`run`] replaces it by the automatic choice.
+pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
     let (mut flow, recommended_train) = recommended(a.task.as_deref().unwrap_or(""), theta_dim, x_dim);
     let asked = match a.components {
         Some(ComponentsArg::Count(k)) => Some(k),
-        Some(ComponentsArg::Auto) => auto_k,
-        None => None,
+        Some(ComponentsArg::Auto) | None => None,
     };
     let components = asked.unwrap_or(match flow.base {
         BaseConfig::Gaussian => DEFAULT_COMPONENTS,
         BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
     });
     flow.base = match a.base {
-        None if asked.is_none() => flow.base,
+        None if a.components.is_none() => flow.base,
         None => match flow.base {
             BaseConfig::Cgmm { .. } => BaseConfig::Cgmm { components },
             _ => BaseConfig::Gmm { components },
@@ -82,6 +81,9 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usi
     if let Some(v) = a.lr {
         train.lr = v;
     }
+    if let Some(v) = a.clip_norm {
+        train.clip_norm = v;
+    }
     train.time_limit = a.time_limit;
     if let Some(i) = a.mixture_init {
         train.mixture_init = match i {
@@ -117,6 +119,18 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize, auto_k: Option<usi
         };
     }
     (flow, train)
+}
+
+/// Whether the number of mixture components is chosen automatically
+/// ([`lwflow::train::choose_components`]): with `--components auto`, and by default for a built-in
+/// task. An external model keeps the fixed default unless asked: the selection runs an SMC
+/// sampler on its likelihood, whose cost lwflow cannot know in advance.
+pub fn wants_auto_components(a: &TrainArgs) -> bool {
+    match a.components {
+        Some(ComponentsArg::Auto) => true,
+        Some(ComponentsArg::Count(_)) => false,
+        None => a.task.is_some(),
+    }
 }
 
 /// A median per-observation ESS below this, sustained, means each observation's gradient rests on a
@@ -181,24 +195,23 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let a = &a;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     let seed = a.seed.unwrap_or(DEFAULT_SEED);
-    let auto = match (a.components, a.base.unwrap_or(BaseArg::Gmm)) {
-        (Some(ComponentsArg::Auto), BaseArg::Gmm | BaseArg::Cgmm) => {
-            let cfg = super::components::auto_config(seed, None, None, None);
-            let pick = auto_components(model.as_ref(), &cfg)
-                .with_context(|| format!("choosing the number of components for {}", model.name()))?;
-            if !a.quiet {
-                eprintln!(
-                    "--components auto: K = {} (modes per observation: {}; {:.1} s)",
-                    pick.k,
-                    super::components::count_histogram(&pick.per_obs_counts),
-                    pick.seconds
-                );
-            }
-            Some(pick)
+    let (mut flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
+    let auto = if wants_auto_components(a) {
+        let cfg = super::components::auto_config(seed, None, None, None);
+        let pick = choose_components(model.as_ref(), &mut flow_cfg, &cfg)
+            .with_context(|| format!("choosing the number of components for {}", model.name()))?;
+        if let (Some(pick), false) = (&pick, a.quiet) {
+            eprintln!(
+                "components: K = {} chosen automatically (modes per observation: {}; {:.1} s)",
+                pick.k,
+                super::components::count_histogram(&pick.per_obs_counts),
+                pick.seconds
+            );
         }
-        _ => None,
+        pick
+    } else {
+        None
     };
-    let (flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim(), auto.as_ref().map(|p| p.k));
     let mut progress = Progress::new(train_cfg.steps as u64, a.quiet);
     let mut low_ess = LowEssWatch::default();
     let (flow, mut meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
@@ -252,7 +265,7 @@ mod tests {
     fn resolved(line: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, TrainConfig) {
         let cli = Cli::try_parse_validated(line.split_whitespace()).expect("valid flags");
         let Command::Train(a) = cli.command else { panic!("expected train") };
-        resolve(&a, theta_dim, x_dim, None)
+        resolve(&a, theta_dim, x_dim)
     }
 
     #[test]
@@ -274,5 +287,22 @@ mod tests {
         // No task (an external model): the generic defaults.
         let base = resolved("lwflow train --config run.toml", 2, 2).0.base;
         assert_eq!(base, BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+        // `--components auto` alone asks for a mixture, whose count `run` then chooses.
+        let base = resolved("lwflow train --task gaussian_linear --components auto", 10, 10).0.base;
+        assert_eq!(base, BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+    }
+
+    #[test]
+    fn components_are_automatic_for_tasks_unless_given() {
+        let wants = |line: &str| {
+            let cli = Cli::try_parse_validated(line.split_whitespace()).expect("valid flags");
+            let Command::Train(a) = cli.command else { panic!("expected train") };
+            wants_auto_components(&a)
+        };
+        assert!(wants("lwflow train --task slcp"));
+        assert!(wants("lwflow train --task slcp --components auto"));
+        assert!(!wants("lwflow train --task slcp --components 3"));
+        assert!(!wants("lwflow train --config run.toml"));
+        assert!(wants("lwflow train --config run.toml --components auto"));
     }
 }

@@ -114,7 +114,7 @@ use rayon::prelude::*;
 
 use crate::base::{em_weighted_mixture, EmStop, MixtureFit};
 use crate::error::{Error, Result};
-use crate::flow::Support;
+use crate::flow::{BaseConfig, FlowConfig, Support};
 use crate::mat::{Mat, MatRef};
 use crate::model::Model;
 use crate::reference::{smc_reference, SmcConfig};
@@ -596,6 +596,21 @@ pub fn auto_components(model: &dyn Model, cfg: &AutoKConfig) -> Result<AutoK> {
     })
 }
 
+/// Sets the number of components of `flow`'s mixture base (gmm or cgmm) to the count
+/// [`auto_components`] picks on `model`, and returns that pick; a Gaussian base is left as it is
+/// (`None`: nothing to choose).
+pub fn choose_components(model: &dyn Model, flow: &mut FlowConfig, cfg: &AutoKConfig) -> Result<Option<AutoK>> {
+    let pick = match flow.base {
+        BaseConfig::Gaussian => return Ok(None),
+        BaseConfig::Gmm { .. } | BaseConfig::Cgmm { .. } => auto_components(model, cfg)?,
+    };
+    flow.base = match flow.base {
+        BaseConfig::Cgmm { .. } => BaseConfig::Cgmm { components: pick.k },
+        _ => BaseConfig::Gmm { components: pick.k },
+    };
+    Ok(Some(pick))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -720,5 +735,13 @@ mod tests {
         let again = auto_components(&task, &cfg).expect("runs again");
         let untimed = |p: &AutoK| AutoK { seconds: 0.0, smc_seconds: 0.0, ..p.clone() };
         assert_eq!(untimed(&pick), untimed(&again), "deterministic");
+        // choose_components sets the pick on a mixture base, keeping its kind, and leaves a
+        // Gaussian base alone.
+        let mut flow = FlowConfig::new(2, 2, BaseConfig::Cgmm { components: 9 });
+        let chosen = choose_components(&task, &mut flow, &cfg).expect("runs").expect("a mixture base");
+        assert_eq!((flow.base, untimed(&chosen)), (BaseConfig::Cgmm { components: 4 }, untimed(&pick)));
+        let mut flow = FlowConfig::new(2, 2, BaseConfig::Gaussian);
+        assert_eq!(choose_components(&task, &mut flow, &cfg).expect("nothing to run"), None);
+        assert_eq!(flow.base, BaseConfig::Gaussian);
     }
 }
