@@ -322,6 +322,10 @@ pub struct TrainArgs {
     /// Likelihood tempering of the early steps (β raised to 1 keeping a target ESS) [default: auto].
     #[arg(long, value_enum)]
     pub temper: Option<TemperArg>,
+    /// While tempering, β is the largest value that keeps the median per-observation ESS at this
+    /// fraction of the draws, in (0, 1) [default: 0.5].
+    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    pub temper_target: Option<f64>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,

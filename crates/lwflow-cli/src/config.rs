@@ -19,7 +19,7 @@
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
 //!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
-//!                                # temper = "auto" | "on" | "off"
+//!                                # temper = "auto" | "on" | "off", temper_target
 //! ```
 //! Enumerated values are spelled as on the command line (`layout = "top-weights"`). Every error
 //! names the file, the line and column, and the key.
@@ -150,6 +150,7 @@ impl TrainFile {
             draws_per_obs: args.draws_per_obs.or(pos(train.and_then(|t| t.draws_per_obs))),
             prior_share: args.prior_share.or(posf(train.and_then(|t| t.prior_share))),
             temper: args.temper.or(train.and_then(|t| t.temper)),
+            temper_target: args.temper_target.or(posf(train.and_then(|t| t.temper_target))),
             quiet: args.quiet,
         }
     }
@@ -326,6 +327,7 @@ struct TrainTable {
     draws_per_obs: Option<Positive>,
     prior_share: Option<PositiveF64>,
     temper: Option<TemperArg>,
+    temper_target: Option<PositiveF64>,
 }
 
 /// An integer ≥ 1 (the file's twin of the flags' `positive_usize`); rejected while parsing, so the
@@ -464,6 +466,7 @@ lr = 0.002
             draws_per_obs: None,
             prior_share: None,
             temper: None,
+            temper_target: None,
             quiet: false,
         }
     }

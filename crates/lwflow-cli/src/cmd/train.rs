@@ -112,6 +112,9 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
             TemperArg::Off => Toggle::Off,
         };
     }
+    if let Some(v) = a.temper_target {
+        train.temper.target_ess_fraction = v;
+    }
     if let Some(l) = a.layout {
         train.layout = match l {
             LayoutArg::Resample => BatchLayout::Resample,
