@@ -317,14 +317,14 @@ pub struct TrainArgs {
     #[arg(long, value_parser = positive_usize)]
     pub draws_per_obs: Option<usize>,
     /// Prior share of the adaptive (defensive mixture) proposal, in (0, 1].
-    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = fraction, allow_negative_numbers = true)]
     pub prior_share: Option<f64>,
     /// Likelihood tempering of the early steps (β raised to 1 keeping a target ESS) [default: auto].
     #[arg(long, value_enum)]
     pub temper: Option<TemperArg>,
     /// While tempering, β is the largest value that keeps the median per-observation ESS at this
     /// fraction of the draws, in (0, 1) [default: 0.5].
-    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = open_fraction, allow_negative_numbers = true)]
     pub temper_target: Option<f64>,
     /// Print nothing but errors.
     #[arg(long)]
@@ -545,6 +545,24 @@ fn positive_f64(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// A fraction in (0, 1].
+fn fraction(s: &str) -> Result<f64, String> {
+    let v = positive_f64(s)?;
+    if v > 1.0 {
+        return Err("must be a fraction in (0, 1]".into());
+    }
+    Ok(v)
+}
+
+/// A fraction strictly between 0 and 1.
+fn open_fraction(s: &str) -> Result<f64, String> {
+    let v = fraction(s)?;
+    if v >= 1.0 {
+        return Err("must be a fraction strictly between 0 and 1".into());
+    }
+    Ok(v)
+}
+
 /// Comma-separated finite numbers; the dimension is checked later, against the model.
 fn obs_syntax(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
@@ -641,6 +659,9 @@ mod tests {
             ("lwflow train --task t --components many", "--components"),
             ("lwflow train --task t --components 0", "--components"),
             ("lwflow train --task t --base flat", "--base"),
+            ("lwflow train --task t --prior-share 1.5", "--prior-share"),
+            ("lwflow train --task t --temper-target 1", "--temper-target"),
+            ("lwflow train --task t --clip-norm 0", "--clip-norm"),
             ("lwflow sample --model m --obs 1,abc", "--obs"),
             ("lwflow eval --model m --obs 1,2;", "--obs"),
             ("lwflow sample --model m --obs 1 --num 0", "--num"),
