@@ -13,6 +13,11 @@
 //! | `gaussian_mixture` | gmm, 4 | unimodal but a scale mixture; generic default kept |
 //! | `gaussian_linear`, `gaussian_linear_uniform`, `bernoulli_glm` | Gaussian | unimodal, near-Gaussian |
 //!
+//! The mixture counts are the fallback of a library user who calls [`recommended`] and
+//! [`crate::train::fit`] directly: `lwflow train --task` and [`crate::benchmark`] replace them
+//! by the automatic choice ([`crate::train::choose_components`]), which picks these same counts
+//! except 1 for `gaussian_mixture` (`results/auto-k`).
+//!
 //! Training settings are [`TrainConfig::default`] (4000 steps; automatic proposal and
 //! tempering: adaptive when the prior's pilot median ESS < 5, tempered only if also the base is
 //! unimodal) except where a measurement said otherwise (5 benchmark observations, C2ST against
