@@ -80,3 +80,22 @@ fn same_seed_same_model_on_any_thread_count() {
     assert_eq!(a.params(), b.params(), "thread count changed the result");
     assert_ne!(a.params(), c.params(), "the seed had no effect");
 }
+
+#[test]
+fn a_run_stopped_by_its_time_limit_still_validates_and_saves() {
+    let model = lwflow::tasks::by_name("square2d").unwrap();
+    // A limit shorter than one step: the run stops after its first step, before any scheduled
+    // validation (every 10 steps), and must still report a finite validation loss.
+    let cfg = TrainConfig { time_limit: Some(1e-9), ..tiny_train_config(4) };
+    let (flow, meta) = fit(model.as_ref(), tiny_flow_config(), cfg, &mut |_| {}).expect("trains");
+    let summary = meta.summary.as_ref().expect("summary");
+    assert!(summary.stopped_early && summary.steps_run == 1, "{summary:?}");
+    assert_eq!(summary.history.len(), 1);
+    assert!(summary.best_val_loss.is_finite() && summary.best_step == 1, "{summary:?}");
+    // Non-finite numbers would be written as JSON null and make the file unreadable.
+    let path = std::env::temp_dir().join(format!("lwflow-time-limit-{}.lwf", std::process::id()));
+    lwflow::io::save_flow(&path, &flow, &meta).expect("saves");
+    let (_, back) = lwflow::io::load_flow(&path).expect("loads back");
+    assert_eq!(back.summary.expect("summary").best_step, 1);
+    let _ = std::fs::remove_file(&path);
+}

@@ -417,8 +417,11 @@ pub fn train<T: Real>(
         summary.draws_per_obs_late = batch.log_lik.cols();
         summary.steps_run = step + 1;
 
+        // The last step run (budget or time limit) always validates, so every run has a
+        // validation loss and kept parameters to report.
+        let out_of_time = cfg.time_limit.is_some_and(|t| started.elapsed().as_secs_f64() > t);
         let mut val_loss = None;
-        if (step + 1) % cfg.val_every == 0 || step + 1 == cfg.steps {
+        if (step + 1) % cfg.val_every == 0 || step + 1 == cfg.steps || out_of_time {
             let v = loss_and_grad(flow, &params, &val, &mut chunks, None);
             if !v.is_finite() {
                 return Err(Error::NonFinite { step, what: "validation loss", value: v });
@@ -450,7 +453,6 @@ pub fn train<T: Real>(
             adaptive,
             lr,
         });
-        let out_of_time = cfg.time_limit.is_some_and(|t| started.elapsed().as_secs_f64() > t);
         if since_best >= cfg.patience || out_of_time {
             summary.stopped_early = true;
             break;
