@@ -28,7 +28,7 @@ use crate::flow::{Flow, FlowConfig};
 use crate::io::FlowMeta;
 use crate::mat::Mat;
 use crate::model::Model;
-use crate::reference::{smc_reference, Reference, SignSymmetrized, SmcConfig};
+use crate::reference::{grid_reference, smc_reference, Reference, SignSymmetrized, SmcConfig};
 use crate::rng::{stream, Stream};
 use crate::train::{fit, TrainConfig};
 
@@ -38,7 +38,6 @@ pub const OBSERVATION_SEED_BASE: u64 = 1_000_000;
 pub const DEFAULT_SAMPLES: usize = 10_000;
 /// Fewest SMC particles used for an SMC reference, however few samples are asked for.
 pub const MIN_SMC_PARTICLES: usize = 1_000;
-
 /// The seed of observation `index` (1-based): [`OBSERVATION_SEED_BASE`] + `index`.
 pub fn observation_seed(index: usize) -> u64 {
     OBSERVATION_SEED_BASE + index as u64
@@ -204,6 +203,11 @@ pub fn task_settings(task: &str, model: &dyn Model, cfg: &BenchmarkConfig) -> (F
 }
 
 /// The reference posterior of `task` at observation `x` (module docs), and the seconds it took.
+///
+/// `kind` need not be the task's own ([`ReferenceKind::of_task`]): `Smc` works for any model;
+/// `Grid` is the task's fine grid for `two_moons`, else [`grid_reference`] with its default cells
+/// (bounded priors, d ≤ 3); `Exact` is `Ok(None)` unless the task's reference is exact; `None` is
+/// `Ok(None)`.
 pub fn build_reference(
     task: &str,
     kind: ReferenceKind,
@@ -224,9 +228,44 @@ pub fn build_reference(
                 Some(particles)
             }
         }
-        ReferenceKind::Exact | ReferenceKind::Grid | ReferenceKind::None => crate::tasks::reference_for(task, x)?,
+        ReferenceKind::Exact | ReferenceKind::Grid if ReferenceKind::of_task(task)? == kind => {
+            crate::tasks::reference_for(task, x)?
+        }
+        ReferenceKind::Grid => Some(Box::new(grid_reference(model, x, None)?)),
+        ReferenceKind::Exact | ReferenceKind::None => None,
     };
     Ok((reference, started.elapsed().as_secs_f64()))
+}
+
+/// `n_samples` draws from the `kind` reference of the built-in `task` at observation `x`
+/// ([`build_reference`], seeded by `seed`; the draws come from stream (`seed`, Metric, 1000, 0),
+/// as in [`crate::eval::evaluate`]), and the seconds building and drawing took. An SMC reference
+/// runs max(`n_samples`, [`MIN_SMC_PARTICLES`]) particles and returns distinct particles.
+///
+/// Errors: unknown task, `x` of the wrong length, `n_samples` = 0, or a `kind` the task has no
+/// reference of (e.g. `Exact` for `slcp`; the message names the task's own kind).
+pub fn reference_samples(
+    task: &str,
+    kind: ReferenceKind,
+    x: &[f64],
+    n_samples: usize,
+    seed: u64,
+) -> Result<(Mat<f64>, f64)> {
+    let model = crate::tasks::by_name(task)?;
+    if n_samples == 0 {
+        return Err(Error::invalid("reference samples", "0: need at least 1"));
+    }
+    let started = Instant::now();
+    let (reference, _) = build_reference(task, kind, model.as_ref(), x, seed, n_samples)?;
+    let reference = reference.ok_or_else(|| {
+        let own = ReferenceKind::of_task(task).map_or("none", ReferenceKind::name);
+        Error::invalid(
+            format!("{} reference of task {task}", kind.name()),
+            format!("not available; {task}'s reference is '{own}' (any task can use 'smc')"),
+        )
+    })?;
+    let samples = reference.sample(&mut stream(seed, Stream::Metric, 1000, 0), n_samples);
+    Ok((samples, started.elapsed().as_secs_f64()))
 }
 
 /// Trains on `task` with its recommended settings and judges the flow on the fixed observations
@@ -314,6 +353,30 @@ mod tests {
             assert_eq!(has_reference, matches!(kind, ReferenceKind::Exact | ReferenceKind::Grid), "{name}");
         }
         assert!(ReferenceKind::of_task("nope").is_err());
+    }
+
+    #[test]
+    fn reference_samples_follow_the_kind_and_name_what_is_missing() {
+        let x = [0.1, -0.2, 0.3];
+        let (exact, _) = reference_samples("square3d", ReferenceKind::Exact, &x, 200, 3).expect("exact");
+        let (again, _) = reference_samples("square3d", ReferenceKind::Exact, &x, 200, 3).expect("exact");
+        assert_eq!((exact.rows(), exact.cols()), (200, 3));
+        assert_eq!(exact.as_slice(), again.as_slice(), "same seed, same draws");
+        let (grid, _) = reference_samples("square3d", ReferenceKind::Grid, &x, 50, 3).expect("grid");
+        assert_eq!((grid.rows(), grid.cols()), (50, 3));
+        let (smc, _) = reference_samples("square3d", ReferenceKind::Smc, &x, 300, 3).expect("smc");
+        assert_eq!(smc.rows(), 300);
+        let distinct = (1..smc.rows()).filter(|&r| smc.row(r) != smc.row(0)).count();
+        assert!(distinct > 250, "draws are distinct particles: {distinct}");
+
+        let x_slcp = [0.0; 8];
+        let msg = reference_samples("slcp", ReferenceKind::Exact, &x_slcp, 10, 1).unwrap_err().to_string();
+        assert!(msg.contains("exact reference of task slcp") && msg.contains("'smc'"), "{msg}");
+        let msg = reference_samples("two_moons", ReferenceKind::Exact, &[0.0, 0.0], 10, 1).unwrap_err().to_string();
+        assert!(msg.contains("two_moons's reference is 'grid'"), "{msg}");
+        let msg = reference_samples("square3d", ReferenceKind::Exact, &[0.0; 2], 10, 1).unwrap_err().to_string();
+        assert!(msg.contains("expected 3"), "{msg}");
+        assert!(reference_samples("square3d", ReferenceKind::Exact, &x, 0, 1).is_err());
     }
 
     #[test]
