@@ -93,6 +93,13 @@ fn config_with_external_model_trains_and_flags_override() {
     assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
     let reports: serde_json::Value = serde_json::from_slice(&eval.stdout).expect("eval prints JSON");
     assert!(reports[0]["kl_pq"].as_f64().is_some_and(f64::is_finite), "{reports}");
+    // SMC runs on the built-in task named by --task, not on the model file's external model.
+    let eval =
+        lwflow(&["eval", "--model", m, "--obs", "1,1", "--num", "200", "--task", "square2d", "--reference", "smc"]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let eval = lwflow(&["eval", "--model", m, "--obs", "1,1", "--num", "200", "--reference", "smc"]);
+    let err = String::from_utf8_lossy(&eval.stderr);
+    assert!(!eval.status.success() && err.contains("--task NAME"), "{err}");
     let eval = lwflow(&["eval", "--model", m, "--obs", "1,1", "--num", "200"]);
     let err = String::from_utf8_lossy(&eval.stderr);
     assert!(!eval.status.success() && err.contains("--task NAME"), "{err}");

@@ -1,7 +1,8 @@
 //! Judging a trained flow against a reference posterior for one observation: draws from both,
-//! then the sample-based metrics of [`crate::metrics`].
+//! then the sample-based metrics of [`crate::metrics`]. [`compare_samples`] runs the same
+//! sample-based metrics on two given sample sets (e.g. two references, read from files).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::mat::{Mat, MatRef};
 use crate::metrics::wasserstein::{sliced_w2, w2_exact};
@@ -122,10 +123,11 @@ pub fn evaluate_with_samples<T: Real>(
     if opts.distances {
         let m = n.min(W2_MAX_SAMPLES);
         let p2 = reference.sample(&mut stream(seed, Stream::Metric, 1001, 0), m);
-        w2 = Some(w2_exact(q.as_ref().rows_range(0, m), p.as_ref().rows_range(0, m))?);
+        let d = distances(p.as_ref(), q.as_ref(), seed)?;
+        w2 = Some(d.w2);
         w2_floor = Some(w2_exact(p2.as_ref(), p.as_ref().rows_range(0, m))?);
-        sliced = Some(sliced_w2(q.as_ref(), p.as_ref(), SLICED_PROJECTIONS, seed)?);
-        mmd2 = Some(mmd2_unbiased(q.as_ref().rows_range(0, m), p.as_ref().rows_range(0, m), None));
+        sliced = Some(d.sliced_w2);
+        mmd2 = Some(d.mmd2);
     }
     let mode_shares = reference.modes().map(|m| mode_shares(q.as_ref(), &m)).unwrap_or_default();
     let report = EvalReport {
@@ -153,4 +155,113 @@ pub fn evaluate_with_samples<T: Real>(
         },
     };
     Ok((report, EvalSamples { q, p }))
+}
+
+/// The sample distances of [`evaluate`] and [`compare_samples`] between reference draws `p` and
+/// draws `q`: exact W2 and MMD² on the first m = min(n_p, n_q, [`W2_MAX_SAMPLES`]) rows of each,
+/// sliced W2 on all rows. Callers have checked the shapes (same width, ≥ 2 rows each).
+struct Distances {
+    w2: f64,
+    w2_rows: usize,
+    sliced_w2: f64,
+    mmd2: f64,
+}
+
+fn distances(p: MatRef<f64>, q: MatRef<f64>, seed: u64) -> Result<Distances> {
+    let m = p.rows().min(q.rows()).min(W2_MAX_SAMPLES);
+    let (p_m, q_m) = (p.rows_range(0, m), q.rows_range(0, m));
+    Ok(Distances {
+        w2: w2_exact(q_m, p_m)?,
+        w2_rows: m,
+        sliced_w2: sliced_w2(q, p, SLICED_PROJECTIONS, seed)?,
+        mmd2: mmd2_unbiased(q_m, p_m, None),
+    })
+}
+
+/// Fewest rows per sample set [`compare_samples`] accepts: C2ST's 5 folds need a few each.
+pub const MIN_COMPARE_ROWS: usize = 10;
+
+/// Sample-based metrics between two sample sets ([`compare_samples`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SampleComparison {
+    /// Dimension of θ (columns of both sets).
+    pub dim: usize,
+    /// Rows of the reference set p.
+    pub n_p: usize,
+    /// Rows of the other set q.
+    pub n_q: usize,
+    /// C2ST accuracy, sbibm-style ([`c2st()`]: z-scored with p's statistics); 0.5 = indistinguishable.
+    pub c2st: f64,
+    /// Unbiased MMD², Gaussian kernel with the median-heuristic bandwidth, on the first `w2_rows`.
+    pub mmd2: f64,
+    /// Sliced 2-Wasserstein distance over all rows (500 random directions).
+    pub sliced_w2: f64,
+    /// Exact 2-Wasserstein distance between the first `w2_rows` rows of each set.
+    pub w2: f64,
+    /// min(n_p, n_q, [`W2_MAX_SAMPLES`]): rows used by `w2` and `mmd2`.
+    pub w2_rows: usize,
+}
+
+/// Compares samples `q` with reference samples `p` (each `n × dim`, rows may differ in number):
+/// C2ST on all rows, and the distances [`evaluate`] reports (exact W2 and MMD² on the first
+/// min(n_p, n_q, [`W2_MAX_SAMPLES`]) rows, sliced W2 on all). `seed` seeds the C2ST classifiers
+/// and the sliced-W2 directions. Put samples in random order: the subsample is the first rows.
+///
+/// Errors: different widths ([`Error::Shape`]); fewer than
+/// [`MIN_COMPARE_ROWS`] rows in either set.
+pub fn compare_samples(p: MatRef<f64>, q: MatRef<f64>, seed: u64) -> Result<SampleComparison> {
+    if q.cols() != p.cols() {
+        return Err(Error::Shape { what: "compare_samples second sample set", expected: p.cols(), got: q.cols() });
+    }
+    if p.rows().min(q.rows()) < MIN_COMPARE_ROWS {
+        return Err(Error::invalid(
+            "compare_samples sample sizes",
+            format!("need at least {MIN_COMPARE_ROWS} rows in each set, got {} and {}", p.rows(), q.rows()),
+        ));
+    }
+    let c2st = c2st(p, q, &C2stConfig { seed, ..C2stConfig::default() })?;
+    let d = distances(p, q, seed)?;
+    Ok(SampleComparison {
+        dim: p.cols(),
+        n_p: p.rows(),
+        n_q: q.rows(),
+        c2st,
+        mmd2: d.mmd2,
+        sliced_w2: d.sliced_w2,
+        w2: d.w2,
+        w2_rows: d.w2_rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, StandardNormal};
+
+    fn normal(n_rows: usize, dim: usize, shift: f64, seed: u64) -> Mat<f64> {
+        let mut rng = stream(seed, Stream::Metric, 7, 0);
+        Mat::from_fn(n_rows, dim, |_, _| shift + Distribution::<f64>::sample(&StandardNormal, &mut rng))
+    }
+
+    #[test]
+    fn compare_samples_separates_a_shift_from_no_shift() {
+        let (p, same, shifted) = (normal(1000, 2, 0.0, 1), normal(800, 2, 0.0, 2), normal(800, 2, 1.0, 3));
+        let a = compare_samples(p.as_ref(), same.as_ref(), 1).unwrap();
+        let b = compare_samples(p.as_ref(), shifted.as_ref(), 1).unwrap();
+        assert_eq!((a.dim, a.n_p, a.n_q, a.w2_rows), (2, 1000, 800, 800));
+        assert!(a.c2st < 0.56 && b.c2st > 0.65, "C2ST {} vs {}", a.c2st, b.c2st);
+        // A shift of (1, 1): sliced W2 → |m|/√d = 1, W2 → |m| = √2, plus the finite-sample floor.
+        assert!(a.sliced_w2 < 0.15 && (b.sliced_w2 - 1.0).abs() < 0.15, "{} {}", a.sliced_w2, b.sliced_w2);
+        assert!(a.w2 < 0.5 && (b.w2 - 2f64.sqrt()).abs() < 0.2, "{} {}", a.w2, b.w2);
+        assert!(a.mmd2.abs() < 0.01 && b.mmd2 > 0.1, "{} {}", a.mmd2, b.mmd2);
+    }
+
+    #[test]
+    fn compare_samples_rejects_mismatched_or_tiny_sets() {
+        let p = normal(50, 2, 0.0, 1);
+        let msg = compare_samples(p.as_ref(), normal(50, 3, 0.0, 2).as_ref(), 1).unwrap_err().to_string();
+        assert!(msg.contains("expected 2 columns, got 3"), "{msg}");
+        let msg = compare_samples(p.as_ref(), normal(9, 2, 0.0, 2).as_ref(), 1).unwrap_err().to_string();
+        assert!(msg.contains("at least 10 rows") && msg.contains("got 50 and 9"), "{msg}");
+    }
 }

@@ -126,7 +126,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     }
     let _ = writeln!(
         s,
-        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) needs a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). n/a: not available for that reference (bernoulli_glm has none; SMC references have samples only). Training time was measured on a machine shared with other jobs.",
+        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) needs a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only). Training time was measured on a machine shared with other jobs.",
         cfg.n_samples.min(lwflow::eval::W2_MAX_SAMPLES)
     );
     s

@@ -46,9 +46,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 Box::new(grid_reference(model.as_ref(), &x, None)?)
             }
             ReferenceArg::Smc => {
-                let model = lwflow::tasks::by_name(&meta.model)?;
-                let (reference, _) =
-                    build_reference(&meta.model, ReferenceKind::Smc, model.as_ref(), &x, a.seed, a.num)?;
+                let model = lwflow::tasks::by_name(task)
+                    .with_context(|| format!("no built-in task '{task}' to run SMC on; {TASK_HINT}"))?;
+                let (reference, _) = build_reference(task, ReferenceKind::Smc, model.as_ref(), &x, a.seed, a.num)?;
                 reference.context("SMC gave no reference")?
             }
         };

@@ -2,6 +2,7 @@
 
 mod bench;
 mod benchmark;
+mod compare;
 mod components;
 mod demo;
 mod eval;
@@ -10,6 +11,7 @@ mod figures;
 mod info;
 mod log_prob;
 mod plot;
+mod reference;
 mod sample;
 mod tables;
 mod train;
@@ -31,5 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plot(a) => plot::run(&a),
         Command::Benchmark(a) => benchmark::run(&a),
         Command::Components(a) => components::run(&a),
+        Command::Reference(a) => reference::run(&a),
+        Command::Compare(a) => compare::run(&a),
     }
 }

@@ -11,7 +11,7 @@ pub mod samples;
 pub use atomic::write_atomic;
 pub use flow_file::{load_flow, save_flow, FlowMeta};
 pub use model_file::{load, metadata_json, parse_metadata_json, save, Dtype, ModelFile, Tensor};
-pub use samples::{parse_obs, read_csv, write_csv, write_npy, write_samples};
+pub use samples::{parse_obs, read_csv, read_npy, read_samples, write_csv, write_npy, write_samples};
 
 /// A fresh empty directory under the system temp dir, unique per test and process.
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //!
 //! Values are written with f64's `Display`, the shortest decimal string that parses back to the
 //! same bits, so a CSV round trip is exact. Readers validate everything and every error names the
-//! file, the 1-based line and column, and what was expected.
+//! file, the 1-based line and column (CSV) or row and column (npy), and what was expected.
+//! [`read_samples`] reads either format, so files written by other tools (sbibm's reference
+//! samples after `bunzip2`, `numpy.save`) can be compared with ours.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -149,6 +151,149 @@ pub fn read_csv(path: &Path, expected_cols: Option<usize>) -> Result<(Vec<String
         n_rows += 1;
     }
     Ok((header, Mat::from_vec(n_rows, n_cols, data)))
+}
+
+/// Reads a NumPy `.npy` file of samples into an `n_rows × n_cols` matrix.
+///
+/// Accepts format versions 1.0, 2.0 and 3.0, little-endian `<f8` or `<f4` (widened to f64), C or
+/// Fortran order, and shape `(n_rows, n_cols)` or `(n_rows,)` (one column). Every value must be
+/// finite. Errors are [`Error::Invalid`] naming the file and what was expected (e.g.
+/// `s.npy: dtype '<i8' is not supported; expected '<f8' or '<f4'`, `row 3, column 2 is NaN`);
+/// [`Error::Io`] if the file cannot be read.
+pub fn read_npy(path: &Path) -> Result<Mat<f64>> {
+    let name = path.display().to_string();
+    let bad = |reason: String| Error::invalid(format!("npy file {name}"), reason);
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+    const MAGIC: &[u8] = b"\x93NUMPY";
+    if bytes.len() < MAGIC.len() + 4 || !bytes.starts_with(MAGIC) {
+        return Err(bad("not a NumPy .npy file (missing the \\x93NUMPY magic)".into()));
+    }
+    // Version 1.x stores the header length as u16, 2.x and 3.x as u32 (little-endian).
+    let (header_start, header_len) = match bytes[6] {
+        1 => (10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
+        2 | 3 if bytes.len() >= 12 => (12, u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize),
+        v => return Err(bad(format!("format version {v}.{} is not supported; expected 1, 2 or 3", bytes[7]))),
+    };
+    let data_start = header_start + header_len;
+    let header = bytes
+        .get(header_start..data_start)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| bad(format!("header of {header_len} bytes is truncated or not text")))?;
+    let npy = NpyHeader::parse(header).map_err(bad)?;
+    let (n_rows, n_cols) = npy.shape;
+    let width = npy.dtype.width();
+    let data = &bytes[data_start..];
+    let n_values = n_rows.checked_mul(n_cols).filter(|n| n.checked_mul(width) == Some(data.len()));
+    if n_values.is_none() {
+        return Err(bad(format!(
+            "shape ({n_rows}, {n_cols}) of {width}-byte values needs {} data bytes, the file has {}",
+            n_rows.saturating_mul(n_cols).saturating_mul(width),
+            data.len()
+        )));
+    }
+    let value = |k: usize| -> f64 {
+        let b = &data[k * width..(k + 1) * width];
+        match npy.dtype {
+            NpyDtype::F8 => f64::from_le_bytes(b.try_into().expect("8-byte chunk")),
+            NpyDtype::F4 => f64::from(f32::from_le_bytes(b.try_into().expect("4-byte chunk"))),
+        }
+    };
+    let mut out = Mat::zeros(n_rows, n_cols);
+    for r in 0..n_rows {
+        for c in 0..n_cols {
+            let v = value(if npy.fortran_order { c * n_rows + r } else { r * n_cols + c });
+            if !v.is_finite() {
+                return Err(bad(format!("row {}, column {} is {v}; expected finite numbers", r + 1, c + 1)));
+            }
+            out.row_mut(r)[c] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads samples from `.npy` ([`read_npy`]) if `path` ends in `.npy` (any case), else from CSV
+/// with a header row ([`read_csv`]). Returns the `n_rows × n_cols` samples.
+pub fn read_samples(path: &Path) -> Result<Mat<f64>> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        read_npy(path)
+    } else {
+        read_csv(path, None).map(|(_, rows)| rows)
+    }
+}
+
+/// The element types [`read_npy`] accepts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NpyDtype {
+    /// `<f8`: little-endian f64.
+    F8,
+    /// `<f4`: little-endian f32.
+    F4,
+}
+
+impl NpyDtype {
+    fn width(self) -> usize {
+        match self {
+            NpyDtype::F8 => 8,
+            NpyDtype::F4 => 4,
+        }
+    }
+}
+
+/// The fields of an `.npy` header dict, e.g.
+/// `{'descr': '<f8', 'fortran_order': False, 'shape': (5, 2), }`.
+#[derive(Debug, PartialEq)]
+struct NpyHeader {
+    dtype: NpyDtype,
+    fortran_order: bool,
+    /// (rows, columns); a 1-D array is one column.
+    shape: (usize, usize),
+}
+
+impl NpyHeader {
+    /// Parses the header dict; the error says which field is missing or unsupported.
+    fn parse(header: &str) -> std::result::Result<Self, String> {
+        let field = |key: &str| -> std::result::Result<&str, String> {
+            let quoted = format!("'{key}'");
+            let at = header.find(&quoted).ok_or_else(|| format!("header has no {quoted} field: {}", header.trim()))?;
+            let rest = header[at + quoted.len()..].trim_start();
+            rest.strip_prefix(':').map(str::trim_start).ok_or_else(|| format!("header field {quoted} has no ':'"))
+        };
+        let descr = field("descr")?;
+        let dtype = if descr.starts_with("'<f8'") {
+            NpyDtype::F8
+        } else if descr.starts_with("'<f4'") {
+            NpyDtype::F4
+        } else {
+            let shown: String = descr.chars().take_while(|&c| c != ',').collect();
+            return Err(format!("dtype {shown} is not supported; expected '<f8' or '<f4'"));
+        };
+        let order = field("fortran_order")?;
+        let fortran_order = if order.starts_with("True") {
+            true
+        } else if order.starts_with("False") {
+            false
+        } else {
+            return Err("header field 'fortran_order' is neither True nor False".into());
+        };
+        let shape = field("shape")?;
+        let inner = shape
+            .strip_prefix('(')
+            .and_then(|s| s.split_once(')'))
+            .map(|(inner, _)| inner)
+            .ok_or_else(|| "header field 'shape' is not a tuple".to_string())?;
+        let dims: Vec<usize> = inner
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(|_| format!("shape entry '{s}' is not a whole number")))
+            .collect::<std::result::Result<_, _>>()?;
+        let shape = match dims[..] {
+            [n_rows] => (n_rows, 1),
+            [n_rows, n_cols] => (n_rows, n_cols),
+            _ => return Err(format!("shape ({inner}) has {} dimensions; expected 1 or 2", dims.len())),
+        };
+        Ok(Self { dtype, fortran_order, shape })
+    }
 }
 
 /// Parses an observation such as `"1.0,0.5"` into `expected_dim` finite numbers. Errors
@@ -329,6 +474,114 @@ mod tests {
         std::fs::write(&path, "x,y\r\n1e-3, -2\r\n").unwrap();
         let (_, m) = read_csv(&path, None).unwrap();
         assert_eq!(m.as_slice(), &[1e-3, -2.0]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A hand-built `.npy`: version 1.0 header `dict` (padded to 64 bytes) followed by `data`.
+    fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = dict.to_string();
+        while !(10 + header.len() + 1).is_multiple_of(64) {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn npy_round_trip_is_bit_exact_and_read_samples_dispatches() {
+        let dir = scratch_dir("npy-read");
+        let m = awkward(7, 3);
+        write_samples(&dir.join("s.npy"), &names(3), m.as_ref()).unwrap();
+        write_samples(&dir.join("s.csv"), &names(3), m.as_ref()).unwrap();
+        for name in ["s.npy", "s.csv"] {
+            let back = read_samples(&dir.join(name)).unwrap();
+            assert_eq!((back.rows(), back.cols()), (7, 3), "{name}");
+            assert!(back.as_slice().iter().zip(m.as_slice()).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_reads_f4_fortran_order_and_one_dimensional_arrays() {
+        let dir = scratch_dir("npy-variants");
+        // [[1, 2, 3], [4, 5, 6]] stored column by column as f32.
+        let data: Vec<u8> = [1f32, 4.0, 2.0, 5.0, 3.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let path = dir.join("f.npy");
+        std::fs::write(&path, npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", &data)).unwrap();
+        let m = read_npy(&path).unwrap();
+        assert_eq!((m.rows(), m.cols()), (2, 3));
+        assert_eq!(m.as_slice(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let data: Vec<u8> = [0.5f64, -1.5].iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&path, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", &data)).unwrap();
+        let m = read_npy(&path).unwrap();
+        assert_eq!((m.rows(), m.cols(), m.as_slice()), (2, 1, &[0.5, -1.5][..]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_errors_name_the_file_and_what_was_expected() {
+        let dir = scratch_dir("npy-errors");
+        let f8 = |vals: &[f64]| -> Vec<u8> { vals.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        let cases: [(&str, Vec<u8>, &str); 6] = [
+            ("text.npy", b"theta_1\n0.5\n".to_vec(), "not a NumPy .npy file"),
+            (
+                "int.npy",
+                npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (1, 1), }", &[0; 8]),
+                "dtype '<i8' is not supported",
+            ),
+            (
+                "short.npy",
+                npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }", &f8(&[1.0; 5])),
+                "needs 48 data bytes, the file has 40",
+            ),
+            (
+                "nan.npy",
+                npy_bytes(
+                    "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+                    &f8(&[1.0, 2.0, 3.0, f64::NAN]),
+                ),
+                "row 2, column 2 is NaN",
+            ),
+            (
+                "3d.npy",
+                npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1), }", &f8(&[1.0])),
+                "has 3 dimensions; expected 1 or 2",
+            ),
+            ("noshape.npy", npy_bytes("{'descr': '<f8', 'fortran_order': False, }", &[]), "no 'shape' field"),
+        ];
+        for (name, bytes, want) in cases {
+            let path = dir.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let err = read_samples(&path).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+        }
+        let missing = read_npy(&dir.join("missing.npy")).unwrap_err().to_string();
+        assert!(missing.contains("missing.npy"), "{missing}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Optional: a file written by `numpy.save` (f32, Fortran order) reads back; skipped (passes)
+    /// when python3 or numpy is missing.
+    #[test]
+    fn npy_written_by_numpy_reads_back_if_available() {
+        let dir = scratch_dir("npy-from-numpy");
+        let path = dir.join("np.npy");
+        let script = "import sys, numpy as np; \
+                      np.save(sys.argv[1], np.asfortranarray(np.arange(6, dtype=np.float32).reshape(3, 2) / 4))";
+        let out = std::process::Command::new("python3").args(["-c", script]).arg(&path).output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let m = read_npy(&path).unwrap();
+                assert_eq!((m.rows(), m.cols()), (3, 2));
+                assert_eq!(m.as_slice(), &[0.0, 0.25, 0.5, 0.75, 1.0, 1.25]);
+            }
+            Ok(o) => eprintln!("numpy unavailable; skipping: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(_) => eprintln!("python3 not found; skipping"),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

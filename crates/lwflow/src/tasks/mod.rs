@@ -79,8 +79,9 @@ fn check_x_len(what: &'static str, expected: usize, x: &[f64]) -> Result<()> {
 
 /// The reference posterior p(θ|x) of task `name` at the observation `x`; `Ok(None)` for a task
 /// without one here. Exact for `square*`, `gaussian_mixture`, `gaussian_linear` and
-/// `gaussian_linear_uniform`; a fine grid ([`grid_reference`]) for `two_moons`; none for `slcp` and `bernoulli_glm`. Errors for an unknown name or an `x` of the
-/// wrong length.
+/// `gaussian_linear_uniform`; a fine grid ([`grid_reference`]) for `two_moons`; none for `slcp` and
+/// `bernoulli_glm`, whose reference is a sampler run ([`crate::benchmark::build_reference`]).
+/// Errors for an unknown name or an `x` of the wrong length.
 pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>> {
     if let Some(task) = square_by_name(name) {
         return Ok(Some(Box::new(task?.reference(x)?)));
@@ -106,7 +107,7 @@ pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>
 mod tests {
     use super::*;
 
-    /// Tasks whose reference is left to a sampler elsewhere (`reference_for` gives `Ok(None)`).
+    /// Tasks whose reference is an SMC run in `benchmark` (`reference_for` gives `Ok(None)`).
     const WITHOUT_REFERENCE: &[&str] = &["slcp", "bernoulli_glm"];
 
     #[test]
