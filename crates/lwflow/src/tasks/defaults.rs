@@ -25,7 +25,7 @@
 //!
 //! | task | proposal | why |
 //! |---|---|---|
-//! | `slcp` | adaptive, tempered; J = 256 observations × M = 8 draws per step, 16000 steps | C2ST 0.689 (4.5·10⁸ likelihood evaluations, 37 min on 2 shared cores); at the generic 64 × 16 and 4000 steps 0.772, untempered 0.805, prior weights 0.817 (2.1·10⁹ evaluations; pilot median ESS 8.2 would keep the prior) |
+//! | `slcp` | adaptive, tempered; J = 256 observations × M = 8 draws per step, 16000 steps | C2ST 0.695 (4.5·10⁸ likelihood evaluations, 37 min on 2 shared cores); at the generic 64 × 16 and 4000 steps 0.772, untempered 0.805, prior weights 0.817 (2.1·10⁹ evaluations; pilot median ESS 8.2 would keep the prior) |
 //!
 //! The automatic rule gives bernoulli_glm (pilot 3.5, Gaussian base) the adaptive proposal with
 //! tempering; its likelihood costs ~3 µs per pair, so prior weights would cost 1.7 CPU-hours.
