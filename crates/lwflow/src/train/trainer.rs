@@ -386,7 +386,7 @@ pub fn train<T: Real>(
             batch.weigh_all(beta)?;
             (backward_chunks(flow, &params, &batch.w, &mut chunks, Some(&mut grad)) - batch.support_term, beta)
         } else {
-            // The warm-up of an adaptive run only needs a rough, tempered start: fewer draws.
+            // The warm-up of an adaptive run only needs a rough start for q: fewer draws.
             let n = if adaptive_from.is_some() { n_theta.min(cfg.proposal.warmup_thetas) } else { n_theta };
             batch.draw_prior(model, flow, &x, n, cfg, Stream::Theta, step as u64)?;
             let beta = tempering.update(&cfg.temper, tempered, step, cfg.steps, &batch.log_lik, None);
