@@ -347,13 +347,14 @@ pub struct TrainArgs {
     /// Stop training after this many seconds (whichever of --steps and --time-limit comes first).
     #[arg(long, value_name = "SECONDS", value_parser = positive_f64, allow_negative_numbers = true)]
     pub time_limit: Option<f64>,
-    /// Proposal draws θ per batch.
+    /// Rows the flow is trained on per step with the prior proposal (observations × pairs per
+    /// observation, resampled by weight from the shared prior draws).
     #[arg(long, value_parser = positive_usize)]
     pub batch: Option<usize>,
     /// Observations x per optimiser step.
     #[arg(long, value_parser = positive_usize)]
     pub obs_per_step: Option<usize>,
-    /// Proposal draws θ per observation per step.
+    /// Prior draws θ per step, shared by all observations of the step (prior proposal).
     #[arg(long, value_parser = positive_usize)]
     pub thetas_per_step: Option<usize>,
     /// Adam learning rate.
@@ -365,7 +366,7 @@ pub struct TrainArgs {
     /// Proposal of the training draws [default: auto].
     #[arg(long, value_enum)]
     pub proposal: Option<ProposalArg>,
-    /// Draws per observation per step of the adaptive proposal.
+    /// Draws per observation per step of the adaptive proposal (the flow is trained on all of them).
     #[arg(long, value_parser = positive_usize)]
     pub draws_per_obs: Option<usize>,
     /// Prior share of the adaptive (defensive mixture) proposal, in (0, 1].
@@ -400,6 +401,13 @@ pub struct SampleArgs {
     /// Output file: .npy for NumPy, anything else for CSV with a header row.
     #[arg(long, default_value = "samples.csv")]
     pub out: PathBuf,
+    /// Correct the flow's error with the likelihood: importance-weight draws from
+    /// 0.1·prior + 0.9·q(θ|x) and resample (prints ESS and log evidence; built-in tasks).
+    #[arg(long)]
+    pub importance: bool,
+    /// Built-in task whose likelihood `--importance` uses instead of the model file's own.
+    #[arg(long, requires = "importance")]
+    pub task: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -413,7 +421,7 @@ pub struct LogProbArgs {
     /// CSV of θ rows (header row required), one column per parameter.
     #[arg(long)]
     pub input: PathBuf,
-    /// Output CSV: the input columns plus log_prob.
+    /// Output CSV: one column log_q, log q(θ|x) of each input row in order.
     #[arg(long, default_value = "log_prob.csv")]
     pub out: PathBuf,
 }
@@ -494,6 +502,10 @@ pub struct EvalArgs {
     /// a model trained on an external version of it); its θ and x dimensions must match.
     #[arg(long)]
     pub task: Option<String>,
+    /// Evaluate the importance-corrected samples of `lwflow sample --importance` instead of the
+    /// flow's own draws (the KL columns, properties of q's density, are left out).
+    #[arg(long)]
+    pub importance: bool,
 }
 
 /// Which reference posterior `eval` compares against.

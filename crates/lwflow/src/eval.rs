@@ -1,12 +1,15 @@
 //! Judging a trained flow against a reference posterior for one observation: draws from both,
 //! then the sample-based metrics of [`crate::metrics`]. [`compare_samples`] runs the same
-//! sample-based metrics on two given sample sets (e.g. two references, read from files).
+//! sample-based metrics on two given sample sets (e.g. two references, read from files);
+//! [`evaluate_importance`] judges the flow's importance-corrected samples ([`crate::importance`]).
 
 use crate::error::{Error, Result};
 use crate::flow::Flow;
+use crate::importance::{importance_resample, ImportanceConfig, ImportanceDiagnostics};
 use crate::mat::{Mat, MatRef};
 use crate::metrics::wasserstein::{sliced_w2, w2_exact};
 use crate::metrics::{bridge_mass, c2st, kl_p_q, mmd2_unbiased, mode_shares, C2stConfig};
+use crate::model::Model;
 use crate::real::Real;
 use crate::reference::Reference;
 use crate::rng::{stream, Stream};
@@ -73,6 +76,9 @@ pub struct EvalReport {
     pub bridge_mass: f64,
     /// The same share for the reference's own samples (the floor of `bridge_mass`).
     pub reference_bridge_mass: f64,
+    /// Set when the samples judged are importance-corrected ([`evaluate_importance`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub importance: Option<ImportanceDiagnostics>,
 }
 
 /// Draws samples from the flow and from the reference for observation `x` and compares them.
@@ -102,17 +108,47 @@ pub fn evaluate_with_samples<T: Real>(
     x: &[f64],
     opts: &EvalOptions,
 ) -> Result<(EvalReport, EvalSamples)> {
+    let q = flow.sample(x, opts.n_samples, opts.seed)?;
+    report_on_samples(Some(flow), reference, x, q, opts)
+}
+
+/// [`evaluate`] of the flow's importance-corrected samples ([`importance_resample`] with
+/// `model`'s likelihood): the sample metrics of the resampled draws; both KLs are NaN (they
+/// are properties of the density q, which the resampled set does not have).
+pub fn evaluate_importance<T: Real>(
+    flow: &Flow<T>,
+    model: &dyn Model,
+    reference: &dyn Reference,
+    x: &[f64],
+    opts: &EvalOptions,
+    importance: &ImportanceConfig,
+) -> Result<EvalReport> {
+    let corrected = importance_resample(model, flow, x, opts.n_samples, importance, opts.seed)?;
+    let (mut report, _) = report_on_samples(None::<&Flow<T>>, reference, x, corrected.samples, opts)?;
+    report.importance = Some(corrected.diagnostics);
+    Ok(report)
+}
+
+/// The report for draws `q` (from the flow, or importance-corrected); KLs need `flow`'s density.
+fn report_on_samples<T: Real>(
+    flow: Option<&Flow<T>>,
+    reference: &dyn Reference,
+    x: &[f64],
+    q: Mat<f64>,
+    opts: &EvalOptions,
+) -> Result<(EvalReport, EvalSamples)> {
     let (n, seed) = (opts.n_samples, opts.seed);
     let x_row = MatRef::new(x, 1, x.len());
-    let q = flow.sample(x, n, seed)?;
     let p = reference.sample(&mut stream(seed, Stream::Metric, 1000, 0), n);
     let log_p = |s: &Mat<f64>| -> Vec<f64> { (0..s.rows()).map(|r| reference.log_density(s.row(r))).collect() };
     let nan = crate::metrics::Estimate { value: f64::NAN, std_err: f64::NAN };
-    let (kl_pq, kl_qp) = if reference.has_density() {
+    let (kl_pq, kl_qp) = match flow {
         // KL(q‖p): the same estimator with the roles swapped, mean over q's draws of log q − log p.
-        (kl_p_q(&log_p(&p), &flow.log_prob(p.as_ref(), x_row)?), kl_p_q(&flow.log_prob(q.as_ref(), x_row)?, &log_p(&q)))
-    } else {
-        (nan, nan)
+        Some(flow) if reference.has_density() => (
+            kl_p_q(&log_p(&p), &flow.log_prob(p.as_ref(), x_row)?),
+            kl_p_q(&flow.log_prob(q.as_ref(), x_row)?, &log_p(&q)),
+        ),
+        _ => (nan, nan),
     };
     let c2st = if opts.c2st {
         Some(c2st(p.as_ref(), q.as_ref(), &C2stConfig { seed, ..C2stConfig::default() })?)
@@ -153,6 +189,7 @@ pub fn evaluate_with_samples<T: Real>(
         } else {
             f64::NAN
         },
+        importance: None,
     };
     Ok((report, EvalSamples { q, p }))
 }

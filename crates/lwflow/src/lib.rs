@@ -46,6 +46,7 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod flow;
+pub mod importance;
 pub mod io;
 pub mod mat;
 pub mod metrics;

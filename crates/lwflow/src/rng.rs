@@ -27,6 +27,8 @@ pub enum Stream {
     Metric = 7,
     /// Draws of θ from an adaptive proposal r(θ|x) in place of the prior.
     Proposal = 8,
+    /// Importance-corrected sampling: prior draws, later rounds' flow seeds, resampling.
+    Importance = 9,
 }
 
 /// splitmix64 finaliser: a bijective mix of 64 bits.

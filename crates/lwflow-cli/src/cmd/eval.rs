@@ -2,37 +2,54 @@
 //! model file's task, or `--task` for a model trained on an external version of a built-in task).
 
 use anyhow::{bail, Context, Result};
-use lwflow::eval::{evaluate, EvalOptions, EvalReport};
+use std::path::Path;
+
+use lwflow::eval::{evaluate, evaluate_importance, EvalOptions, EvalReport};
+use lwflow::flow::Flow;
+use lwflow::importance::ImportanceConfig;
 use lwflow::io::{load_flow, parse_obs};
+use lwflow::model::Model;
+use lwflow::Real;
 
 use lwflow::benchmark::{build_reference, ReferenceKind};
 use lwflow::reference::{grid_reference, Reference};
 
 use crate::args::{EvalArgs, ReferenceArg};
+use crate::cmd::sample::importance_line;
 
 /// What to do for a model file whose task is not built in (an external model).
 const TASK_HINT: &str = "for a model trained on an external version of a built-in task, give --task NAME";
 
+/// The built-in task `task` (or else the model file's `file_task`), checked against the flow's
+/// dimensions: the likelihood for `--importance` and the reference for `eval`.
+pub fn task_model<T: Real>(task: Option<&str>, file_task: &str, flow: &Flow<T>, path: &Path) -> Result<Box<dyn Model>> {
+    let name = task.unwrap_or(file_task);
+    let model = lwflow::tasks::by_name(name).with_context(|| match task {
+        Some(_) => "--task".to_string(),
+        None => format!("the model file's task '{name}' is not built in; {TASK_HINT}"),
+    })?;
+    if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
+        let who = if task.is_some() { "--task" } else { "the model file's task" };
+        bail!(
+            "{who} {name} has θ of dimension {} and x of dimension {}; the model in {} has {} and {}",
+            model.theta_dim(),
+            model.x_dim(),
+            path.display(),
+            flow.theta_dim(),
+            flow.ctx_dim()
+        );
+    }
+    Ok(model)
+}
+
 pub fn run(a: &EvalArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     // The task whose reference applies: `--task`, else the one the model was trained on.
-    let task = match &a.task {
-        Some(task) => {
-            let model = lwflow::tasks::by_name(task).context("--task")?;
-            if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
-                bail!(
-                    "--task {task} has θ of dimension {} and x of dimension {}; the model in {} has {} and {}",
-                    model.theta_dim(),
-                    model.x_dim(),
-                    a.model.display(),
-                    flow.theta_dim(),
-                    flow.ctx_dim()
-                );
-            }
-            task.as_str()
-        }
-        None => meta.model.as_str(),
-    };
+    if a.task.is_some() {
+        task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
+    }
+    let task = a.task.as_deref().unwrap_or(meta.model.as_str());
+    let likelihood = a.importance.then(|| task_model(a.task.as_deref(), &meta.model, &flow, &a.model)).transpose()?;
     let mut reports = Vec::new();
     for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
@@ -52,7 +69,18 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 reference.context("SMC gave no reference")?
             }
         };
-        reports.push(evaluate(&flow, reference.as_ref(), &x, &EvalOptions::all(a.num, a.seed))?);
+        let opts = EvalOptions::all(a.num, a.seed);
+        match &likelihood {
+            Some(model) => {
+                let icfg = ImportanceConfig::default();
+                let report = evaluate_importance(&flow, model.as_ref(), reference.as_ref(), &x, &opts, &icfg)?;
+                if let Some(diag) = &report.importance {
+                    eprintln!("x = {obs}: {}", importance_line(diag, a.num));
+                }
+                reports.push(report);
+            }
+            None => reports.push(evaluate(&flow, reference.as_ref(), &x, &opts)?),
+        }
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
