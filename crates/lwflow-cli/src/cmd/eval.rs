@@ -1,46 +1,16 @@
 //! `lwflow eval`: metrics of a trained model against the task's exact reference posterior (the
 //! model file's task, or `--task` for a model trained on an external version of a built-in task).
 
-use anyhow::{bail, Context, Result};
-use std::path::Path;
-
+use anyhow::{Context, Result};
 use lwflow::eval::{evaluate, evaluate_importance, EvalOptions, EvalReport};
-use lwflow::flow::Flow;
 use lwflow::importance::ImportanceConfig;
 use lwflow::io::{load_flow, parse_obs};
-use lwflow::model::Model;
-use lwflow::Real;
 
 use lwflow::benchmark::{build_reference, ReferenceKind};
 use lwflow::reference::{grid_reference, Reference};
 
+use super::{importance_line, task_model, TASK_HINT};
 use crate::args::{EvalArgs, ReferenceArg};
-use crate::cmd::sample::importance_line;
-
-/// What to do for a model file whose task is not built in (an external model).
-const TASK_HINT: &str = "for a model trained on an external version of a built-in task, give --task NAME";
-
-/// The built-in task `task` (or else the model file's `file_task`), checked against the flow's
-/// dimensions: the likelihood for `--importance` and the reference for `eval`.
-pub fn task_model<T: Real>(task: Option<&str>, file_task: &str, flow: &Flow<T>, path: &Path) -> Result<Box<dyn Model>> {
-    let name = task.unwrap_or(file_task);
-    let model = lwflow::tasks::by_name(name).with_context(|| match task {
-        Some(_) => "--task".to_string(),
-        None => format!("the model file's task '{name}' is not built in; {TASK_HINT}"),
-    })?;
-    if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
-        let who = if task.is_some() { "--task" } else { "the model file's task" };
-        bail!(
-            "{who} {name} has θ of dimension {} and x of dimension {}; the model in {} has {} and {}",
-            model.theta_dim(),
-            model.x_dim(),
-            path.display(),
-            flow.theta_dim(),
-            flow.ctx_dim()
-        );
-    }
-    Ok(model)
-}
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;

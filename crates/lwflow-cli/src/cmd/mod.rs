@@ -16,7 +16,13 @@ mod sample;
 mod tables;
 mod train;
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use lwflow::flow::Flow;
+use lwflow::importance::ImportanceDiagnostics;
+use lwflow::model::Model;
+use lwflow::Real;
 
 use crate::args::{Cli, Command};
 
@@ -36,4 +42,45 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reference(a) => reference::run(&a),
         Command::Compare(a) => compare::run(&a),
     }
+}
+
+/// What to do for a model file whose task is not built in (an external model).
+pub const TASK_HINT: &str = "for a model trained on an external version of a built-in task, give --task NAME";
+
+/// The built-in task `task` (or else the model file's `file_task`), checked against the flow's
+/// dimensions: the likelihood for `--importance` and the reference for `eval`.
+pub fn task_model<T: Real>(task: Option<&str>, file_task: &str, flow: &Flow<T>, path: &Path) -> Result<Box<dyn Model>> {
+    let name = task.unwrap_or(file_task);
+    let model = lwflow::tasks::by_name(name).with_context(|| match task {
+        Some(_) => "--task".to_string(),
+        None => format!("the model file's task '{name}' is not built in; {TASK_HINT}"),
+    })?;
+    if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
+        let who = if task.is_some() { "--task" } else { "the model file's task" };
+        bail!(
+            "{who} {name} has θ of dimension {} and x of dimension {}; the model in {} has {} and {}",
+            model.theta_dim(),
+            model.x_dim(),
+            path.display(),
+            flow.theta_dim(),
+            flow.ctx_dim()
+        );
+    }
+    Ok(model)
+}
+
+/// One line of importance diagnostics, with a warning when the ESS is below the samples asked for.
+pub fn importance_line(c: &ImportanceDiagnostics, n: usize) -> String {
+    let mut line = format!(
+        "importance: {} draws, ESS {:.0} ({:.2}%), {} distinct of {n} resampled, log evidence {:.4}",
+        c.draws,
+        c.ess,
+        100.0 * c.ess / c.draws as f64,
+        c.unique,
+        c.log_evidence
+    );
+    if c.ess < n as f64 {
+        line.push_str(" — warning: ESS below the samples requested (repeated draws); q is far from this posterior");
+    }
+    line
 }

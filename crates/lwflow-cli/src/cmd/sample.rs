@@ -2,16 +2,17 @@
 //! corrected by the likelihood ([`lwflow::importance`]).
 
 use anyhow::{Context, Result};
-use lwflow::importance::{importance_resample, ImportanceConfig, ImportanceDiagnostics};
+use lwflow::importance::{importance_resample, ImportanceConfig};
 use lwflow::io::{load_flow, parse_obs, write_samples};
 
+use super::importance_line;
 use crate::args::SampleArgs;
 
 pub fn run(a: &SampleArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let x = parse_obs(&a.obs, flow.ctx_dim()).context("--obs")?;
     let samples = if a.importance {
-        let model = super::eval::task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
+        let model = super::task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
         let corrected = importance_resample(model.as_ref(), &flow, &x, a.num, &ImportanceConfig::default(), a.seed)?;
         eprintln!("{}", importance_line(&corrected.diagnostics, a.num));
         corrected.samples
@@ -21,22 +22,6 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let header = theta_header(flow.theta_dim());
     write_samples(&a.out, &header, samples.as_ref()).with_context(|| format!("writing {}", a.out.display()))?;
     Ok(())
-}
-
-/// One line of importance diagnostics, with a warning when the ESS is below the samples asked for.
-pub fn importance_line(c: &ImportanceDiagnostics, n: usize) -> String {
-    let mut line = format!(
-        "importance: {} draws, ESS {:.0} ({:.2}%), {} distinct of {n} resampled, log evidence {:.4}",
-        c.draws,
-        c.ess,
-        100.0 * c.ess / c.draws as f64,
-        c.unique,
-        c.log_evidence
-    );
-    if c.ess < n as f64 {
-        line.push_str(" — warning: ESS below the samples requested (repeated draws); q is far from this posterior");
-    }
-    line
 }
 
 /// Column names theta_1 .. theta_d.
