@@ -147,6 +147,9 @@ pub fn importance_resample<T: Real>(
             if log_q[r].is_nan() {
                 return Err(Error::invalid("importance proposal", format!("log q is NaN at draw {}", log_w.len())));
             }
+            if log_lik[r].is_nan() || log_lik[r] == f64::INFINITY {
+                return Err(Error::BadLogLikelihood { row: log_w.len(), obs: 0, value: log_lik[r] });
+            }
             log_w.push(log_lik[r] + defensive_log_offset(log_prior, log_q[r], cfg.prior_share));
         }
         theta.extend_from_slice(draws.as_slice());

@@ -1,5 +1,6 @@
-//! Training stops with a message naming the culprit: a model's NaN log-likelihood names the
-//! θ row and observation, a diverging run names the step; and a seed fixes the result.
+//! Training (and importance sampling) stops with a message naming the culprit: a model's NaN
+//! log-likelihood names the θ row and observation, a diverging run names the step; and a seed
+//! fixes the result.
 
 use lwflow::flow::{BaseConfig, CouplingConfig, Flow, FlowConfig};
 use lwflow::mat::{MatMut, MatRef};
@@ -56,6 +57,16 @@ fn nan_log_likelihood_is_an_error_naming_the_row() {
     let model = Broken { inner: lwflow::tasks::by_name("square2d").unwrap() };
     let err = fit(&model, tiny_flow_config(), tiny_train_config(1), &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("log-likelihood is NaN for theta row") && err.contains("x row"), "{err}");
+}
+
+#[test]
+fn nan_log_likelihood_stops_importance_sampling_naming_the_row() {
+    let model = Broken { inner: lwflow::tasks::by_name("square2d").unwrap() };
+    let norm = prior_predictive_standardizer(&model, 1000, 1).unwrap();
+    let flow = Flow::<f32>::new(tiny_flow_config(), model.prior(), norm, 1).unwrap();
+    let cfg = lwflow::importance::ImportanceConfig::default();
+    let err = lwflow::importance::importance_resample(&model, &flow, &[1.0, 1.0], 200, &cfg, 1).unwrap_err();
+    assert!(err.to_string().contains("log-likelihood is NaN for theta row"), "{err}");
 }
 
 #[test]
