@@ -75,7 +75,8 @@ pub enum MethodArg {
     Exact,
     /// A normalised grid over the prior box (bounded priors, up to 3 parameters).
     Grid,
-    /// Adaptive-tempering SMC, one particle per sample (at least 1000); any task.
+    /// Adaptive-tempering SMC with the benchmark's settings (two particles per sample, at least
+    /// 1000; `lwflow::benchmark::reference_smc_config`); any task.
     Smc,
 }
 

@@ -32,7 +32,7 @@ use crate::model::Model;
 use crate::real::Real;
 use crate::rng::{stream, Stream};
 use crate::special::log_sum_exp;
-use crate::train::proposal::defensive_log_offset;
+use crate::train::proposal::{defensive_log_offset, defensive_prior_draws};
 use crate::weights::{normalise_weights, systematic_resample};
 
 /// Settings of [`importance_resample`].
@@ -126,8 +126,8 @@ pub fn importance_resample<T: Real>(
     let d = flow.theta_dim();
     let x_row = MatRef::new(x, 1, x.len());
     let round_draws = n * cfg.draws_per_sample;
-    let n_prior = ((cfg.prior_share * round_draws as f64).round() as usize).clamp(1, round_draws);
-    let (mut theta, mut log_w) = (Vec::new(), Vec::new());
+    let n_prior = defensive_prior_draws(cfg.prior_share, round_draws);
+    let (mut theta, mut log_w, mut w) = (Vec::new(), Vec::new(), Vec::new());
     let mut ess = 0.0;
     for round in 0u64.. {
         let flow_seed = if round == 0 { seed } else { stream(seed, Stream::Importance, round, 0).gen() };
@@ -153,16 +153,15 @@ pub fn importance_resample<T: Real>(
             log_w.push(log_lik[r] + defensive_log_offset(log_prior, log_q[r], cfg.prior_share));
         }
         theta.extend_from_slice(draws.as_slice());
-        ess = normalise_weights(&mut log_w.clone(), 0)?;
-        let total = log_w.len();
-        if ess >= cfg.target_ess * n as f64 || total + round_draws > n * cfg.max_draws_per_sample {
+        // Normalised weights of all draws so far (log_w keeps the unnormalised ones).
+        w.clone_from(&log_w);
+        ess = normalise_weights(&mut w, 0)?;
+        if ess >= cfg.target_ess * n as f64 || log_w.len() + round_draws > n * cfg.max_draws_per_sample {
             break;
         }
     }
     let total = log_w.len();
     let log_evidence = log_sum_exp(&log_w) - (total as f64).ln();
-    let mut w = log_w;
-    normalise_weights(&mut w, 0)?;
     let mut idx = vec![0; n];
     systematic_resample(&w, stream(seed, Stream::Importance, u64::MAX, 0).gen(), &mut idx);
     let theta = Mat::from_vec(total, d, theta);

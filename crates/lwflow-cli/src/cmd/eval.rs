@@ -14,12 +14,13 @@ use crate::args::{EvalArgs, ReferenceArg};
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    // The task whose reference applies: `--task`, else the one the model was trained on.
-    if a.task.is_some() {
-        task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
-    }
+    // The task whose reference applies: `--task`, else the one the model was trained on. It is
+    // checked against the flow once, when given or when its likelihood serves --importance.
     let task = a.task.as_deref().unwrap_or(meta.model.as_str());
-    let likelihood = a.importance.then(|| task_model(a.task.as_deref(), &meta.model, &flow, &a.model)).transpose()?;
+    let checked = (a.task.is_some() || a.importance)
+        .then(|| task_model(a.task.as_deref(), &meta.model, &flow, &a.model))
+        .transpose()?;
+    let likelihood = checked.filter(|_| a.importance);
     let mut reports = Vec::new();
     for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;

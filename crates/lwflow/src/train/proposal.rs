@@ -106,10 +106,16 @@ impl ProposalConfig {
         }
     }
 
-    /// How many of the M draws per observation come from the prior: round(α·M), at least one.
+    /// How many of the M draws per observation come from the prior ([`defensive_prior_draws`]).
     pub fn prior_draws(&self) -> usize {
-        ((self.prior_share * self.draws_per_obs as f64).round() as usize).clamp(1, self.draws_per_obs)
+        defensive_prior_draws(self.prior_share, self.draws_per_obs)
     }
+}
+
+/// How many of `draws` draws from the defensive mixture α π + (1 − α) q come from the prior in
+/// the deterministic split (module docs): round(α·draws), at least one.
+pub fn defensive_prior_draws(prior_share: f64, draws: usize) -> usize {
+    ((prior_share * draws as f64).round() as usize).clamp(1, draws)
 }
 
 /// log π_u(u) − log r_u(u|x) for r_u = α π_u + (1 − α) q_u, from log π_u and log q_u at the
