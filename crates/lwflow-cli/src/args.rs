@@ -327,6 +327,10 @@ pub struct TrainArgs {
     /// Number of coupling layers.
     #[arg(long, value_parser = positive_usize)]
     pub layers: Option<usize>,
+    /// Weight λ ≥ 0 of the reverse-KL term KL(q‖p) added to the adaptive steps' loss, which
+    /// pushes down q's mass where the posterior has none (0: forward KL only) [default: task's].
+    #[arg(long, value_parser = non_negative_f64, allow_negative_numbers = true)]
+    pub reverse_kl: Option<f64>,
     /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
     #[arg(long, value_enum)]
     pub mixture_init: Option<InitArg>,
@@ -380,6 +384,9 @@ pub struct TrainArgs {
     /// fraction of the draws, in (0, 1) [default: 0.5].
     #[arg(long, value_parser = open_fraction, allow_negative_numbers = true)]
     pub temper_target: Option<f64>,
+    /// Fraction of the steps by which tempering must have reached β = 1, in (0, 1] [default: 0.5].
+    #[arg(long, value_parser = fraction, allow_negative_numbers = true)]
+    pub temper_end: Option<f64>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -610,6 +617,15 @@ fn positive_f64(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// A finite number ≥ 0.
+fn non_negative_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if !(v.is_finite() && v >= 0.0) {
+        return Err("must be a finite number ≥ 0".into());
+    }
+    Ok(v)
+}
+
 /// A fraction in (0, 1].
 fn fraction(s: &str) -> Result<f64, String> {
     let v = positive_f64(s)?;
@@ -739,6 +755,8 @@ mod tests {
             ("lwflow train --task t --base flat", "--base"),
             ("lwflow train --task t --prior-share 1.5", "--prior-share"),
             ("lwflow train --task t --temper-target 1", "--temper-target"),
+            ("lwflow train --task t --temper-end 0", "--temper-end"),
+            ("lwflow train --task t --reverse-kl -1", "--reverse-kl"),
             ("lwflow train --task t --clip-norm 0", "--clip-norm"),
             ("lwflow sample --model m --obs 1,abc", "--obs"),
             ("lwflow eval --model m --obs 1,2;", "--obs"),

@@ -19,7 +19,7 @@
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
 //!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
-//!                                # temper = "auto" | "on" | "off", temper_target
+//!                                # temper = "auto" | "on" | "off", temper_target, temper_end, reverse_kl
 //! ```
 //! Enumerated values are spelled as on the command line (`layout = "top-weights"`). Every error
 //! names the file, the line and column, and the key.
@@ -134,6 +134,7 @@ impl TrainFile {
             bins: args.bins.or(pos(flow.and_then(|t| t.bins))),
             tail_bound: args.tail_bound.or(posf(flow.and_then(|t| t.tail_bound))),
             layers: args.layers.or(pos(flow.and_then(|t| t.layers))),
+            reverse_kl: args.reverse_kl.or(train.and_then(|t| t.reverse_kl)),
             mixture_init: args.mixture_init.or(train.and_then(|t| t.mixture_init)),
             layout: args.layout.or(train.and_then(|t| t.layout)),
             plot_dir: args.plot_dir.clone(),
@@ -151,6 +152,7 @@ impl TrainFile {
             prior_share: args.prior_share.or(posf(train.and_then(|t| t.prior_share))),
             temper: args.temper.or(train.and_then(|t| t.temper)),
             temper_target: args.temper_target.or(posf(train.and_then(|t| t.temper_target))),
+            temper_end: args.temper_end.or(posf(train.and_then(|t| t.temper_end))),
             quiet: args.quiet,
         }
     }
@@ -328,6 +330,8 @@ struct TrainTable {
     prior_share: Option<PositiveF64>,
     temper: Option<TemperArg>,
     temper_target: Option<PositiveF64>,
+    temper_end: Option<PositiveF64>,
+    reverse_kl: Option<f64>,
 }
 
 /// An integer ≥ 1 (the file's twin of the flags' `positive_usize`); rejected while parsing, so the
@@ -450,6 +454,7 @@ lr = 0.002
             bins: None,
             tail_bound: None,
             layers: None,
+            reverse_kl: None,
             mixture_init: None,
             layout: None,
             plot_dir: None,
@@ -467,6 +472,7 @@ lr = 0.002
             prior_share: None,
             temper: None,
             temper_target: None,
+            temper_end: None,
             quiet: false,
         }
     }
@@ -492,11 +498,11 @@ lr = 0.002
         );
         let auto = TrainFile::parse(Path::new("run.toml"), "[base]\ncomponents = \"auto\"\n").expect("valid");
         assert_eq!(auto.apply_to(&args()).components, Some(ComponentsArg::Auto));
-        let text = "[train]\nproposal = \"adaptive\"\ntemper = \"off\"\ndraws_per_obs = 32\nprior_share = 0.5\n";
+        let text = "[train]\nproposal = \"adaptive\"\ntemper = \"off\"\ndraws_per_obs = 32\nprior_share = 0.5\ntemper_end = 0.25\nreverse_kl = 2.0\n";
         let m = TrainFile::parse(Path::new("run.toml"), text).expect("valid").apply_to(&args());
         assert_eq!(
-            (m.proposal, m.temper, m.draws_per_obs, m.prior_share),
-            (Some(ProposalArg::Adaptive), Some(TemperArg::Off), Some(32), Some(0.5))
+            (m.proposal, m.temper, m.draws_per_obs, m.prior_share, m.temper_end, m.reverse_kl),
+            (Some(ProposalArg::Adaptive), Some(TemperArg::Off), Some(32), Some(0.5), Some(0.25), Some(2.0))
         );
     }
 

@@ -115,6 +115,12 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
     if let Some(v) = a.temper_target {
         train.temper.target_ess_fraction = v;
     }
+    if let Some(v) = a.temper_end {
+        train.temper.end = v;
+    }
+    if let Some(v) = a.reverse_kl {
+        train.reverse_kl = v;
+    }
     if let Some(l) = a.layout {
         train.layout = match l {
             LayoutArg::Resample => BatchLayout::Resample,

@@ -39,6 +39,10 @@ pub(crate) struct Batch<T: Real> {
     pub(crate) log_lik: Mat<f64>,
     /// o_ij = log π(θ_ij) − log r(θ_ij|x_j) for per-observation draws (unused for shared ones).
     log_off: Mat<f64>,
+    /// (log q_u, log π_u) at each adaptive draw, for the reverse-KL term.
+    log_q_prior: Vec<(f64, f64)>,
+    /// One observation's f = log q − β log L − log π (reverse-KL scratch, n_q long).
+    f_scratch: Vec<f64>,
     log_w: Mat<f64>,
     pairs: WeightedBatch,
     pub(crate) ess: EssStats,
@@ -59,6 +63,8 @@ impl<T: Real> Batch<T> {
             ld_all: Vec::new(),
             log_lik: Mat::zeros(0, 0),
             log_off: Mat::zeros(0, 0),
+            log_q_prior: Vec::new(),
+            f_scratch: Vec::new(),
             log_w: Mat::zeros(0, 0),
             pairs: WeightedBatch::default(),
             ess: EssStats::default(),
@@ -179,14 +185,17 @@ impl<T: Real> Batch<T> {
         prior_share: f64,
         step: usize,
     ) -> Result<()> {
+        self.log_q_prior.resize(self.log_off.as_slice().len(), (0.0, 0.0));
         for (r, off) in self.log_off.as_mut_slice().iter_mut().enumerate() {
             let log_q = chunks[r / CHUNK_ROWS].ws.log_q[r % CHUNK_ROWS].to_f64_lossless();
             if log_q.is_nan() {
                 return Err(Error::NonFinite { step, what: "proposal log-density", value: log_q });
             }
             let ld = self.ld_all[r];
+            let log_prior_u = prior.log_density(self.theta.row(r)) - ld;
+            self.log_q_prior[r] = (log_q, log_prior_u);
             *off = if ld.is_finite() {
-                defensive_log_offset(prior.log_density(self.theta.row(r)) - ld, log_q, prior_share)
+                defensive_log_offset(log_prior_u, log_q, prior_share)
             } else {
                 // A prior draw exactly on a bound of the box: outside the flow's open support.
                 self.ld_all[r] = 0.0;
@@ -218,6 +227,47 @@ impl<T: Real> Batch<T> {
             self.support_term += wb * self.ld_all[b];
         }
         Ok(())
+    }
+
+    /// Adds λ·KL(q‖p_β) to the loss of an adaptive step, through the weights of the draws from q
+    /// (rows n_prior..M of each block). Its score-function gradient is E_q[(f − b) ∇log q] with
+    /// f = log q − β log L − log π and any baseline b (E_q[∇log q] = 0). Per observation, from its
+    /// n_q draws from q: Δw_i = −λ (f_i − f̄) / (sd(f) n_q J). The mean baseline f̄ is the
+    /// leave-one-out one times (n_q − 1)/n_q, so the direction is unbiased; dividing by sd(f)
+    /// makes λ mean the same on every task and observation. A draw with zero likelihood counts as
+    /// 10 nats worse than the worst other. A draw where q ≫ p gets a negative weight: q's excess
+    /// mass is pushed down directly, where the forward KL lowers it only through normalisation.
+    /// Returns the value −Σ Δw_i log q_i the extra weights add to the loss (to report it without).
+    pub(crate) fn add_reverse_kl(&mut self, beta: f64, lambda: f64, n_prior: usize) -> f64 {
+        let (n_obs, m) = (self.log_lik.rows(), self.log_lik.cols());
+        let n_q = m - n_prior;
+        let mut surrogate = 0.0;
+        if n_q < 2 || lambda == 0.0 {
+            return surrogate;
+        }
+        let mut f = std::mem::take(&mut self.f_scratch);
+        f.resize(n_q, 0.0);
+        for j in 0..n_obs {
+            let rows = j * m + n_prior..(j + 1) * m;
+            for (fi, r) in f.iter_mut().zip(rows.clone()) {
+                let (log_q, log_prior) = self.log_q_prior[r];
+                *fi = log_q - beta * self.log_lik.as_slice()[r] - log_prior;
+            }
+            let worst = f.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+            f.iter_mut().filter(|v| !v.is_finite()).for_each(|v| *v = worst + 10.0);
+            let mean = f.iter().sum::<f64>() / n_q as f64;
+            let sd = (f.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n_q as f64).sqrt();
+            if !(sd > 1e-12 && sd.is_finite()) {
+                continue;
+            }
+            for (fi, r) in f.iter().zip(rows) {
+                let dw = -lambda * ((fi - mean) / sd) / (n_q * n_obs) as f64;
+                self.w[r] = T::lit(self.w[r].to_f64_lossless() + dw);
+                surrogate -= dw * self.log_q_prior[r].0;
+            }
+        }
+        self.f_scratch = f;
+        surrogate
     }
 
     /// Weights at temperature `beta`, self-normalised per observation; picks `pairs_per_obs`
@@ -263,7 +313,7 @@ mod tests {
     use crate::rng::stream;
     use crate::tasks::by_name;
     use crate::train::proposal::{ProposalConfig, ProposalKind};
-    use crate::train::trainer::forward_chunks;
+    use crate::train::trainer::{backward_chunks, forward_chunks};
     use rand::Rng as _;
 
     /// The adaptive weights must turn draws from a q that is *not* the posterior into posterior
@@ -317,5 +367,99 @@ mod tests {
             // Tolerance: θ → u round trips of draws deep in the tails (o ≈ −200) lose ~1e−6 relative.
             assert!((got - want).abs() < 1e-5 * (1.0 + want.abs()), "draw {i}: {got} vs {want}");
         }
+    }
+
+    /// A perturbed flow (Gaussian base, parameters ± 0.1) on gaussian_linear and one step's
+    /// adaptive batch for `x` (M draws, a quarter from the prior), weighted at β = 1.
+    fn adaptive_batch(x: &Mat<f64>, m: usize) -> (Flow<f64>, TrainConfig, Batch<f64>) {
+        let model = by_name("gaussian_linear").unwrap();
+        let d = model.theta_dim();
+        let norm = Standardizer { mean: vec![0.0; d], std: vec![0.45; d] };
+        let mut flow = Flow::<f64>::new(FlowConfig::new(d, d, BaseConfig::Gaussian), model.prior(), norm, 7).unwrap();
+        let mut rng = stream(3, Stream::Init, 0, 0);
+        for p in flow.params_mut() {
+            *p += rng.gen_range(-0.1..0.1);
+        }
+        let proposal =
+            ProposalConfig { kind: ProposalKind::Adaptive, warmup: 0.0, draws_per_obs: m, ..ProposalConfig::default() };
+        let cfg = TrainConfig { proposal, ..TrainConfig::default() };
+        let mut batch = Batch::<f64>::new(d, d);
+        batch.draw_adaptive(model.as_ref(), &flow, flow.params(), x, &cfg, 0).unwrap();
+        let mut chunks: Vec<Chunk<f64>> = (0..batch.u.rows().div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(&flow)).collect();
+        forward_chunks(&flow, flow.params(), &batch.u, &batch.ctx, &mut chunks);
+        batch.proposal_offsets(model.prior(), &chunks, cfg.proposal.prior_share, 0).unwrap();
+        batch.weigh_all(1.0).unwrap();
+        (flow, cfg, batch)
+    }
+
+    /// The reverse-KL weights: prior draws untouched; within each observation's n_q = 6 draws
+    /// from q they sum to zero (mean baseline) and fall as f = log q − log L − log π rises; the
+    /// returned value is −Σ Δw log q.
+    #[test]
+    fn reverse_kl_weights_sum_to_zero_and_fall_with_excess_density() {
+        let x = Mat::from_fn(3, 10, |j, k| 0.3 * (j as f64 - 1.0) + 0.05 * k as f64);
+        let (_, cfg, mut batch) = adaptive_batch(&x, 8);
+        let n_prior = cfg.proposal.prior_draws();
+        assert_eq!(n_prior, 2);
+        let before = batch.w.clone();
+        let value = batch.add_reverse_kl(1.0, 2.0, n_prior);
+        let dw: Vec<f64> = batch.w.iter().zip(&before).map(|(a, b)| a - b).collect();
+        let mut want_value = 0.0;
+        for j in 0..3 {
+            let block = j * 8..(j + 1) * 8;
+            assert!(dw[block.start..block.start + n_prior].iter().all(|&v| v == 0.0), "prior rows changed");
+            let q_rows: Vec<usize> = (block.start + n_prior..block.end).collect();
+            let sum: f64 = q_rows.iter().map(|&r| dw[r]).sum();
+            assert!(sum.abs() < 1e-15, "observation {j}: Δw sums to {sum}");
+            let f = |r: usize| batch.log_q_prior[r].0 - batch.log_lik.as_slice()[r] - batch.log_q_prior[r].1;
+            for &a in &q_rows {
+                for &b in &q_rows {
+                    if f(a) < f(b) {
+                        assert!(dw[a] > dw[b], "observation {j}: f {} < {} but Δw {} ≤ {}", f(a), f(b), dw[a], dw[b]);
+                    }
+                }
+                want_value -= dw[a] * batch.log_q_prior[a].0;
+            }
+        }
+        assert!((value - want_value).abs() < 1e-12);
+        assert_eq!(batch.add_reverse_kl(1.0, 0.0, n_prior), 0.0, "λ = 0 adds nothing");
+    }
+
+    /// The reverse-KL weights alone give a descent direction of KL(q‖p): one step of length 0.05
+    /// along their gradient lowers KL(q‖p) against gaussian_linear's exact posterior N(x/2, 0.05 I)
+    /// (estimated on the same base draws before and after, so the comparison is not noise).
+    #[test]
+    fn reverse_kl_step_lowers_kl_q_to_posterior() {
+        let x = Mat::from_fn(1, 10, |_, k| 0.6 * ((k as f64) - 4.5) / 4.5);
+        let (mut flow, cfg, mut batch) = adaptive_batch(&x, 4096);
+        batch.w.iter_mut().for_each(|w| *w = 0.0);
+        batch.add_reverse_kl(1.0, 1.0, cfg.proposal.prior_draws());
+        let mut chunks: Vec<Chunk<f64>> = (0..batch.u.rows().div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(&flow)).collect();
+        let params = flow.params().to_vec();
+        forward_chunks(&flow, &params, &batch.u, &batch.ctx, &mut chunks);
+        let mut grad = vec![0.0; params.len()];
+        backward_chunks(&flow, &params, &batch.w, &mut chunks, Some(&mut grad));
+        let kl = |flow: &Flow<f64>| {
+            let theta = flow.sample(x.row(0), 20_000, 5).unwrap();
+            let log_q = flow.log_prob(theta.as_ref(), x.as_ref()).unwrap();
+            let log_p = |t: &[f64]| -> f64 {
+                t.iter()
+                    .zip(x.row(0))
+                    .map(|(&v, &xk)| {
+                        -0.5 * (v - xk / 2.0).powi(2) / 0.05 - 0.5 * (2.0 * std::f64::consts::PI * 0.05).ln()
+                    })
+                    .sum()
+            };
+            (0..theta.rows()).map(|r| log_q[r] - log_p(theta.row(r))).sum::<f64>() / theta.rows() as f64
+        };
+        let before = kl(&flow);
+        let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        for (p, g) in flow.params_mut().iter_mut().zip(&grad) {
+            *p -= 0.05 * g / norm;
+        }
+        let after = kl(&flow);
+        // Measured: 7.09 → 5.60. (Far from p — KL ≈ 50 — the score-function estimate of this
+        // gradient is too noisy to point downhill; adaptive training starts after a warm-up.)
+        assert!(after < before - 0.5, "KL(q‖p) {before} → {after}");
     }
 }

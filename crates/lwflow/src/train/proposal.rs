@@ -22,6 +22,17 @@
 //! mixture") importance sampler: consistent, and never worse than the worse of its parts by
 //! more than the factor 1/α or 1/(1 − α).
 //!
+//! # An optional reverse-KL term
+//!
+//! The forward KL punishes q for missing posterior mass but only weakly for putting mass where
+//! the posterior has none: such draws get weight ≈ 0 and lower q there only through
+//! normalisation. On slcp this leaves q smeared towards θ₃ = 0 between the two sign modes of θ₃
+//! (results/proposals/results.md). `TrainConfig::reverse_kl` = λ > 0 adds λ·KL(q‖p_β) to the
+//! adaptive steps' loss, estimated from the same draws from q by the score-function identity
+//! ∇KL(q‖p) = E_q[(log q − log p − b) ∇log q] — no gradient of the likelihood needed, no new
+//! draws or likelihood evaluations (`Batch::add_reverse_kl` has the estimator). The forward
+//! term still keeps every mode covered; λ only decides how hard excess mass is pushed down.
+//!
 //! The flow works in support space u (see [`crate::flow::Support`]); there π_u(u) = π(θ)|dθ/du|
 //! and r_u = α π_u + (1 − α) q_u, and π_u/r_u = π/r because the Jacobian cancels.
 

@@ -61,6 +61,10 @@ pub struct TrainConfig {
     /// Likelihood tempering of the early steps.
     #[serde(default = "TemperConfig::off")]
     pub temper: TemperConfig,
+    /// Weight λ ≥ 0 of the reverse-KL term λ·KL(q‖p) added to the loss of the adaptive steps
+    /// (0: the forward KL only). See the module docs of [`crate::train::proposal`].
+    #[serde(default)]
+    pub reverse_kl: f64,
     /// Optional wall-clock limit in seconds. Stopping on time makes the result depend on the
     /// machine's speed; leave it unset for runs that must be reproducible from the seed.
     pub time_limit: Option<f64>,
@@ -86,6 +90,7 @@ impl Default for TrainConfig {
             mixture_init: MixtureInit::Separated,
             proposal: ProposalConfig::default(),
             temper: TemperConfig::default(),
+            reverse_kl: 0.0,
             time_limit: None,
             seed: 1,
         }
@@ -111,6 +116,9 @@ impl TrainConfig {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::invalid("train.lr", format!("{} must be a positive number", self.lr)));
+        }
+        if !(self.reverse_kl >= 0.0 && self.reverse_kl.is_finite()) {
+            return Err(Error::invalid("train.reverse_kl", format!("{} must be a finite number ≥ 0", self.reverse_kl)));
         }
         if self.clip_norm.is_nan() || self.clip_norm <= 0.0 {
             return Err(Error::invalid("train.clip_norm", "must be positive"));
@@ -384,7 +392,10 @@ pub fn train<T: Real>(
             batch.proposal_offsets(model.prior(), &chunks, cfg.proposal.prior_share, step)?;
             let beta = tempering.update(&cfg.temper, tempered, step, cfg.steps, &batch.log_lik, batch.offset());
             batch.weigh_all(beta)?;
-            (backward_chunks(flow, &params, &batch.w, &mut chunks, Some(&mut grad)) - batch.support_term, beta)
+            let reverse = batch.add_reverse_kl(beta, cfg.reverse_kl, cfg.proposal.prior_draws());
+            // The reported loss stays the forward KL's weighted NLL.
+            let loss = backward_chunks(flow, &params, &batch.w, &mut chunks, Some(&mut grad)) - reverse;
+            (loss - batch.support_term, beta)
         } else {
             // The warm-up of an adaptive run only needs a rough start for q: fewer draws.
             let n = if adaptive_from.is_some() { n_theta.min(cfg.proposal.warmup_thetas) } else { n_theta };
