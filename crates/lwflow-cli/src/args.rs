@@ -327,10 +327,6 @@ pub struct TrainArgs {
     /// Number of coupling layers.
     #[arg(long, value_parser = positive_usize)]
     pub layers: Option<usize>,
-    /// Weight λ ≥ 0 of the reverse-KL term KL(q‖p) added to the adaptive steps' loss, which
-    /// pushes down q's mass where the posterior has none (0: forward KL only) [default: task's].
-    #[arg(long, value_parser = non_negative_f64, allow_negative_numbers = true)]
-    pub reverse_kl: Option<f64>,
     /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
     #[arg(long, value_enum)]
     pub mixture_init: Option<InitArg>,
@@ -387,6 +383,10 @@ pub struct TrainArgs {
     /// Fraction of the steps by which tempering must have reached β = 1, in (0, 1] [default: 0.5].
     #[arg(long, value_parser = fraction, allow_negative_numbers = true)]
     pub temper_end: Option<f64>,
+    /// Weight λ ≥ 0 of the reverse-KL term KL(q‖p) added to the adaptive steps' loss, which
+    /// pushes down q's mass where the posterior has none (0: forward KL only) [default: task's].
+    #[arg(long, value_parser = non_negative_f64, allow_negative_numbers = true)]
+    pub reverse_kl: Option<f64>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,

@@ -134,7 +134,6 @@ impl TrainFile {
             bins: args.bins.or(pos(flow.and_then(|t| t.bins))),
             tail_bound: args.tail_bound.or(posf(flow.and_then(|t| t.tail_bound))),
             layers: args.layers.or(pos(flow.and_then(|t| t.layers))),
-            reverse_kl: args.reverse_kl.or(train.and_then(|t| t.reverse_kl)),
             mixture_init: args.mixture_init.or(train.and_then(|t| t.mixture_init)),
             layout: args.layout.or(train.and_then(|t| t.layout)),
             plot_dir: args.plot_dir.clone(),
@@ -153,6 +152,7 @@ impl TrainFile {
             temper: args.temper.or(train.and_then(|t| t.temper)),
             temper_target: args.temper_target.or(posf(train.and_then(|t| t.temper_target))),
             temper_end: args.temper_end.or(posf(train.and_then(|t| t.temper_end))),
+            reverse_kl: args.reverse_kl.or(train.and_then(|t| t.reverse_kl)),
             quiet: args.quiet,
         }
     }
@@ -454,7 +454,6 @@ lr = 0.002
             bins: None,
             tail_bound: None,
             layers: None,
-            reverse_kl: None,
             mixture_init: None,
             layout: None,
             plot_dir: None,
@@ -473,6 +472,7 @@ lr = 0.002
             temper: None,
             temper_target: None,
             temper_end: None,
+            reverse_kl: None,
             quiet: false,
         }
     }

@@ -136,9 +136,7 @@ pub fn importance_resample<T: Real>(
         model
             .prior()
             .sample(&mut stream(seed, Stream::Importance, round, 1), draws.as_mut().rows_range_mut(0, n_prior));
-        for r in n_prior..round_draws {
-            draws.row_mut(r).copy_from_slice(from_q.row(r - n_prior));
-        }
+        draws.as_mut().rows_range_mut(n_prior, round_draws - n_prior).copy_from(from_q.as_ref());
         let log_q = flow.log_prob(draws.as_ref(), x_row)?;
         let mut log_lik = vec![0.0; round_draws];
         model.log_likelihood_at(x, draws.as_ref(), &mut log_lik)?;
