@@ -327,6 +327,9 @@ pub struct TrainArgs {
     /// Number of coupling layers.
     #[arg(long, value_parser = positive_usize)]
     pub layers: Option<usize>,
+    /// x is this many exchangeable draws (e.g. 4 for slcp): the conditioners also get their mean, log standard deviations and correlations; 1 = x alone.
+    #[arg(long, value_name = "N", value_parser = positive_usize)]
+    pub set_members: Option<usize>,
     /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
     #[arg(long, value_enum)]
     pub mixture_init: Option<InitArg>,

@@ -16,7 +16,7 @@
 //! low = [-3.0, -3.0]
 //! high = [3.0, 3.0]
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
-//! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound
+//! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound, set_members
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
 //!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
 //!                                # temper = "auto" | "on" | "off", temper_target, temper_end, reverse_kl
@@ -134,6 +134,7 @@ impl TrainFile {
             bins: args.bins.or(pos(flow.and_then(|t| t.bins))),
             tail_bound: args.tail_bound.or(posf(flow.and_then(|t| t.tail_bound))),
             layers: args.layers.or(pos(flow.and_then(|t| t.layers))),
+            set_members: args.set_members.or(pos(flow.and_then(|t| t.set_members))),
             mixture_init: args.mixture_init.or(train.and_then(|t| t.mixture_init)),
             layout: args.layout.or(train.and_then(|t| t.layout)),
             plot_dir: args.plot_dir.clone(),
@@ -307,6 +308,7 @@ impl<'de> Deserialize<'de> for Components {
 struct FlowTable {
     kind: Option<FlowArg>,
     layers: Option<Positive>,
+    set_members: Option<Positive>,
     hidden: Option<Positive>,
     depth: Option<Positive>,
     bins: Option<Positive>,
@@ -431,6 +433,7 @@ components = 6
 kind = "affine"
 layers = 3
 hidden = 32
+set_members = 3
 
 [train]
 steps = 20
@@ -454,6 +457,7 @@ lr = 0.002
             bins: None,
             tail_bound: None,
             layers: None,
+            set_members: None,
             mixture_init: None,
             layout: None,
             plot_dir: None,
@@ -489,6 +493,7 @@ lr = 0.002
             (Some(7), Some(BaseArg::Gmm), Some(ComponentsArg::Count(6)))
         );
         assert_eq!((merged.flow, merged.layers, merged.hidden), (Some(FlowArg::Affine), Some(3), Some(32)));
+        assert_eq!(merged.set_members, Some(3));
         assert_eq!((merged.steps, merged.layout, merged.lr), (Some(20), Some(LayoutArg::TopWeights), Some(0.002)));
         let flags = TrainArgs { seed: Some(1), steps: Some(5), base: Some(BaseArg::Cgmm), ..args() };
         let merged = file.apply_to(&flags);

@@ -212,5 +212,11 @@ fn bad_input_gives_clear_errors_and_no_output_file() {
     let r = lwflow(&["train", "--task", "nope", "--out", o]);
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("square2d"), "lists the valid tasks");
+
+    // slcp's x has 8 values: 3 draws cannot split it.
+    let r = lwflow(&["train", "--task", "slcp", "--set-members", "3", "--steps", "1", "--out", o]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("--set-members") && err.contains("divide the observation's dimension 8"), "{err}");
     assert!(!out_path.exists(), "no output file after a failure");
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
+use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig, ObsFeatures};
 use lwflow::io::save_flow;
 use lwflow::model::{ExternalModel, Model};
 use lwflow::tasks::defaults::DEFAULT_COMPONENTS;
@@ -60,6 +60,9 @@ pub fn resolve(a: &TrainArgs, theta_dim: usize, x_dim: usize) -> (FlowConfig, Tr
     }
     if let Some(l) = a.layers {
         flow.n_layers = l;
+    }
+    if let Some(members) = a.set_members {
+        flow.x_features = if members == 1 { ObsFeatures::Raw } else { ObsFeatures::SetMoments { members } };
     }
     if a.hidden.is_some() || a.depth.is_some() {
         let width = a.hidden.unwrap_or(flow.hidden[0]);
@@ -205,6 +208,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     let seed = a.seed.unwrap_or(DEFAULT_SEED);
     let (mut flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
+    flow_cfg.x_features.validate(model.x_dim()).context("--set-members (config: [flow] set_members)")?;
     let auto = if wants_auto_components(a) {
         let cfg = super::components::auto_config(seed, None, None, None);
         let pick = choose_components(model.as_ref(), &mut flow_cfg, &cfg)

@@ -1,13 +1,15 @@
 //! Conditional normalizing flows q(θ|x).
 //!
 //! θ → [`Support`] (fixed: prior box → ℝ^d, standardised) → coupling layers conditioned on the
-//! standardised x → z, with log q(θ|x) = log p_base(z | x) + Σ log|det J_layer| + log|det J_support|.
+//! standardised x (and fixed statistics of it, [`ObsFeatures`]) → z, with
+//! log q(θ|x) = log p_base(z | x) + Σ log|det J_layer| + log|det J_support|.
 //! [`Flow`] owns the architecture, the fixed standardisations and the flat parameter vector;
 //! the chunked, allocation-free passes used by training are [`Flow::forward_chunk`] and
 //! [`Flow::backward_chunk`] over a [`FlowWorkspace`].
 
 mod affine;
 mod coupling;
+mod features;
 mod layer;
 mod permute;
 mod spline;
@@ -15,6 +17,7 @@ mod support;
 
 pub use affine::{Affine, AffineCoupling};
 pub use coupling::{Coupling, Split, Transformer};
+pub use features::ObsFeatures;
 pub use layer::Layer;
 pub use permute::Permutation;
 pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
@@ -98,8 +101,11 @@ impl BaseConfig {
 pub struct FlowConfig {
     /// Dimension of θ.
     pub theta_dim: usize,
-    /// Dimension of the observation x (the conditioners' context).
+    /// Dimension of the observation x.
     pub ctx_dim: usize,
+    /// What the conditioners see of x ([`ObsFeatures::Raw`]: x itself).
+    #[serde(default)]
+    pub x_features: ObsFeatures,
     /// Number of coupling layers.
     pub n_layers: usize,
     /// Hidden layer widths of each coupling's conditioner MLP.
@@ -119,12 +125,18 @@ impl FlowConfig {
         Self {
             theta_dim,
             ctx_dim,
+            x_features: ObsFeatures::Raw,
             n_layers: DEFAULT_LAYERS,
             hidden: vec![128, 128],
             activation: Activation::Silu,
             coupling: CouplingConfig::default_spline(),
             base,
         }
+    }
+
+    /// Number of context values the conditioners get: x and the statistics its [`ObsFeatures`] adds.
+    pub fn context_width(&self) -> usize {
+        self.x_features.width(self.ctx_dim)
     }
 }
 
@@ -226,12 +238,13 @@ impl<T: Real> Base<T> for BaseKind {
     }
 }
 
-/// Fixed affine standardisation of the observations: ctx = (x − mean) / std.
+/// Fixed affine standardisation of the conditioners' context c(x) (x, then the statistics of its
+/// [`ObsFeatures`]): ctx = (c(x) − mean) / std.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Standardizer {
-    /// Per-column mean of x (prior-predictive estimate).
+    /// Per-column mean of c(x) (prior-predictive estimate).
     pub mean: Vec<f64>,
-    /// Per-column standard deviation of x (positive).
+    /// Per-column standard deviation of c(x) (positive).
     pub std: Vec<f64>,
 }
 
@@ -247,13 +260,6 @@ impl Standardizer {
             })
             .collect();
         Self { mean, std }
-    }
-
-    /// Writes the standardised row into `out`.
-    pub fn apply<T: Real>(&self, x: &[f64], out: &mut [T]) {
-        for (((o, &v), m), s) in out.iter_mut().zip(x).zip(&self.mean).zip(&self.std) {
-            *o = T::lit((v - m) / s);
-        }
     }
 }
 
@@ -294,10 +300,12 @@ impl<T: Real> Flow<T> {
         if d == 0 || prior.dim() != d {
             return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
         }
-        if ctx_norm.mean.len() != config.ctx_dim || ctx_norm.std.len() != config.ctx_dim {
+        config.x_features.validate(config.ctx_dim)?;
+        let width = config.context_width();
+        if ctx_norm.mean.len() != width || ctx_norm.std.len() != width {
             return Err(Error::Shape {
                 what: "observation standardisation",
-                expected: config.ctx_dim,
+                expected: width,
                 got: ctx_norm.mean.len(),
             });
         }
@@ -328,7 +336,7 @@ impl<T: Real> Flow<T> {
             } else {
                 (d - lower, Split::Upper)
             };
-            let (ctx, hidden, act) = (config.ctx_dim, &config.hidden, config.activation);
+            let (ctx, hidden, act) = (width, &config.hidden, config.activation);
             layers.push(match config.coupling {
                 CouplingConfig::Affine { scale_bound } => {
                     LayerKind::Affine(AffineCoupling::new(d, n_cond, split, ctx, hidden, act, scale_bound))
@@ -352,7 +360,7 @@ impl<T: Real> Flow<T> {
             BaseConfig::Cgmm { components } => BaseKind::ConditionalMixture(ConditionalMixture::new(
                 d,
                 components,
-                config.ctx_dim,
+                width,
                 &config.hidden,
                 config.activation,
             )),
@@ -378,9 +386,19 @@ impl<T: Real> Flow<T> {
     pub fn support(&self) -> &Support {
         &self.support
     }
-    /// The fixed standardisation applied to x before the conditioners see it.
+    /// The fixed standardisation of the context (x and its statistics) the conditioners see.
     pub fn ctx_standardizer(&self) -> &Standardizer {
         &self.ctx_norm
+    }
+    /// Writes the conditioners' context for the observation `x` into `out`
+    /// ([`Flow::context_width`] values: x and its statistics, standardised); allocation-free.
+    pub fn context_into(&self, x: &[f64], out: &mut [T]) {
+        let (mean, std) = (&self.ctx_norm.mean, &self.ctx_norm.std);
+        self.config.x_features.for_each(x, |i, v| out[i] = T::lit((v - mean[i]) / std[i]));
+    }
+    /// Number of context values the conditioners get per observation.
+    pub fn context_width(&self) -> usize {
+        self.ctx_norm.mean.len()
     }
     /// Dimension d of θ (samples and `log_prob` inputs have d columns).
     pub fn theta_dim(&self) -> usize {
@@ -563,10 +581,10 @@ impl<T: Real> Flow<T> {
             let rows = out.len();
             let mut ws = self.workspace(rows);
             let mut u = Mat::zeros(rows, d);
-            let mut ctx = Mat::zeros(rows, self.ctx_dim());
+            let mut ctx = Mat::zeros(rows, self.context_width());
             for r in 0..rows {
                 let xr = if x.rows() == 1 { 0 } else { start + r };
-                self.ctx_norm.apply(x.row(xr), ctx.row_mut(r));
+                self.context_into(x.row(xr), ctx.row_mut(r));
             }
             let mut ld = vec![0.0; rows];
             self.to_support(theta.rows_range(start, rows), &mut u, &mut ld);
@@ -582,12 +600,12 @@ impl<T: Real> Flow<T> {
     pub fn sample(&self, x: &[f64], n: usize, seed: u64) -> Result<Mat<f64>> {
         self.check_x(MatRef::new(x, 1, x.len()))?;
         let d = self.theta_dim();
-        let mut ctx_row = vec![T::zero(); self.ctx_dim()];
-        self.ctx_norm.apply(x, &mut ctx_row);
+        let mut ctx_row = vec![T::zero(); self.context_width()];
+        self.context_into(x, &mut ctx_row);
         let mut out = Mat::zeros(n, d);
         out.as_mut_slice().par_chunks_mut(CHUNK_ROWS * d).enumerate().for_each(|(c, out)| {
             let rows = out.len() / d;
-            let ctx = Mat::from_fn(rows, self.ctx_dim(), |_, k| ctx_row[k]);
+            let ctx = Mat::from_fn(rows, ctx_row.len(), |_, k| ctx_row[k]);
             let mut rng = stream(seed, Stream::Sample, 0, c as u64);
             let u = self.sample_support(ctx.as_ref(), &mut rng);
             let mut buf = vec![0.0; d];

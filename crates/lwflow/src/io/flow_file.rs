@@ -25,7 +25,8 @@ pub struct FlowMeta {
     pub prior: Prior,
     /// The architecture, enough to rebuild the flow before loading its parameters.
     pub flow: FlowConfig,
-    /// Standardisation of x fitted on prior-predictive draws at training time.
+    /// Standardisation of the conditioners' context (x, and the statistics `flow.x_features` adds),
+    /// fitted on prior-predictive draws at training time.
     pub x_standardizer: Standardizer,
     /// Training settings of the run (absent for an untrained flow).
     pub train: Option<TrainConfig>,

@@ -124,7 +124,7 @@ impl<T: Real> Batch<T> {
         cfg: &TrainConfig,
         step: u64,
     ) -> Result<()> {
-        let (n_obs, d, c) = (x.rows(), flow.theta_dim(), flow.ctx_dim());
+        let (n_obs, d, c) = (x.rows(), flow.theta_dim(), flow.context_width());
         let m = cfg.proposal.draws_per_obs;
         let n_prior = cfg.proposal.prior_draws();
         let rows = n_obs * m;
@@ -136,9 +136,8 @@ impl<T: Real> Batch<T> {
         ensure(&mut self.log_off, n_obs, m);
         self.ld_all.resize(rows, 0.0);
         self.w.resize(rows, T::zero());
-        let norm = flow.ctx_standardizer();
         for r in 0..rows {
-            norm.apply(x.row(r / m), self.ctx.row_mut(r));
+            flow.context_into(x.row(r / m), self.ctx.row_mut(r));
         }
 
         // One independent stream per observation: the first n_prior draws of each block from π,
@@ -289,16 +288,15 @@ impl<T: Real> Batch<T> {
             *w = beta * l + if per_obs.is_some() { off[k] } else { 0.0 };
         }
         weighted_batch(&mut self.log_w, cfg.layout, cfg.pairs_per_obs, cfg.seed, step, &mut self.pairs, &mut self.ess)?;
-        let norm = flow.ctx_standardizer();
         ensure(&mut self.u, self.pairs.len(), flow.theta_dim());
-        ensure(&mut self.ctx, self.pairs.len(), flow.ctx_dim());
+        ensure(&mut self.ctx, self.pairs.len(), flow.context_width());
         self.w.resize(self.pairs.len(), T::zero());
         self.support_term = 0.0;
         for b in 0..self.pairs.len() {
             let (i, j) = (self.pairs.theta_idx[b], self.pairs.x_idx[b]);
             let row = per_obs.map_or(i, |m| j * m + i);
             self.u.row_mut(b).copy_from_slice(self.u_all.row(row));
-            norm.apply(x.row(j), self.ctx.row_mut(b));
+            flow.context_into(x.row(j), self.ctx.row_mut(b));
             self.w[b] = T::lit(self.pairs.w[b]);
             self.support_term += self.pairs.w[b] * self.ld_all[row];
         }

@@ -294,7 +294,7 @@ pub fn apply_mixture_init<T: Real>(
 mod tests {
     use super::*;
     use crate::base::fit::SPREAD_SEPARATION;
-    use crate::flow::{BaseConfig, FlowConfig};
+    use crate::flow::{BaseConfig, FlowConfig, ObsFeatures};
     use crate::tasks::Square;
     use crate::train::prior_predictive_standardizer;
 
@@ -303,7 +303,7 @@ mod tests {
 
     fn square2d_flow(base: BaseConfig) -> (Square, Flow<f32>) {
         let task = Square::new(2, Square::DEFAULT_NOISE).expect("valid");
-        let norm = prior_predictive_standardizer(&task, 2000, 5).expect("simulates");
+        let norm = prior_predictive_standardizer(&task, ObsFeatures::Raw, 2000, 5).expect("simulates");
         let flow = Flow::<f32>::new(FlowConfig::new(2, 2, base), task.prior(), norm, 5).expect("valid");
         (task, flow)
     }

@@ -42,7 +42,7 @@ pub fn fit(
     train_cfg: TrainConfig,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<(Flow<f32>, FlowMeta)> {
-    let norm = prior_predictive_standardizer(model, STANDARDIZER_SIMULATIONS, train_cfg.seed)?;
+    let norm = prior_predictive_standardizer(model, flow_cfg.x_features, STANDARDIZER_SIMULATIONS, train_cfg.seed)?;
     let mut flow = Flow::<f32>::new(flow_cfg.clone(), model.prior(), norm.clone(), train_cfg.seed)?;
     apply_mixture_init(&mut flow, train_cfg.mixture_init, model, train_cfg.seed)?;
     let summary = train(model, &mut flow, &train_cfg, on_step)?;

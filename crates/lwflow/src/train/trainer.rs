@@ -5,7 +5,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::flow::{Flow, FlowWorkspace, Standardizer, CHUNK_ROWS};
+use crate::flow::{Flow, FlowWorkspace, ObsFeatures, Standardizer, CHUNK_ROWS};
 use crate::mat::Mat;
 use crate::model::Model;
 use crate::nn::{clip_grad_norm, Adam};
@@ -213,10 +213,17 @@ pub struct TrainSummary {
     pub tempered: bool,
 }
 
-/// Standardisation of x from `n` prior-predictive simulations.
-pub fn prior_predictive_standardizer(model: &dyn Model, n: usize, seed: u64) -> Result<Standardizer> {
+/// Standardisation of the conditioners' context (x and its [`ObsFeatures`]'s statistics) from `n`
+/// prior-predictive simulations.
+pub fn prior_predictive_standardizer(
+    model: &dyn Model,
+    x_features: ObsFeatures,
+    n: usize,
+    seed: u64,
+) -> Result<Standardizer> {
+    x_features.validate(model.x_dim())?;
     let (_, x) = simulate_pairs(model, n, seed, Stream::Init, u64::MAX)?;
-    Ok(Standardizer::fit(x.as_ref()))
+    Ok(Standardizer::fit(x_features.rows(x.as_ref()).as_ref()))
 }
 
 /// `n` prior draws θ and one simulated x each, from the stream `(seed, purpose, step, 0)`.
@@ -337,7 +344,7 @@ pub fn train<T: Real>(
         ));
     }
     let started = Instant::now();
-    let (d, c) = (flow.theta_dim(), flow.ctx_dim());
+    let (d, c) = (flow.theta_dim(), flow.context_width());
     let (n_theta, m) = (cfg.thetas_per_step, cfg.pairs_per_obs);
 
     // Fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
