@@ -153,7 +153,7 @@ impl TrainFile {
             temper: args.temper.or(train.and_then(|t| t.temper)),
             temper_target: args.temper_target.or(posf(train.and_then(|t| t.temper_target))),
             temper_end: args.temper_end.or(posf(train.and_then(|t| t.temper_end))),
-            reverse_kl: args.reverse_kl.or(train.and_then(|t| t.reverse_kl)),
+            reverse_kl: args.reverse_kl.or(train.and_then(|t| t.reverse_kl).map(|v| v.0)),
             quiet: args.quiet,
         }
     }
@@ -333,7 +333,7 @@ struct TrainTable {
     temper: Option<TemperArg>,
     temper_target: Option<PositiveF64>,
     temper_end: Option<PositiveF64>,
-    reverse_kl: Option<f64>,
+    reverse_kl: Option<NonNegativeF64>,
 }
 
 /// An integer ≥ 1 (the file's twin of the flags' `positive_usize`); rejected while parsing, so the
@@ -364,6 +364,22 @@ impl TryFrom<f64> for PositiveF64 {
             Ok(PositiveF64(v))
         } else {
             Err(format!("{v} must be a finite number greater than 0"))
+        }
+    }
+}
+
+/// A finite number ≥ 0 (the file's twin of the flags' `non_negative_f64`).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(try_from = "f64")]
+struct NonNegativeF64(f64);
+
+impl TryFrom<f64> for NonNegativeF64 {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(NonNegativeF64(v))
+        } else {
+            Err(format!("{v} must be a finite number ≥ 0"))
         }
     }
 }
@@ -520,6 +536,7 @@ lr = 0.002
             ("[base]\nkind = \"flat\"\n", "run.toml line 2", &["[base] kind", "flat"]),
             ("[base]\ncomponents = \"many\"\n", "run.toml line 2", &["[base] components", "'auto'"]),
             ("[base]\ncomponents = 0\n", "run.toml line 2", &["[base] components", "at least 1"]),
+            ("[train]\nreverse_kl = -1.0\n", "run.toml line 2", &["[train] reverse_kl", "≥ 0"]),
             ("[train]\ntemper = true\n", "run.toml line 2", &["[train] temper"]),
             ("[base]\ncomponents = 2.5\n", "run.toml line 2", &["[base] components", "\"auto\""]),
             ("task = \"square2d\"\n[prior]\nkind = \"uniform\"\n", "run.toml line 3", &["[prior] kind", "external"]),
