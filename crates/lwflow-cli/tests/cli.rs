@@ -220,3 +220,24 @@ fn bad_input_gives_clear_errors_and_no_output_file() {
     assert!(err.contains("--set-members") && err.contains("divide the observation's dimension 8"), "{err}");
     assert!(!out_path.exists(), "no output file after a failure");
 }
+
+#[test]
+fn eval_uses_the_benchmark_references() {
+    // two_moons' own reference is its fine grid: `--reference exact` and `--reference grid` are
+    // the same posterior (the benchmark's), so the same KL to the digit.
+    let dir = scratch("eval-references");
+    let model = dir.join("moons.lwf");
+    let m = model.to_str().unwrap();
+    let args = ["--task", "two_moons", "--components", "2", "--steps", "20", "--hidden", "16", "--layers", "2"];
+    let out = lwflow(&[&["train"][..], &args, &["--quiet", "--out", m]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kl = |reference: &str| {
+        let out =
+            lwflow(&["eval", "--model", m, "--obs", "0.1,-0.2", "--num", "500", "--reference", reference, "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json[0]["kl_pq"].as_f64().expect("a grid has a density")
+    };
+    let (exact, grid) = (kl("exact"), kl("grid"));
+    assert!(exact.is_finite() && exact == grid, "exact {exact} vs grid {grid}");
+}

@@ -1,56 +1,48 @@
-//! `lwflow eval`: metrics of a trained model against the task's exact reference posterior (the
-//! model file's task, or `--task` for a model trained on an external version of a built-in task).
+//! `lwflow eval`: metrics of a trained model against a reference posterior of its task (the model
+//! file's task, or `--task` for a model trained on an external version of a built-in task): the
+//! same references as `lwflow benchmark` builds.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use lwflow::eval::{evaluate, evaluate_importance, EvalOptions, EvalReport};
 use lwflow::importance::ImportanceConfig;
 use lwflow::io::{load_flow, parse_obs};
 
 use lwflow::benchmark::{build_reference, ReferenceKind};
-use lwflow::reference::{grid_reference, Reference};
 
-use super::{importance_line, task_model, TASK_HINT};
+use super::{importance_line, task_model};
 use crate::args::{EvalArgs, ReferenceArg};
 
 pub fn run(a: &EvalArgs) -> Result<()> {
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    // The task whose reference applies: `--task`, else the one the model was trained on. It is
-    // checked against the flow once, when given or when its likelihood serves --importance.
+    // The task whose reference applies (and whose likelihood serves --importance): `--task`,
+    // else the one the model was trained on, checked against the flow's dimensions.
     let task = a.task.as_deref().unwrap_or(meta.model.as_str());
-    let checked = (a.task.is_some() || a.importance)
-        .then(|| task_model(a.task.as_deref(), &meta.model, &flow, &a.model))
-        .transpose()?;
-    let likelihood = checked.filter(|_| a.importance);
+    let model = task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
+    // The same references as `lwflow benchmark` (`build_reference`): `exact` is the task's own
+    // density reference (two_moons': its fine grid), `grid` the task's grid or a generic one.
+    let kind = match (a.reference, ReferenceKind::of_task(task)?) {
+        (ReferenceArg::Exact, ReferenceKind::Smc) => {
+            bail!("model '{task}' has no exact reference; try --reference smc (or grid, for up to 3 parameters)")
+        }
+        (ReferenceArg::Exact, own) => own,
+        (ReferenceArg::Grid, _) => ReferenceKind::Grid,
+        (ReferenceArg::Smc, _) => ReferenceKind::Smc,
+    };
     let mut reports = Vec::new();
     for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
-        let reference: Box<dyn Reference> = match a.reference {
-            ReferenceArg::Exact => lwflow::tasks::reference_for(task, &x)
-                .with_context(|| format!("no reference for '{task}'; {TASK_HINT}"))?
-                .with_context(|| format!("model '{task}' has no exact reference; try --reference grid"))?,
-            ReferenceArg::Grid => {
-                let model = lwflow::tasks::by_name(task)
-                    .with_context(|| format!("no built-in task '{task}' to build a grid from; {TASK_HINT}"))?;
-                Box::new(grid_reference(model.as_ref(), &x, None)?)
-            }
-            ReferenceArg::Smc => {
-                let model = lwflow::tasks::by_name(task)
-                    .with_context(|| format!("no built-in task '{task}' to run SMC on; {TASK_HINT}"))?;
-                let (reference, _) = build_reference(task, ReferenceKind::Smc, model.as_ref(), &x, a.seed, a.num)?;
-                reference.context("SMC gave no reference")?
-            }
-        };
+        let (reference, _) = build_reference(task, kind, model.as_ref(), &x, a.seed, a.num)?;
+        let reference = reference.with_context(|| format!("no {} reference for '{task}'", kind.name()))?;
         let opts = EvalOptions::all(a.num, a.seed);
-        match &likelihood {
-            Some(model) => {
-                let icfg = ImportanceConfig::default();
-                let report = evaluate_importance(&flow, model.as_ref(), reference.as_ref(), &x, &opts, &icfg)?;
-                if let Some(diag) = &report.importance {
-                    eprintln!("x = {obs}: {}", importance_line(diag, a.num));
-                }
-                reports.push(report);
+        if a.importance {
+            let icfg = ImportanceConfig::default();
+            let report = evaluate_importance(&flow, model.as_ref(), reference.as_ref(), &x, &opts, &icfg)?;
+            if let Some(diag) = &report.importance {
+                eprintln!("x = {obs}: {}", importance_line(diag, a.num));
             }
-            None => reports.push(evaluate(&flow, reference.as_ref(), &x, &opts)?),
+            reports.push(report);
+        } else {
+            reports.push(evaluate(&flow, reference.as_ref(), &x, &opts)?);
         }
     }
     if a.json {
