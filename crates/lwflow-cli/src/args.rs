@@ -116,6 +116,9 @@ pub struct BenchmarkArgs {
     /// observations and samples.
     #[arg(long)]
     pub out: PathBuf,
+    /// Also judge the flow's samples corrected by the likelihood (as `sample --importance` gives them).
+    #[arg(long)]
+    pub importance: bool,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -743,7 +746,7 @@ mod tests {
         let Command::Benchmark(b) = cli.command else { panic!("expected benchmark") };
         assert_eq!(b.tasks, vec!["two_moons", "gaussian_linear"]);
         assert_eq!((b.observations, b.samples, b.seed, b.steps), (5, 10_000, 1, None));
-        assert!(!b.quiet);
+        assert!(!b.quiet && !b.importance);
     }
 
     #[test]

@@ -882,14 +882,10 @@ impl Figure for CurvesFigure<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    /// A fresh empty directory under the system temp dir, unique per test and process.
-    fn scratch_dir(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lwflow-plot-{}-{}", test, std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir is writable");
-        dir
+    /// A fresh empty directory under the system temp dir, removed when the guard is dropped.
+    fn scratch_dir(test: &str) -> tempfile::TempDir {
+        tempfile::Builder::new().prefix(&format!("lwflow-plot-{test}-")).tempdir().expect("temp dir is writable")
     }
 
     /// Deterministic uniform in [0, 1) (SplitMix64), so the tests need no RNG crate.
@@ -969,17 +965,19 @@ mod tests {
 
     #[test]
     fn heatmaps_write_png_and_svg() {
-        let dir = scratch_dir("heatmaps");
+        let dir_guard = scratch_dir("heatmaps");
+        let dir = dir_guard.path();
         let panels = vec![mixture_grid(0.4, 0.002), mixture_grid(0.6, 0.0), mixture_grid(0.9, 0.0)];
-        check_outputs(&dir, "heatmaps", |p| heatmaps(p, &panels, true));
+        check_outputs(dir, "heatmaps", |p| heatmaps(p, &panels, true));
         let shared = HeatmapOptions { scale: ColorScale::Sqrt, shared_scale: true };
-        check_outputs(&dir, "heatmaps_shared", |p| heatmaps_with(p, &panels, shared));
-        check_outputs(&dir, "heatmaps_linear", |p| heatmaps(p, &panels[..1], false));
+        check_outputs(dir, "heatmaps_shared", |p| heatmaps_with(p, &panels, shared));
+        check_outputs(dir, "heatmaps_linear", |p| heatmaps(p, &panels[..1], false));
     }
 
     #[test]
     fn heatmaps_reject_negative_density() {
-        let dir = scratch_dir("heatmaps-negative");
+        let dir_guard = scratch_dir("heatmaps-negative");
+        let dir = dir_guard.path();
         let mut panel = mixture_grid(0.5, 0.0);
         panel.values.row_mut(3)[7] = -1.0;
         let err = heatmaps(&dir.join("bad.png"), &[panel], false).expect_err("negative density");
@@ -988,36 +986,39 @@ mod tests {
 
     #[test]
     fn corner_writes_png_and_svg_for_each_dim() {
-        let dir = scratch_dir("corner");
+        let dir_guard = scratch_dir("corner");
+        let dir = dir_guard.path();
         for dim in [1, 2, 4] {
             let samples = mixture_samples(4000, dim, 1, 0.45);
             let reference = mixture_samples(3000, dim, 2, 0.35);
             let title = format!("{dim}-D four-mode mixture");
-            check_outputs(&dir, &format!("corner{dim}"), |p| {
+            check_outputs(dir, &format!("corner{dim}"), |p| {
                 corner(p, samples.as_ref(), Some(reference.as_ref()), &[], &title)
             });
         }
         let samples = mixture_samples(500, 6, 3, 0.45);
         let labels: Vec<String> = (1..=6).map(|i| format!("theta_{i}")).collect();
-        check_outputs(&dir, "corner6", |p| corner(p, samples.as_ref(), None, &labels, "6-D, no overlay"));
+        check_outputs(dir, "corner6", |p| corner(p, samples.as_ref(), None, &labels, "6-D, no overlay"));
         let too_wide = Mat::<f64>::zeros(10, 7);
         assert!(corner(&dir.join("wide.png"), too_wide.as_ref(), None, &[], "").is_err());
     }
 
     #[test]
     fn pair_marginals_write_png_and_svg() {
-        let dir = scratch_dir("pairs");
+        let dir_guard = scratch_dir("pairs");
+        let dir = dir_guard.path();
         let a = mixture_samples(5000, 3, 4, 0.35);
         let b = mixture_samples(5000, 3, 5, 0.6);
         let sets = vec![("reference".to_string(), a.as_ref()), ("flow".to_string(), b.as_ref())];
         let ranges = [(-3.0, 3.0); 3];
-        check_outputs(&dir, "pairs", |p| pair_marginals(p, &sets, &ranges));
+        check_outputs(dir, "pairs", |p| pair_marginals(p, &sets, &ranges));
         assert!(pair_marginals(&dir.join("x.png"), &sets, &ranges[..2]).is_err());
     }
 
     #[test]
     fn training_curves_write_png_and_svg() {
-        let dir = scratch_dir("curves");
+        let dir_guard = scratch_dir("curves");
+        let dir = dir_guard.path();
         let history: Vec<(usize, f64, f64)> = (0..200)
             .map(|s| {
                 let base = 3.0 * (-(s as f64) / 40.0).exp() + 1.2;
@@ -1026,8 +1027,8 @@ mod tests {
             })
             .collect();
         let ess: Vec<(usize, f64)> = (0..20).map(|s| (s * 100, 500.0 * (1.0 - (-(s as f64) / 5.0).exp()))).collect();
-        check_outputs(&dir, "curves", |p| training_curves(p, &history, &ess));
-        check_outputs(&dir, "curves_empty", |p| training_curves(p, &[], &[]));
+        check_outputs(dir, "curves", |p| training_curves(p, &history, &ess));
+        check_outputs(dir, "curves_empty", |p| training_curves(p, &[], &[]));
     }
 
     #[test]

@@ -1,25 +1,24 @@
 //! `lwflow benchmark` end to end on a tiny budget: the files it writes, the CSV's rows and
-//! columns, and the errors for bad flags.
+//! columns (with `--importance`'s), and the errors for bad flags.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn lwflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lwflow-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+/// A fresh empty directory under the system temp dir, removed when the guard is dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lwflow-cli-{name}-")).tempdir().expect("temp dir is writable")
 }
 
 /// Columns of results.csv, in order.
-const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples";
+const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess";
 
 #[test]
 fn benchmark_writes_tables_and_samples() {
-    let dir = scratch("benchmark");
+    let dir_guard = scratch("benchmark");
+    let dir = dir_guard.path();
     let d = dir.to_str().unwrap();
     let out = lwflow(&[
         "benchmark",
@@ -31,6 +30,7 @@ fn benchmark_writes_tables_and_samples() {
         "200",
         "--steps",
         "3",
+        "--importance",
         "--quiet",
         "--out",
         d,
@@ -40,6 +40,7 @@ fn benchmark_writes_tables_and_samples() {
 
     let md = std::fs::read_to_string(dir.join("results.md")).expect("results.md");
     assert!(md.contains("| gaussian_linear | exact |") && md.contains("| two_moons | grid |"), "{md}");
+    assert!(md.contains("C2ST importance-corrected") && !md.contains("n/a | n/a | n/a |"), "{md}");
 
     let csv = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
     let mut lines = csv.lines();
@@ -54,6 +55,12 @@ fn benchmark_writes_tables_and_samples() {
         assert!((0.0..=1.0).contains(&c2st), "{c2st}");
         assert_eq!(row[col("steps_run")], "3");
         assert!(row[col("likelihood_evals")].parse::<u64>().expect("a count") > 0);
+        // --importance: the corrected samples' C2ST, and at least the 10 draws per sample of a round.
+        let corrected: f64 = row[col("c2st_importance")].parse().expect("a corrected C2ST");
+        assert!((0.0..=1.0).contains(&corrected), "{corrected}");
+        let draws: f64 = row[col("importance_draws")].parse().expect("a draw count");
+        let ess: f64 = row[col("importance_ess")].parse().expect("an ESS");
+        assert!(draws >= 2000.0 && ess >= 1.0 && ess <= draws, "draws {draws}, ESS {ess}");
     }
 
     for task in ["gaussian_linear", "two_moons"] {
@@ -75,7 +82,8 @@ fn benchmark_writes_tables_and_samples() {
 
 #[test]
 fn benchmark_bad_flags_are_named() {
-    let d = scratch("benchmark-errors");
+    let d_guard = scratch("benchmark-errors");
+    let d = d_guard.path().join("out");
     let d = d.to_str().unwrap();
     for (args, flag) in [
         (vec!["--tasks", "nope", "--observations", "1"], "--tasks"),

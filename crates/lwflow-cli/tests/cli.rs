@@ -8,11 +8,9 @@ fn lwflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lwflow-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh empty directory under the system temp dir, removed when the guard is dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lwflow-cli-{name}-")).tempdir().expect("temp dir is writable")
 }
 
 fn train_tiny(dir: &Path, base: &str) -> PathBuf {
@@ -43,8 +41,9 @@ fn train_tiny(dir: &Path, base: &str) -> PathBuf {
 
 #[test]
 fn train_info_sample_log_prob_round_trip() {
-    let dir = scratch("round-trip");
-    let model = train_tiny(&dir, "gmm");
+    let dir_guard = scratch("round-trip");
+    let dir = dir_guard.path();
+    let model = train_tiny(dir, "gmm");
     let m = model.to_str().unwrap();
 
     let info = lwflow(&["info", "--model", m]);
@@ -139,8 +138,9 @@ fn train_info_sample_log_prob_round_trip() {
 /// posterior its samples must score a C2ST near 0.5 where the flow's own draws are far off.
 #[test]
 fn importance_corrects_a_tiny_model() {
-    let dir = scratch("importance");
-    let model = train_tiny(&dir, "gmm");
+    let dir_guard = scratch("importance");
+    let dir = dir_guard.path();
+    let model = train_tiny(dir, "gmm");
     let m = model.to_str().unwrap();
     let eval = |extra: &[&str]| -> serde_json::Value {
         let mut args = vec!["eval", "--model", m, "--obs", "1.0,0.5", "--num", "2000", "--json"];
@@ -181,8 +181,9 @@ fn importance_corrects_a_tiny_model() {
 
 #[test]
 fn bad_input_gives_clear_errors_and_no_output_file() {
-    let dir = scratch("errors");
-    let model = train_tiny(&dir, "gaussian");
+    let dir_guard = scratch("errors");
+    let dir = dir_guard.path();
+    let model = train_tiny(dir, "gaussian");
     let m = model.to_str().unwrap();
     let out_path = dir.join("never.csv");
     let o = out_path.to_str().unwrap();
@@ -225,7 +226,8 @@ fn bad_input_gives_clear_errors_and_no_output_file() {
 fn eval_uses_the_benchmark_references() {
     // two_moons' own reference is its fine grid: `--reference exact` and `--reference grid` are
     // the same posterior (the benchmark's), so the same KL to the digit.
-    let dir = scratch("eval-references");
+    let dir_guard = scratch("eval-references");
+    let dir = dir_guard.path();
     let model = dir.join("moons.lwf");
     let m = model.to_str().unwrap();
     let args = ["--task", "two_moons", "--components", "2", "--steps", "20", "--hidden", "16", "--layers", "2"];

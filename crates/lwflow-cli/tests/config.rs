@@ -8,11 +8,9 @@ fn lwflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lwflow-config-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh empty directory under the system temp dir, removed when the guard is dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lwflow-config-{name}-")).tempdir().expect("temp dir is writable")
 }
 
 fn has_python() -> bool {
@@ -75,9 +73,10 @@ fn config_with_external_model_trains_and_flags_override() {
     if !has_python() {
         return;
     }
-    let dir = scratch("external");
+    let dir_guard = scratch("external");
+    let dir = dir_guard.path();
     let model = dir.join("ext.lwf");
-    let config = write(&dir, "run.toml", &external_config(&model));
+    let config = write(dir, "run.toml", &external_config(&model));
     // --steps overrides the file's 1000.
     let out = lwflow(&["train", "--config", &config, "--steps", "3", "--quiet"]);
     assert!(out.status.success(), "train failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -110,13 +109,14 @@ fn config_with_external_model_trains_and_flags_override() {
 
 #[test]
 fn config_with_builtin_task_trains() {
-    let dir = scratch("task");
+    let dir_guard = scratch("task");
+    let dir = dir_guard.path();
     let model = dir.join("t.lwf");
     let text = format!(
         "task = \"square2d\"\nout = \"{}\"\n[flow]\nlayers = 2\nhidden = 8\n[train]\nsteps = 2\nthetas_per_step = 128\nobs_per_step = 4\n",
         model.display()
     );
-    let config = write(&dir, "run.toml", &text);
+    let config = write(dir, "run.toml", &text);
     let out = lwflow(&["train", "--config", &config, "--quiet"]);
     assert!(out.status.success(), "train failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(model.exists());
@@ -124,7 +124,8 @@ fn config_with_builtin_task_trains() {
 
 #[test]
 fn bad_config_files_are_errors_naming_file_line_and_key() {
-    let dir = scratch("bad");
+    let dir_guard = scratch("bad");
+    let dir = dir_guard.path();
     let good = external_config(&dir.join("never.lwf"));
     let cases = [
         ("unknown-key", good.replace("steps = 1000", "steps = 1000\nspeed = 2"), "line 27, column 1", "speed"),
@@ -143,7 +144,7 @@ fn bad_config_files_are_errors_naming_file_line_and_key() {
         ),
     ];
     for (name, text, place, key) in cases {
-        let path = write(&dir, &format!("{name}.toml"), &text);
+        let path = write(dir, &format!("{name}.toml"), &text);
         let out = lwflow(&["train", "--config", &path, "--quiet"]);
         assert!(!out.status.success(), "{name}: should fail");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -8,11 +8,9 @@ fn lwflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lwflow")).args(args).output().expect("the binary runs")
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lwflow-cli-ref-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh empty directory under the system temp dir, removed when the guard is dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lwflow-cli-ref-{name}-")).tempdir().expect("temp dir is writable")
 }
 
 fn ok(out: &Output) -> String {
@@ -51,8 +49,9 @@ fn compare_json(a: &Path, b: &Path) -> serde_json::Value {
 
 #[test]
 fn reference_writes_samples_and_compare_scores_them() {
-    let dir = scratch("round-trip");
-    let a = square2d_reference(&dir, "a.csv", "1.0,0.5", "1");
+    let dir_guard = scratch("round-trip");
+    let dir = dir_guard.path();
+    let a = square2d_reference(dir, "a.csv", "1.0,0.5", "1");
     let text = std::fs::read_to_string(&a).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("theta_1,theta_2"));
@@ -60,9 +59,9 @@ fn reference_writes_samples_and_compare_scores_them() {
     assert_eq!(rows.len(), 400);
     // The exact posterior's modes sit at (±√1, ±√0.5).
     assert!(rows.iter().all(|r| (r[0].abs() - 1.0).abs() < 0.3 && (r[1].abs() - 0.5f64.sqrt()).abs() < 0.3));
-    let again = square2d_reference(&dir, "again.csv", "1.0,0.5", "1");
+    let again = square2d_reference(dir, "again.csv", "1.0,0.5", "1");
     assert_eq!(text, std::fs::read_to_string(&again).unwrap(), "same seed, same file");
-    let npy = square2d_reference(&dir, "a.npy", "1.0,0.5", "1");
+    let npy = square2d_reference(dir, "a.npy", "1.0,0.5", "1");
     assert!(std::fs::read(&npy).unwrap().starts_with(b"\x93NUMPY"));
 
     // The same draws as CSV and as npy: identical sets, so the exact W2 is 0.
@@ -70,10 +69,10 @@ fn reference_writes_samples_and_compare_scores_them() {
     assert_eq!((same["dim"].as_u64(), same["n_p"].as_u64(), same["w2_rows"].as_u64()), (Some(2), Some(400), Some(400)));
     assert!(same["w2"].as_f64().unwrap() < 1e-12, "{same}");
     // Another seed of the same posterior: indistinguishable; another observation: separable.
-    let b = square2d_reference(&dir, "b.csv", "1.0,0.5", "2");
+    let b = square2d_reference(dir, "b.csv", "1.0,0.5", "2");
     let c2st = compare_json(&a, &b)["c2st"].as_f64().unwrap();
     assert!((0.4..0.6).contains(&c2st), "same posterior: {c2st}");
-    let far = square2d_reference(&dir, "far.csv", "4.0,4.0", "2");
+    let far = square2d_reference(dir, "far.csv", "4.0,4.0", "2");
     let c2st = compare_json(&a, &far)["c2st"].as_f64().unwrap();
     assert!(c2st > 0.95, "different posteriors: {c2st}");
     let table = ok(&lwflow(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]));
@@ -104,7 +103,8 @@ fn reference_writes_samples_and_compare_scores_them() {
 
 #[test]
 fn reference_and_compare_bad_input_name_the_flag_or_file() {
-    let dir = scratch("errors");
+    let dir_guard = scratch("errors");
+    let dir = dir_guard.path();
     let out = dir.join("never.csv");
     let o = out.to_str().unwrap();
 
@@ -127,7 +127,7 @@ fn reference_and_compare_bad_input_name_the_flag_or_file() {
     assert!(err.contains("r.csv"), "{err}");
     assert!(!out.exists(), "no output file after a failure");
 
-    let two = square2d_reference(&dir, "two.csv", "1,1", "1");
+    let two = square2d_reference(dir, "two.csv", "1,1", "1");
     let three = dir.join("three.csv");
     std::fs::write(&three, "a,b,c\n1,2,3\n").unwrap();
     let err = failure(&lwflow(&["compare", two.to_str().unwrap(), three.to_str().unwrap()]));
@@ -152,7 +152,8 @@ fn reference_and_compare_bad_input_name_the_flag_or_file() {
 
 #[test]
 fn eval_with_smc_reference_works_for_bernoulli_glm() {
-    let dir = scratch("glm");
+    let dir_guard = scratch("glm");
+    let dir = dir_guard.path();
     let model = dir.join("glm.lwf");
     ok(&lwflow(&[
         "train",

@@ -19,6 +19,10 @@
 //! have no density: KL and bridge mass are NaN for them. Nothing is cached: every run rebuilds its
 //! references, and [`ObservationResult::reference_seconds`] says what that cost.
 //!
+//! **Importance correction** ([`BenchmarkConfig::importance`]): the same observations are also
+//! judged on q's draws corrected by the likelihood ([`crate::importance`], default settings),
+//! with the correction's ESS and draws — what a user of `lwflow sample --importance` gets.
+//!
 //! **Validation** (`results/sbibm-references/`): every reference above, at each of sbibm's 10
 //! observations, against sbibm's published reference samples (10,000 each, sbibm-style C2ST; 0.50–
 //! 0.51 for two sample sets of one distribution). With [`SmcConfig::default`]'s coarser settings
@@ -29,9 +33,10 @@
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::eval::{evaluate_with_samples, EvalOptions, EvalReport};
+use crate::eval::{evaluate_importance, evaluate_with_samples, EvalOptions, EvalReport};
 use crate::experiment::{mean_std, MeanStd};
 use crate::flow::{Flow, FlowConfig};
+use crate::importance::ImportanceConfig;
 use crate::io::FlowMeta;
 use crate::mat::Mat;
 use crate::model::Model;
@@ -123,12 +128,15 @@ pub struct BenchmarkConfig {
     pub n_samples: usize,
     /// Overrides the recommended training budget (quick runs); `None` keeps it.
     pub steps: Option<usize>,
+    /// Also judge importance-corrected samples of every observation that has a reference
+    /// ([`ObservationResult::importance_report`]).
+    pub importance: bool,
 }
 
 impl Default for BenchmarkConfig {
     /// Seed 1, 10 observations, [`DEFAULT_SAMPLES`] samples, the recommended budget.
     fn default() -> Self {
-        Self { seed: 1, n_observations: 10, n_samples: DEFAULT_SAMPLES, steps: None }
+        Self { seed: 1, n_observations: 10, n_samples: DEFAULT_SAMPLES, steps: None, importance: false }
     }
 }
 
@@ -159,6 +167,9 @@ pub struct ObservationResult {
     pub x: Vec<f64>,
     /// Metrics against the reference; `None` without a reference.
     pub report: Option<EvalReport>,
+    /// Metrics of the importance-corrected samples, with the correction's diagnostics in
+    /// [`EvalReport::importance`]; `None` unless [`BenchmarkConfig::importance`] and a reference.
+    pub importance_report: Option<EvalReport>,
     /// Seconds to build the reference (the SMC run, the grid); 0 for an exact one.
     pub reference_seconds: f64,
     /// `n_samples × theta_dim` draws from q(θ|x).
@@ -197,6 +208,11 @@ impl TaskResult {
     /// Mean ± sd of C2ST over observations ([`TaskResult::summary`]).
     pub fn c2st(&self) -> Option<MeanStd> {
         self.summary(|r| r.c2st)
+    }
+
+    /// [`TaskResult::summary`] of the importance-corrected samples' reports.
+    pub fn importance_summary(&self, metric: impl Fn(&EvalReport) -> Option<f64>) -> Option<MeanStd> {
+        summarize(self.observations.iter().map(|o| o.importance_report.as_ref().and_then(&metric)))
     }
 }
 
@@ -337,14 +353,31 @@ pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)
             }
             None => (None, flow.sample(x, cfg.n_samples, cfg.seed)?, None),
         };
-        let c2st = report.as_ref().and_then(|r| r.c2st).map_or("n/a".to_string(), |c| format!("{c:.3}"));
-        on_line(&format!("{task}: observation {index}: C2ST {c2st} (reference {:.1} s)", reference_seconds));
+        let importance_report = match &reference {
+            Some(r) if cfg.importance => {
+                let icfg = ImportanceConfig::default();
+                Some(evaluate_importance(&flow, model.as_ref(), r.as_ref(), x, &opts, &icfg)?)
+            }
+            _ => None,
+        };
+        let c2st = |r: &Option<EvalReport>| r.as_ref().and_then(|r| r.c2st).map_or("n/a".into(), |c| format!("{c:.3}"));
+        let corrected = match importance_report.as_ref().and_then(|r| r.importance.as_ref()) {
+            Some(d) => {
+                format!(", importance-corrected {} ({} draws, ESS {:.0})", c2st(&importance_report), d.draws, d.ess)
+            }
+            None => String::new(),
+        };
+        on_line(&format!(
+            "{task}: observation {index}: C2ST {}{corrected} (reference {reference_seconds:.1} s)",
+            c2st(&report)
+        ));
         results.push(ObservationResult {
             index,
             seed,
             theta_true: theta_true.row(i).to_vec(),
             x: x.to_vec(),
             report,
+            importance_report,
             reference_seconds,
             flow_samples,
             reference_samples,

@@ -149,9 +149,8 @@ fn set_moments_reach_the_conditioners_and_survive_the_model_file() {
     let log_q_swapped = flow.log_prob(theta.as_ref(), lwflow::MatRef::new(&swapped, 1, 4)).unwrap();
     assert!(log_q.iter().zip(&log_q_swapped).any(|(a, b)| (a - b).abs() > 1e-6));
 
-    let dir = std::env::temp_dir().join(format!("lwflow-flow-set-moments-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("set.lwf");
+    let dir = tempfile::Builder::new().prefix("lwflow-flow-set-moments-").tempdir().unwrap();
+    let path = dir.path().join("set.lwf");
     let meta = FlowMeta {
         lwflow_version: "test".into(),
         model: "test".into(),
@@ -166,5 +165,4 @@ fn set_moments_reach_the_conditioners_and_survive_the_model_file() {
     let (loaded, loaded_meta) = load_flow(&path).unwrap();
     assert_eq!(loaded_meta.flow.x_features, features);
     assert_eq!(loaded.log_prob(theta.as_ref(), lwflow::MatRef::new(&x, 1, 4)).unwrap(), log_q);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -104,9 +104,9 @@ fn a_run_stopped_by_its_time_limit_still_validates_and_saves() {
     assert_eq!(summary.history.len(), 1);
     assert!(summary.best_val_loss.is_finite() && summary.best_step == 1, "{summary:?}");
     // Non-finite numbers would be written as JSON null and make the file unreadable.
-    let path = std::env::temp_dir().join(format!("lwflow-time-limit-{}.lwf", std::process::id()));
+    let dir = tempfile::Builder::new().prefix("lwflow-time-limit-").tempdir().unwrap();
+    let path = dir.path().join("model.lwf");
     lwflow::io::save_flow(&path, &flow, &meta).expect("saves");
     let (_, back) = lwflow::io::load_flow(&path).expect("loads back");
     assert_eq!(back.summary.expect("summary").best_step, 1);
-    let _ = std::fs::remove_file(&path);
 }

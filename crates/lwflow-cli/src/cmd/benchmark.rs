@@ -16,7 +16,13 @@ use crate::args::BenchmarkArgs;
 use crate::cmd::tables::{csv_opt, csv_vec, write_text};
 
 pub fn run(a: &BenchmarkArgs) -> Result<()> {
-    let cfg = BenchmarkConfig { seed: a.seed, n_observations: a.observations, n_samples: a.samples, steps: a.steps };
+    let cfg = BenchmarkConfig {
+        seed: a.seed,
+        n_observations: a.observations,
+        n_samples: a.samples,
+        steps: a.steps,
+        importance: a.importance,
+    };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let started = Instant::now();
     let mut done: Vec<TaskResult> = Vec::new();
@@ -98,9 +104,9 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     );
     let _ = writeln!(
         s,
-        "| task | reference | C2ST | KL(p‖q) | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | steps | base | reference s/obs |"
+        "| task | reference | C2ST | KL(p‖q) | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | steps | base | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in done {
         let floor = r.summary(|e| e.w2_floor).map_or(String::new(), |m| format!(" ({:.3})", m.mean));
         let reference_seconds =
@@ -108,7 +114,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
         let base = &r.meta.flow.base;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {} | {} K={} | {:.1} |",
+            "| {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {} | {} K={} | {:.1} | {} | {} | {} |",
             r.task,
             r.reference.name(),
             cell(r.c2st(), 3),
@@ -122,11 +128,15 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
             base.name(),
             base.components(),
             reference_seconds,
+            cell(r.importance_summary(|e| e.c2st), 3),
+            cell(r.importance_summary(|e| e.importance.as_ref().map(|d| d.ess / d.draws as f64)), 3),
+            r.importance_summary(|e| e.importance.as_ref().map(|d| d.draws as f64))
+                .map_or("n/a".into(), |m| format!("{:.0}", m.mean)),
         );
     }
     let _ = writeln!(
         s,
-        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) needs a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only). Training time was measured on a machine shared with other jobs.",
+        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) needs a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only) or not asked for (the importance-corrected columns need `--importance`: q's draws reweighted by L·π/r and resampled, with the ESS per likelihood evaluation). Training time was measured on a machine shared with other jobs.",
         cfg.n_samples.min(lwflow::eval::W2_MAX_SAMPLES)
     );
     s
@@ -135,14 +145,16 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
 /// One line per (task, observation).
 fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
     let mut s = String::from(
-        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples\n",
+        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess\n",
     );
     for r in done {
         for o in &r.observations {
             let e = o.report.as_ref();
+            let (ic, id) =
+                (o.importance_report.as_ref(), o.importance_report.as_ref().and_then(|r| r.importance.as_ref()));
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.task,
                 o.index,
                 o.seed,
@@ -163,6 +175,9 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
                 r.steps_run,
                 cfg.seed,
                 cfg.n_samples,
+                csv_opt(ic.and_then(|e| e.c2st)),
+                csv_opt(id.map(|d| d.draws as f64)),
+                csv_opt(id.map(|d| d.ess)),
             );
         }
     }

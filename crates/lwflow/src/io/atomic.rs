@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn failing_writer_leaves_no_file_and_no_temp() {
-        let dir = scratch_dir("atomic-fail");
+        let dir_guard = scratch_dir("atomic-fail");
+        let dir = dir_guard.path();
         let path = dir.join("out.csv");
         let err = write_atomic(&path, |w| {
             w.write_all(b"partial")?;
@@ -86,38 +87,37 @@ mod tests {
         .unwrap_err();
         assert!(matches!(&err, Error::Io { path: p, .. } if p.ends_with("out.csv")), "{err}");
         assert!(err.to_string().contains("boom"), "{err}");
-        assert!(entries(&dir).is_empty(), "left behind: {:?}", entries(&dir));
-        fs::remove_dir_all(&dir).unwrap();
+        assert!(entries(dir).is_empty(), "left behind: {:?}", entries(dir));
     }
 
     #[test]
     fn failing_writer_keeps_existing_file() {
-        let dir = scratch_dir("atomic-keep");
+        let dir_guard = scratch_dir("atomic-keep");
+        let dir = dir_guard.path();
         let path = dir.join("model.lwf");
         fs::write(&path, b"old").unwrap();
         assert!(write_atomic(&path, |_| Err(io::Error::other("boom"))).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"old");
-        assert_eq!(entries(&dir), vec!["model.lwf".to_string()]);
-        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(entries(dir), vec!["model.lwf".to_string()]);
     }
 
     #[test]
     fn success_replaces_existing_content() {
-        let dir = scratch_dir("atomic-ok");
+        let dir_guard = scratch_dir("atomic-ok");
+        let dir = dir_guard.path();
         let path = dir.join("out.csv");
         fs::write(&path, b"old content that is longer").unwrap();
         write_atomic(&path, |w| w.write_all(b"new")).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
-        assert_eq!(entries(&dir), vec!["out.csv".to_string()]);
-        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(entries(dir), vec!["out.csv".to_string()]);
     }
 
     #[test]
     fn missing_directory_is_an_io_error_naming_the_target() {
-        let dir = scratch_dir("atomic-nodir");
+        let dir_guard = scratch_dir("atomic-nodir");
+        let dir = dir_guard.path();
         let path = dir.join("no/such/dir/out.csv");
         let err = write_atomic(&path, |w| w.write_all(b"x")).unwrap_err();
         assert!(err.to_string().contains("out.csv"), "{err}");
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

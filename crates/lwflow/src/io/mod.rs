@@ -13,11 +13,8 @@ pub use flow_file::{load_flow, save_flow, FlowMeta};
 pub use model_file::{load, metadata_json, parse_metadata_json, save, Dtype, ModelFile, Tensor};
 pub use samples::{parse_obs, read_csv, read_npy, read_samples, write_csv, write_npy, write_samples};
 
-/// A fresh empty directory under the system temp dir, unique per test and process.
+/// A fresh empty directory under the system temp dir, removed when the guard is dropped.
 #[cfg(test)]
-pub(crate) fn scratch_dir(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("lwflow-io-{}-{}", test, std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir is writable");
-    dir
+pub(crate) fn scratch_dir(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lwflow-io-{test}-")).tempdir().expect("temp dir is writable")
 }

@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn f64_round_trip_is_bit_exact() {
-        let dir = scratch_dir("model-f64");
+        let dir_guard = scratch_dir("model-f64");
+        let dir = dir_guard.path();
         let path = dir.join("m.lwf");
         let file = sample_file();
         save(&path, &file, Dtype::F64).unwrap();
@@ -206,12 +207,12 @@ mod tests {
         assert_eq!(back, sorted(file));
         let config: serde_json::Value = parse_metadata_json(&back, "lwflow").unwrap();
         assert_eq!(config["layers"], 4);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn f32_round_trip_rounds_to_single_precision() {
-        let dir = scratch_dir("model-f32");
+        let dir_guard = scratch_dir("model-f32");
+        let dir = dir_guard.path();
         let path = dir.join("m.lwf");
         let file = sample_file();
         save(&path, &file, Dtype::F32).unwrap();
@@ -224,12 +225,12 @@ mod tests {
                 assert_eq!(x, y as f32 as f64, "tensor {}", b.name);
             }
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn any_safetensors_reader_can_read_the_file() {
-        let dir = scratch_dir("model-raw");
+        let dir_guard = scratch_dir("model-raw");
+        let dir = dir_guard.path();
         let path = dir.join("m.safetensors");
         save(&path, &sample_file(), Dtype::F32).unwrap();
         let buffer = std::fs::read(&path).unwrap();
@@ -241,12 +242,12 @@ mod tests {
         assert_eq!(first, 0.1f32);
         let (_, header) = SafeTensors::read_metadata(&buffer).unwrap();
         assert_eq!(header.metadata().as_ref().unwrap()["format"], "lwflow");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn load_errors_name_the_file_and_the_problem() {
-        let dir = scratch_dir("model-bad");
+        let dir_guard = scratch_dir("model-bad");
+        let dir = dir_guard.path();
         let missing = dir.join("missing.lwf");
         let err = load(&missing).unwrap_err().to_string();
         assert!(err.contains("missing.lwf") && err.contains("cannot read"), "{err}");
@@ -278,12 +279,12 @@ mod tests {
         std::fs::write(&int, safetensors::serialize([("counts", view)], &meta).unwrap()).unwrap();
         let err = load(&int).unwrap_err().to_string();
         assert!(err.contains("int.lwf") && err.contains("'counts'") && err.contains("I32"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn save_rejects_inconsistent_tensors() {
-        let dir = scratch_dir("model-inconsistent");
+        let dir_guard = scratch_dir("model-inconsistent");
+        let dir = dir_guard.path();
         let path = dir.join("m.lwf");
         let mut file = sample_file();
         file.tensors[0].data.pop();
@@ -303,7 +304,6 @@ mod tests {
         let no_tensors = ModelFile { tensors: vec![], ..sample_file() };
         save(&path, &no_tensors, Dtype::F64).unwrap();
         assert_eq!(load(&path).unwrap(), no_tensors);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -336,7 +336,8 @@ mod tests {
 
     #[test]
     fn csv_round_trip_is_bit_exact() {
-        let dir = scratch_dir("csv-round");
+        let dir_guard = scratch_dir("csv-round");
+        let dir = dir_guard.path();
         let path = dir.join("samples.csv");
         let m = awkward(9, 3);
         write_csv(&path, &names(3), m.as_ref()).unwrap();
@@ -346,24 +347,24 @@ mod tests {
         for (a, b) in back.as_slice().iter().zip(m.as_slice()) {
             assert_eq!(a.to_bits(), b.to_bits());
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn csv_writes_strided_views_and_quotes_header() {
-        let dir = scratch_dir("csv-strided");
+        let dir_guard = scratch_dir("csv-strided");
+        let dir = dir_guard.path();
         let path = dir.join("s.csv");
         let m = Mat::from_fn(2, 3, |r, c| (10 * r + c) as f64);
         write_csv(&path, &["a,b".to_string()], m.as_ref().cols_range(1, 1)).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "\"a,b\"\n1\n11\n");
         let err = write_csv(&path, &names(2), m.as_ref()).unwrap_err().to_string();
         assert!(err.contains("expected 3") && err.contains("got 2"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn npy_header_is_64_byte_aligned_and_parses_back() {
-        let dir = scratch_dir("npy");
+        let dir_guard = scratch_dir("npy");
+        let dir = dir_guard.path();
         let path = dir.join("s.npy");
         let m = awkward(5, 2);
         write_npy(&path, m.as_ref()).unwrap();
@@ -379,7 +380,6 @@ mod tests {
         for (chunk, want) in data.chunks_exact(8).zip(m.as_slice()) {
             assert_eq!(f64::from_le_bytes(chunk.try_into().unwrap()).to_bits(), want.to_bits());
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -395,7 +395,8 @@ mod tests {
     /// Optional cross-check with NumPy itself; skipped (passes) when python3 or numpy is missing.
     #[test]
     fn npy_loads_in_numpy_if_available() {
-        let dir = scratch_dir("npy-numpy");
+        let dir_guard = scratch_dir("npy-numpy");
+        let dir = dir_guard.path();
         let path = dir.join("s.npy");
         let m = Mat::from_fn(3, 2, |r, c| r as f64 + 0.25 * c as f64);
         write_npy(&path, m.as_ref()).unwrap();
@@ -410,12 +411,12 @@ mod tests {
             Ok(o) => panic!("numpy rejected the file: {}", String::from_utf8_lossy(&o.stderr)),
             Err(_) => eprintln!("python3 not found; skipping"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn write_samples_chooses_format_by_extension() {
-        let dir = scratch_dir("samples-ext");
+        let dir_guard = scratch_dir("samples-ext");
+        let dir = dir_guard.path();
         let m = awkward(2, 2);
         for name in ["a.npy", "b.NPY"] {
             write_samples(&dir.join(name), &names(2), m.as_ref()).unwrap();
@@ -425,7 +426,6 @@ mod tests {
             write_samples(&dir.join(name), &names(2), m.as_ref()).unwrap();
             assert!(std::fs::read_to_string(dir.join(name)).unwrap().starts_with("theta_0,theta_1\n"));
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Writes `content` to `dir/name`, reads it back expecting an error, returns the message.
@@ -437,36 +437,37 @@ mod tests {
 
     #[test]
     fn read_csv_errors_name_file_line_and_column() {
-        let dir = scratch_dir("csv-errors");
-        let not_number = read_err(&dir, "thetas.csv", "a,b\n1,2\n3, 4\n5,abc\n", None);
+        let dir_guard = scratch_dir("csv-errors");
+        let dir = dir_guard.path();
+        let not_number = read_err(dir, "thetas.csv", "a,b\n1,2\n3, 4\n5,abc\n", None);
         assert!(not_number.ends_with("thetas.csv line 4, column 2: 'abc' is not a number"), "{not_number}");
 
-        let not_finite = read_err(&dir, "inf.csv", "a,b\n1,NaN\n", None);
+        let not_finite = read_err(dir, "inf.csv", "a,b\n1,NaN\n", None);
         assert!(not_finite.ends_with("inf.csv line 2, column 2: 'NaN' is not a finite number"), "{not_finite}");
 
-        let short_row = read_err(&dir, "short.csv", "a,b\n1,2\n3\n", None);
+        let short_row = read_err(dir, "short.csv", "a,b\n1,2\n3\n", None);
         assert!(short_row.ends_with("short.csv line 3: expected 2 columns, got 1"), "{short_row}");
 
-        let long_row = read_err(&dir, "long.csv", "a,b\n1,2,3\n", None);
+        let long_row = read_err(dir, "long.csv", "a,b\n1,2,3\n", None);
         assert!(long_row.ends_with("long.csv line 2: expected 2 columns, got 3"), "{long_row}");
 
-        let wrong_dim = read_err(&dir, "dim.csv", "a,b,c\n1,2,3\n", Some(2));
+        let wrong_dim = read_err(dir, "dim.csv", "a,b,c\n1,2,3\n", Some(2));
         assert!(wrong_dim.ends_with("dim.csv line 1: header has 3 columns, expected 2"), "{wrong_dim}");
 
-        let no_header = read_err(&dir, "nohead.csv", "1,2\n3,4\n", None);
+        let no_header = read_err(dir, "nohead.csv", "1,2\n3,4\n", None);
         assert!(no_header.contains("nohead.csv line 1, column 1: header row required"), "{no_header}");
 
-        let empty = read_err(&dir, "empty.csv", "", None);
+        let empty = read_err(dir, "empty.csv", "", None);
         assert!(empty.contains("empty.csv line 1: file is empty"), "{empty}");
 
         let missing = read_csv(&dir.join("missing.csv"), None).unwrap_err().to_string();
         assert!(missing.contains("missing.csv"), "{missing}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn read_csv_accepts_header_only_and_crlf() {
-        let dir = scratch_dir("csv-edge");
+        let dir_guard = scratch_dir("csv-edge");
+        let dir = dir_guard.path();
         let path = dir.join("h.csv");
         std::fs::write(&path, "x,y\n").unwrap();
         let (h, m) = read_csv(&path, Some(2)).unwrap();
@@ -474,7 +475,6 @@ mod tests {
         std::fs::write(&path, "x,y\r\n1e-3, -2\r\n").unwrap();
         let (_, m) = read_csv(&path, None).unwrap();
         assert_eq!(m.as_slice(), &[1e-3, -2.0]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A hand-built `.npy`: version 1.0 header `dict` (padded to 64 bytes) followed by `data`.
@@ -493,7 +493,8 @@ mod tests {
 
     #[test]
     fn npy_round_trip_is_bit_exact_and_read_samples_dispatches() {
-        let dir = scratch_dir("npy-read");
+        let dir_guard = scratch_dir("npy-read");
+        let dir = dir_guard.path();
         let m = awkward(7, 3);
         write_samples(&dir.join("s.npy"), &names(3), m.as_ref()).unwrap();
         write_samples(&dir.join("s.csv"), &names(3), m.as_ref()).unwrap();
@@ -502,12 +503,12 @@ mod tests {
             assert_eq!((back.rows(), back.cols()), (7, 3), "{name}");
             assert!(back.as_slice().iter().zip(m.as_slice()).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn npy_reads_f4_fortran_order_and_one_dimensional_arrays() {
-        let dir = scratch_dir("npy-variants");
+        let dir_guard = scratch_dir("npy-variants");
+        let dir = dir_guard.path();
         // [[1, 2, 3], [4, 5, 6]] stored column by column as f32.
         let data: Vec<u8> = [1f32, 4.0, 2.0, 5.0, 3.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let path = dir.join("f.npy");
@@ -519,12 +520,12 @@ mod tests {
         std::fs::write(&path, npy_bytes("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", &data)).unwrap();
         let m = read_npy(&path).unwrap();
         assert_eq!((m.rows(), m.cols(), m.as_slice()), (2, 1, &[0.5, -1.5][..]));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn npy_errors_name_the_file_and_what_was_expected() {
-        let dir = scratch_dir("npy-errors");
+        let dir_guard = scratch_dir("npy-errors");
+        let dir = dir_guard.path();
         let f8 = |vals: &[f64]| -> Vec<u8> { vals.iter().flat_map(|v| v.to_le_bytes()).collect() };
         let cases: [(&str, Vec<u8>, &str); 6] = [
             ("text.npy", b"theta_1\n0.5\n".to_vec(), "not a NumPy .npy file"),
@@ -561,14 +562,14 @@ mod tests {
         }
         let missing = read_npy(&dir.join("missing.npy")).unwrap_err().to_string();
         assert!(missing.contains("missing.npy"), "{missing}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Optional: a file written by `numpy.save` (f32, Fortran order) reads back; skipped (passes)
     /// when python3 or numpy is missing.
     #[test]
     fn npy_written_by_numpy_reads_back_if_available() {
-        let dir = scratch_dir("npy-from-numpy");
+        let dir_guard = scratch_dir("npy-from-numpy");
+        let dir = dir_guard.path();
         let path = dir.join("np.npy");
         let script = "import sys, numpy as np; \
                       np.save(sys.argv[1], np.asfortranarray(np.arange(6, dtype=np.float32).reshape(3, 2) / 4))";
@@ -582,7 +583,6 @@ mod tests {
             Ok(o) => eprintln!("numpy unavailable; skipping: {}", String::from_utf8_lossy(&o.stderr)),
             Err(_) => eprintln!("python3 not found; skipping"),
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
