@@ -150,8 +150,8 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
     for r in done {
         for o in &r.observations {
             let e = o.report.as_ref();
-            let (ic, id) =
-                (o.importance_report.as_ref(), o.importance_report.as_ref().and_then(|r| r.importance.as_ref()));
+            let corrected = o.importance_report.as_ref();
+            let diag = corrected.and_then(|r| r.importance.as_ref());
             let _ = writeln!(
                 s,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -175,9 +175,9 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
                 r.steps_run,
                 cfg.seed,
                 cfg.n_samples,
-                csv_opt(ic.and_then(|e| e.c2st)),
-                csv_opt(id.map(|d| d.draws as f64)),
-                csv_opt(id.map(|d| d.ess)),
+                csv_opt(corrected.and_then(|e| e.c2st)),
+                csv_opt(diag.map(|d| d.draws as f64)),
+                csv_opt(diag.map(|d| d.ess)),
             );
         }
     }
