@@ -25,7 +25,7 @@
 //!
 //! | task | proposal | why |
 //! |---|---|---|
-//! | `slcp` | adaptive, tempered; J = 256 observations × M = 8 draws per step, 16000 steps, lr 2·10⁻³, reverse-KL weight λ = 5; the conditioners also get the moments of x's four draws ([`ObsFeatures::SetMoments`]) | C2ST 0.554, training seed 2 0.545 (4.5·10⁸ likelihood evaluations, 27 min on 2 cores); 0.635 on x alone, 0.656 on x alone without the reverse-KL term, 0.695 with gmm and lr 10⁻³; at the generic 64 × 16 and 4000 steps 0.772, untempered 0.805, prior weights 0.817 (2.1·10⁹ evaluations; pilot median ESS 8.2 would keep the prior) |
+//! | `slcp` | adaptive, tempered; J = 256 observations × M = 8 draws per step, 16000 steps, lr 2·10⁻³, reverse-KL weight λ = 5; the conditioners also get the moments of x's four draws ([`ObsFeatures::SetMoments`]) | C2ST 0.554, training seeds 2 and 3 0.545 and 0.546 (4.5·10⁸ likelihood evaluations, 27 min on 2 cores); 0.635 on x alone, 0.656 on x alone without the reverse-KL term, 0.695 with gmm and lr 10⁻³; at the generic 64 × 16 and 4000 steps 0.772, untempered 0.805, prior weights 0.817 (2.1·10⁹ evaluations; pilot median ESS 8.2 would keep the prior) |
 //!
 //! The automatic rule gives bernoulli_glm (pilot 3.5, Gaussian base) the adaptive proposal with
 //! tempering; its likelihood costs ~3 µs per pair, so prior weights would cost 1.7 CPU-hours.
