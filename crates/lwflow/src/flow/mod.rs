@@ -396,9 +396,9 @@ impl<T: Real> Flow<T> {
         let (mean, std) = (&self.ctx_norm.mean, &self.ctx_norm.std);
         self.config.x_features.for_each(x, |i, v| out[i] = T::lit((v - mean[i]) / std[i]));
     }
-    /// Number of context values the conditioners get per observation.
+    /// Number of context values the conditioners get per observation ([`FlowConfig::context_width`]).
     pub fn context_width(&self) -> usize {
-        self.ctx_norm.mean.len()
+        self.config.context_width()
     }
     /// Dimension d of θ (samples and `log_prob` inputs have d columns).
     pub fn theta_dim(&self) -> usize {

@@ -54,6 +54,7 @@ pub fn recommended(task: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, T
         "gaussian_linear" | "gaussian_linear_uniform" | "bernoulli_glm" => BaseConfig::Gaussian,
         _ => gmm(DEFAULT_COMPONENTS),
     };
+    let mut flow = FlowConfig::new(theta_dim, x_dim, base);
     let mut train = TrainConfig::default();
     // Proposal and tempering: the automatic rule unless a measurement on the task said
     // otherwise (module docs).
@@ -72,9 +73,6 @@ pub fn recommended(task: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, T
         train.lr = 2e-3;
         // Measured at 4000 steps: λ = 0 / 0.5 / 2 / 5 / 10 gave 0.733 / 0.720 / 0.711 / 0.711 / 0.710.
         train.reverse_kl = 5.0;
-    }
-    let mut flow = FlowConfig::new(theta_dim, x_dim, base);
-    if task == "slcp" {
         // x is four i.i.d. 2-d draws whose mean and covariance the posterior depends on; at 4000
         // steps the conditioners given these moments too reached C2ST 0.614 against 0.711.
         flow.x_features = ObsFeatures::SetMoments { members: 4 };
