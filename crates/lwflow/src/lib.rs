@@ -48,6 +48,7 @@ pub mod experiment;
 pub mod flow;
 pub mod importance;
 pub mod io;
+pub mod linalg;
 pub mod mat;
 pub mod metrics;
 pub mod model;

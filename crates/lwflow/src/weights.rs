@@ -18,8 +18,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::mat::Mat;
-use crate::nn::activation::exp_poly;
 use crate::rng::{stream, Stream};
+use crate::special::exp_poly;
 
 /// How the pairs of a training batch are chosen from the J×N weight matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -42,7 +42,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::mat::MatRef;
 use crate::rng::{stream, Stream};
-use crate::special::log_sum_exp;
+use crate::special::{log_sum_exp, HALF_LOG_2PI};
 
 /// Largest number of EM iterations.
 pub const MAX_ITERATIONS: usize = 500;
@@ -60,7 +60,6 @@ const PUSH_SWEEPS: usize = 10;
 const CHUNK_POINTS: usize = 4096;
 /// Stream `step` of the seeding RNG (keeps it apart from a flow's own `Init` stream, step 0).
 const SEED_STREAM_STEP: u64 = 0x656d;
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// A fitted diagonal Gaussian mixture.
 #[derive(Clone, Debug, PartialEq)]

@@ -31,7 +31,7 @@ use super::Base;
 use crate::mat::{MatMut, MatRef};
 use crate::real::Real;
 use crate::rng::{self, Rng, Stream};
-use crate::special::log_sum_exp;
+use crate::special::{log_sum_exp, HALF_LOG_2PI};
 
 /// Soft bound S on log σ: σ ∈ (e^−S, e^S) ≈ (6.7e−3, 148) for S = 5.
 pub const LOG_SCALE_BOUND: f64 = 5.0;
@@ -49,8 +49,6 @@ const INIT_LAYOUT_SEED: u64 = 0x6d69_7874_7572_6573;
 /// Riesz exponent of the repulsion energy Σ 1/‖x_i − x_j‖^s; large s approximates max-min distance.
 const REPULSION_EXPONENT: f64 = 12.0;
 const REPULSION_STEPS: usize = 3000;
-
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// A K-component diagonal Gaussian mixture on R^dim (shapes only; parameters live in a flat slice).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,9 +34,9 @@
 //! Nothing allocates: knots live in stack arrays of [`MAX_BINS`] + 1 elements.
 
 use crate::flow::coupling::{Coupling, Split, Transformer};
-use crate::nn::activation::exp_poly;
 use crate::nn::Activation;
 use crate::real::Real;
+use crate::special::exp_poly;
 use crate::special::{sigmoid, softplus};
 
 /// Largest supported bin count (knots are kept in stack arrays of this size + 1).

@@ -21,9 +21,7 @@
 use statrs::function::erf::{erfc, erfc_inv};
 
 use crate::model::{Marginal, Prior};
-
-/// ½ log 2π.
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
+use crate::special::HALF_LOG_2PI;
 
 /// Φ⁻¹ of the lower tail mass `q` ∈ (0, 1): −√2 · erfc⁻¹(2q).
 fn probit(q: f64) -> f64 {

@@ -11,8 +11,10 @@ use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
+use crate::linalg::cholesky;
 use crate::mat::{MatMut, MatRef};
 use crate::rng::Rng;
+use crate::special::log_normal;
 
 /// One dimension of a factorised prior.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -81,27 +83,6 @@ impl JointGaussian {
     }
 }
 
-/// Cholesky factor R (lower, row-major) of a symmetric positive definite `a` (d × d, row-major);
-/// the index of the first non-positive pivot otherwise.
-fn cholesky(a: &[f64], dim: usize) -> std::result::Result<Vec<f64>, usize> {
-    let mut r = vec![0.0; dim * dim];
-    for i in 0..dim {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| r[i * dim + k] * r[j * dim + k]).sum();
-            if i == j {
-                let pivot = a[i * dim + i] - s;
-                if !(pivot > 0.0 && pivot.is_finite()) {
-                    return Err(i);
-                }
-                r[i * dim + i] = pivot.sqrt();
-            } else {
-                r[i * dim + j] = (a[i * dim + j] - s) / r[j * dim + j];
-            }
-        }
-    }
-    Ok(r)
-}
-
 impl Marginal {
     fn validate(&self, k: usize) -> Result<()> {
         let ok = match *self {
@@ -128,10 +109,7 @@ impl Marginal {
                     f64::NEG_INFINITY
                 }
             }
-            Marginal::Normal { mean, std } => {
-                let z = (t - mean) / std;
-                -0.5 * z * z - std.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
-            }
+            Marginal::Normal { mean, std } => log_normal(t, mean, std),
         }
     }
 
@@ -192,9 +170,7 @@ impl Prior {
         if let Some(k) = mean.iter().position(|m| !m.is_finite()) {
             return Err(Error::invalid(format!("prior dimension {k}"), "Gaussian prior mean must be finite"));
         }
-        let chol = cholesky(precision, dim).map_err(|k| {
-            Error::invalid("Gaussian prior precision", format!("not positive definite: pivot {k} is not positive"))
-        })?;
+        let chol = cholesky(precision, dim).map_err(|e| Error::invalid("Gaussian prior precision", e.to_string()))?;
         // Marginal variances (P⁻¹)_kk = ‖column k of R⁻¹‖²; R⁻¹ by forward substitution.
         let mut inv = vec![0.0; dim * dim];
         for k in 0..dim {

@@ -8,13 +8,10 @@
 //! one multiply per element and never re-evaluates `exp`.
 //!
 //! SiLU needs e⁻ˣ for every hidden unit of every row; `std` `exp` is a libm call that blocks
-//! vectorisation, so [`exp_poly`] is branch-free: x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite split
-//! of ln2 so n·ln2_hi is exact), eʳ by a Taylor polynomial in Horner form (degree 7 when
-//! `T::EPS` > 1e-10, i.e. f32; degree 12 for f64), and 2ⁿ from the exponent bits
-//! ([`Real::exp2_int`]). Measured relative error: < 3e-7 in f32, < 1e-14 in f64 (see the tests,
-//! `EXP_REL_TOL_F32` / `EXP_REL_TOL_F64`).
+//! vectorisation, so the kernels use the branch-free [`exp_poly`].
 
 use crate::real::Real;
+use crate::special::exp_poly;
 
 /// A hidden-layer nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -24,52 +21,6 @@ pub enum Activation {
     Relu,
     /// x·σ(x) (swish), smooth; the default.
     Silu,
-}
-
-/// [`exp_poly`] clamps its argument to [−80, 80]. Why: e^±80 (≈ 5.5e34, 1.8e−35) and 2^±116 are
-/// normal in f32, so the exponent-bit construction never overflows or goes subnormal and SiLU
-/// stays finite for any input (including ±inf). Effect: for x < −80, SiLU(x) is returned as
-/// x·σ(−80)·… i.e. a value of magnitude < |x|·1.8e−35 instead of |x|·e^x — both are zero to any
-/// tolerance that matters; for x > 80, σ(x) = 1 exactly in both types anyway.
-pub const EXP_ARG_CLAMP: f64 = 80.0;
-
-/// ln 2 = LN2_HI + LN2_LO; LN2_HI = 355/512 has 9 significant bits, so n·LN2_HI is exact for
-/// |n| < 2^15 in f32 and f64.
-const LN2_HI: f64 = 0.693_359_375;
-const LN2_LO: f64 = -2.121_944_400_546_905_8e-4;
-
-/// 1/k! for k = 0..=12: the Taylor coefficients of eʳ.
-const INV_FACT: [f64; 13] = [
-    1.0,
-    1.0,
-    0.5,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362880.0,
-    1.0 / 3628800.0,
-    1.0 / 39916800.0,
-    1.0 / 479001600.0,
-];
-
-/// eˣ without branches or libm calls, for x clamped to ±[`EXP_ARG_CLAMP`] (see the module doc
-/// for the method and error bound). Inline so loops over slices vectorise.
-#[inline(always)]
-pub fn exp_poly<T: Real>(x: T) -> T {
-    let clamp = T::lit(EXP_ARG_CLAMP);
-    let x = x.max(-clamp).min(clamp);
-    let n = (x * T::lit(std::f64::consts::LOG2_E) + T::lit(0.5)).floor();
-    let r = n.mul_add(-T::lit(LN2_LO), n.mul_add(-T::lit(LN2_HI), x));
-    // Degree 7 keeps the truncation error (|r|⁸/8! ≤ 5e-9) below f32 rounding; f64 needs 12.
-    let degree = if T::EPS > T::lit(1e-10) { 7 } else { 12 };
-    let mut p = T::lit(INV_FACT[degree]);
-    for k in (0..degree).rev() {
-        p = p.mul_add(r, T::lit(INV_FACT[k]));
-    }
-    p * T::exp2_int(n)
 }
 
 /// SiLU(x) and SiLU'(x) at one point.
@@ -155,34 +106,8 @@ impl Activation {
 mod tests {
     use super::*;
 
-    /// Documented accuracy of [`exp_poly`] (relative to `std` exp).
-    const EXP_REL_TOL_F32: f64 = 3e-7;
-    const EXP_REL_TOL_F64: f64 = 1e-14;
-
     fn grid() -> impl Iterator<Item = f64> {
         (-8000..=8000).map(|i| i as f64 * 0.01)
-    }
-
-    #[test]
-    fn exp_poly_matches_std_exp_within_documented_bound() {
-        for x in grid() {
-            let want = x.exp();
-            let e64 = exp_poly(x);
-            assert!(((e64 - want) / want).abs() < EXP_REL_TOL_F64, "f64 x={x}: {e64} vs {want}");
-            let xf = x as f32;
-            let want32 = (xf as f64).exp();
-            let e32 = exp_poly(xf) as f64;
-            assert!(((e32 - want32) / want32).abs() < EXP_REL_TOL_F32, "f32 x={xf}: {e32} vs {want32}");
-        }
-    }
-
-    #[test]
-    fn exp_poly_clamps_huge_arguments_to_finite_values() {
-        for x in [1e3f32, -1e3, 1e30, -1e30, f32::INFINITY, f32::NEG_INFINITY] {
-            let e = exp_poly(x);
-            assert!(e.is_finite() && e > 0.0, "exp_poly({x}) = {e}");
-        }
-        assert_eq!(exp_poly(1e4f64), exp_poly(EXP_ARG_CLAMP));
     }
 
     #[test]

@@ -29,8 +29,8 @@ use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::reference::Reference;
 use crate::rng::Rng;
+use crate::special::log_normal;
 use crate::special::log_sum_exp;
-use crate::tasks::square::log_normal;
 
 /// Uniform grid points per dimension on [low, high].
 const N_UNIFORM: usize = 20_001;

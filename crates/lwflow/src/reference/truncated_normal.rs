@@ -21,9 +21,7 @@ use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::reference::Reference;
 use crate::rng::Rng;
-
-/// ½ log 2π.
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
+use crate::special::HALF_LOG_2PI;
 
 /// Φ(u), accurate for u ≤ 0.
 fn normal_cdf(u: f64) -> f64 {

@@ -18,8 +18,8 @@ use crate::mat::{MatMut, MatRef};
 use crate::model::{Marginal, Model, Prior};
 use crate::reference::TruncatedNormalPosterior;
 use crate::rng::Rng;
+use crate::special::log_normal;
 use crate::tasks::rows::RowShapes;
-use crate::tasks::square::log_normal;
 
 /// Dimension of θ and x.
 pub const DIM: usize = 10;

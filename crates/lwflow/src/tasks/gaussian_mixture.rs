@@ -24,9 +24,9 @@ use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::reference::{Reference, TruncatedNormalPosterior};
 use crate::rng::Rng;
+use crate::special::log_normal;
 use crate::special::log_sum_exp;
 use crate::tasks::rows::RowShapes;
-use crate::tasks::square::log_normal;
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
 pub const BOUND: f64 = 10.0;

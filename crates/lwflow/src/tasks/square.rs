@@ -11,13 +11,7 @@ use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::reference::SquarePosterior;
 use crate::rng::Rng;
-
-/// log N(v; mean, std²) with its full normalising constant.
-#[inline]
-pub(crate) fn log_normal(v: f64, mean: f64, std: f64) -> f64 {
-    let z = (v - mean) / std;
-    -0.5 * z * z - std.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
-}
+use crate::special::log_normal;
 
 /// The square task in `dim` dimensions with observation noise `noise` (σ).
 #[derive(Clone, Debug)]

@@ -35,8 +35,8 @@ use crate::error::Result;
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::rng::Rng;
+use crate::special::log_normal;
 use crate::tasks::rows::RowShapes;
-use crate::tasks::square::log_normal;
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
 pub const BOUND: f64 = 1.0;

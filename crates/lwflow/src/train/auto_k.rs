@@ -119,7 +119,7 @@ use crate::mat::{Mat, MatRef};
 use crate::model::Model;
 use crate::reference::{smc_reference, SmcConfig};
 use crate::rng::Stream;
-use crate::special::log_sum_exp;
+use crate::special::{log_sum_exp, HALF_LOG_2PI};
 
 /// Observations whose modes [`auto_components`] counts by default (J).
 pub const DEFAULT_AUTO_OBS: usize = 16;
@@ -150,7 +150,6 @@ const CLIMB_MAX_ITERATIONS: usize = 5000;
 const CLIMB_TOL: f64 = 1e-9;
 /// Stream step (under [`Stream::Init`]) of the simulated observations, apart from other inits.
 const OBS_STEP: u64 = 0x6175_746f_0001;
-const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// Settings of [`auto_components`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

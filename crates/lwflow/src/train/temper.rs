@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::mat::Mat;
-use crate::nn::activation::exp_poly;
+use crate::special::exp_poly;
 use crate::weights::{median, LOG_WEIGHT_FLOOR};
 
 /// Whether a training feature is used; `Auto` decides from the prior's weights on the validation batch
