@@ -9,13 +9,15 @@
 //! [`OBSERVATION_SEED_BASE`] + i. They do not depend on the training seed (every run of a task is
 //! judged on the same observations) nor on N (the first 5 of 10 are the 5 of a 5-observation run).
 //!
-//! **References** ([`ReferenceKind`]): exact for `square*`, `gaussian_mixture`,
+//! **References** ([`ReferenceKind`], each task's from its catalogue entry,
+//! [`crate::tasks::TaskEntry::reference`]): exact for `square*`, `gaussian_mixture`,
 //! `gaussian_linear(_uniform)`; a fine grid for `two_moons`; for `slcp` and `bernoulli_glm`,
 //! adaptive-tempering SMC ([`smc_reference`], settings [`reference_smc_config`]) with
 //! [`SMC_PARTICLES_PER_SAMPLE`] particles per requested sample (at least [`MIN_SMC_PARTICLES`]),
 //! seeded by the observation's seed, so the reference draws are distinct particles and the same
-//! in every run; for `slcp` with the signs of θ₃, θ₄ randomised ([`SignSymmetrized`]: the
-//! posterior's four sign modes have equal mass, which SMC's weights only estimate). SMC references
+//! in every run; with the signs of the task's [`sign_symmetric`](crate::tasks::TaskEntry::sign_symmetric)
+//! coordinates randomised ([`SignSymmetrized`]; `slcp`'s θ₃, θ₄: the posterior's four sign modes
+//! have equal mass, which SMC's weights only estimate). SMC references
 //! have no density: KL and bridge mass are NaN for them. Nothing is cached: every run rebuilds its
 //! references, and [`ObservationResult::reference_seconds`] says what that cost.
 //!
@@ -40,6 +42,7 @@ use crate::importance::ImportanceConfig;
 use crate::io::FlowMeta;
 use crate::mat::Mat;
 use crate::model::Model;
+pub use crate::reference::ReferenceKind;
 use crate::reference::{grid_reference, smc_reference, Reference, SignSymmetrized, SmcConfig};
 use crate::rng::{stream, Stream};
 use crate::train::{choose_components, fit, AutoKConfig, TrainConfig};
@@ -78,42 +81,6 @@ pub fn observations(model: &dyn Model, n_observations: usize) -> Result<(Mat<f64
         x.row_mut(i).copy_from_slice(x_i.row(0));
     }
     Ok((theta, x))
-}
-
-/// Where a task's reference posterior comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReferenceKind {
-    /// Exact density and sampler ([`crate::tasks::reference_for`]).
-    Exact,
-    /// Normalised grid posterior ([`crate::reference::grid_reference`]).
-    Grid,
-    /// SMC particles ([`smc_reference`]): samples only, no density.
-    Smc,
-    /// No reference: only training cost and flow samples are reported.
-    None,
-}
-
-impl ReferenceKind {
-    /// The reference used for the built-in task `task` (one of [`crate::tasks::NAMES`]).
-    pub fn of_task(task: &str) -> Result<Self> {
-        crate::tasks::by_name(task)?;
-        Ok(match task {
-            "two_moons" => ReferenceKind::Grid,
-            "slcp" | "bernoulli_glm" => ReferenceKind::Smc,
-            _ => ReferenceKind::Exact,
-        })
-    }
-
-    /// Lower-case name used in tables: "exact", "grid", "smc", "none".
-    pub fn name(self) -> &'static str {
-        match self {
-            ReferenceKind::Exact => "exact",
-            ReferenceKind::Grid => "grid",
-            ReferenceKind::Smc => "smc",
-            ReferenceKind::None => "none",
-        }
-    }
 }
 
 /// Settings of [`run_task`].
@@ -222,8 +189,8 @@ fn summarize(values: impl Iterator<Item = Option<f64>>) -> Option<MeanStd> {
     (!v.is_empty()).then(|| mean_std(&v))
 }
 
-/// The flow and training settings [`run_task`] uses for `task`: the recommended ones, with the
-/// training seed and the step override of `cfg`.
+/// The flow and training settings [`run_task`] uses for `task`: the recommended ones
+/// ([`crate::tasks::recommended`]), with the training seed and the step override of `cfg`.
 pub fn task_settings(task: &str, model: &dyn Model, cfg: &BenchmarkConfig) -> (FlowConfig, TrainConfig) {
     let (flow, mut train) = crate::tasks::recommended(task, model.theta_dim(), model.x_dim());
     train.seed = cfg.seed;
@@ -266,11 +233,10 @@ pub fn build_reference(
     let reference: Option<Box<dyn Reference>> = match kind {
         ReferenceKind::Smc => {
             let particles = Box::new(smc_reference(model, x, &reference_smc_config(n_samples, seed))?);
-            if task == "slcp" {
-                // Exact equal masses for slcp's four sign modes.
-                Some(Box::new(SignSymmetrized::new(particles, crate::tasks::slcp::SIGN_SYMMETRIC.to_vec())?))
-            } else {
-                Some(particles)
+            // Exact equal masses for the sign modes of a built-in task that has them.
+            match crate::tasks::find(task).map_or(&[][..], |entry| entry.sign_symmetric) {
+                [] => Some(particles),
+                coords => Some(Box::new(SignSymmetrized::new(particles, coords.to_vec())?)),
             }
         }
         ReferenceKind::Exact | ReferenceKind::Grid if ReferenceKind::of_task(task)? == kind => {

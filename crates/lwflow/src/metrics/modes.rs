@@ -58,8 +58,8 @@ pub fn bridge_mass(samples: MatRef<f64>, reference: &dyn Reference, rel_threshol
 mod tests {
     use super::*;
     use crate::mat::Mat;
-    use crate::reference::SquarePosterior;
     use crate::rng::{stream, Stream};
+    use crate::tasks::square::SquarePosterior;
     use rand::Rng as _;
 
     /// Allowed deviation of a Monte Carlo estimate, in standard errors.

@@ -41,7 +41,7 @@
 //! default is far coarser: 160³ on (−3, 3)³ has h = 0.0375, and square3d at x = (1, 2, 0.5)
 //! measures only 1.3, 0.8 and 1.8 cells per sd (0.4 s). Mode locations and shares survive that,
 //! densities and KL do not; even the 50M-cell limit (368³) gives h = 0.016. For sharp 3-D
-//! posteriors use an exact reference where one exists (e.g. [`super::SquarePosterior`]).
+//! posteriors use an exact reference where one exists (e.g. [`crate::tasks::square::SquarePosterior`]).
 
 use rand::Rng as _;
 use rayon::prelude::*;
@@ -343,8 +343,8 @@ mod tests {
     use super::*;
     use crate::metrics::kl::{kl_p_q, kl_q_p};
     use crate::model::{Marginal, Prior};
-    use crate::reference::SquarePosterior;
     use crate::rng::{stream, Stream};
+    use crate::tasks::square::SquarePosterior;
     use crate::tasks::Square;
 
     /// Tolerance on the total mass of a normalised piecewise-constant density (pure rounding).

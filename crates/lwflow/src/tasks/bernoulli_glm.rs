@@ -47,10 +47,12 @@
 use rand::Rng as _;
 
 use crate::error::Result;
+use crate::flow::BaseConfig;
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::rng::Rng;
 use crate::special::{sigmoid, softplus};
+use crate::tasks::entry::{TaskEntry, TaskReference};
 use crate::tasks::numpy_mt19937::NumpyLegacyRng;
 use crate::tasks::rows::RowShapes;
 
@@ -96,6 +98,19 @@ pub fn prior_precision() -> Vec<f64> {
     }
     b
 }
+
+/// The catalogue entry of `bernoulli_glm` ([`crate::tasks::CATALOG`]).
+pub const ENTRY: TaskEntry = TaskEntry {
+    name: "bernoulli_glm",
+    build: || Ok(Box::new(BernoulliGlm::new())),
+    reference: TaskReference::Smc,
+    // Unimodal, near-Gaussian. The automatic rule gives it (pilot median ESS 3.5, Gaussian base)
+    // the adaptive proposal with tempering; its likelihood costs ~3 µs per pair, so prior weights
+    // would cost 1.7 CPU-hours.
+    base: BaseConfig::Gaussian,
+    adjust: None,
+    sign_symmetric: &[],
+};
 
 /// The `bernoulli_glm` task (see the module docs).
 #[derive(Clone, Debug)]

@@ -14,11 +14,13 @@
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
+use crate::flow::BaseConfig;
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Marginal, Model, Prior};
 use crate::reference::TruncatedNormalPosterior;
 use crate::rng::Rng;
 use crate::special::log_normal;
+use crate::tasks::entry::{TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 
 /// Dimension of θ and x.
@@ -50,6 +52,17 @@ pub(crate) fn isotropic_simulate(theta: &[f64], rng: &mut Rng, x: &mut [f64], no
         *xk = tk + noise_std * eps;
     }
 }
+
+/// The catalogue entry of `gaussian_linear` ([`crate::tasks::CATALOG`]).
+pub const ENTRY: TaskEntry = TaskEntry {
+    name: "gaussian_linear",
+    build: || Ok(Box::new(GaussianLinear::new())),
+    reference: TaskReference::Exact(|x| Ok(Box::new(GaussianLinear::new().reference(x)?))),
+    // Unimodal, near-Gaussian.
+    base: BaseConfig::Gaussian,
+    adjust: None,
+    sign_symmetric: &[],
+};
 
 /// The `gaussian_linear` task (see the module docs).
 #[derive(Clone, Debug)]

@@ -12,10 +12,12 @@
 //! and sample it exactly by inverse CDF, [`TruncatedNormalPosterior`]).
 
 use crate::error::{Error, Result};
+use crate::flow::BaseConfig;
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::reference::TruncatedNormalPosterior;
 use crate::rng::Rng;
+use crate::tasks::entry::{TaskEntry, TaskReference};
 use crate::tasks::gaussian_linear::{isotropic_log_likelihood, isotropic_simulate};
 use crate::tasks::rows::RowShapes;
 
@@ -32,6 +34,17 @@ const SHAPES: RowShapes = RowShapes {
     theta_what: "gaussian_linear_uniform theta",
     x_dim: DIM,
     theta_dim: DIM,
+};
+
+/// The catalogue entry of `gaussian_linear_uniform` ([`crate::tasks::CATALOG`]).
+pub const ENTRY: TaskEntry = TaskEntry {
+    name: "gaussian_linear_uniform",
+    build: || Ok(Box::new(GaussianLinearUniform::new())),
+    reference: TaskReference::Exact(|x| Ok(Box::new(GaussianLinearUniform::new().reference(x)?))),
+    // Unimodal, near-Gaussian.
+    base: BaseConfig::Gaussian,
+    adjust: None,
+    sign_symmetric: &[],
 };
 
 /// The `gaussian_linear_uniform` task (see the module docs).

@@ -20,12 +20,15 @@ use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
+use crate::flow::BaseConfig;
 use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::reference::{Reference, TruncatedNormalPosterior};
 use crate::rng::Rng;
 use crate::special::log_normal;
 use crate::special::log_sum_exp;
+use crate::tasks::defaults::DEFAULT_COMPONENTS;
+use crate::tasks::entry::{TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
@@ -49,6 +52,17 @@ fn log_likelihood_row(x: &[f64], theta: &[f64]) -> f64 {
         |c: usize| WEIGHTS[c].ln() + x.iter().zip(theta).map(|(&xk, &tk)| log_normal(xk, tk, SCALES[c])).sum::<f64>();
     log_sum_exp(&[component(0), component(1)])
 }
+
+/// The catalogue entry of `gaussian_mixture` ([`crate::tasks::CATALOG`]).
+pub const ENTRY: TaskEntry = TaskEntry {
+    name: "gaussian_mixture",
+    build: || Ok(Box::new(GaussianMixture::new())),
+    reference: TaskReference::Exact(|x| Ok(Box::new(GaussianMixture::new().reference(x)?))),
+    // Unimodal but a scale mixture: the generic default kept.
+    base: BaseConfig::Gmm { components: DEFAULT_COMPONENTS },
+    adjust: None,
+    sign_symmetric: &[],
+};
 
 /// The `gaussian_mixture` task (see the module docs).
 #[derive(Clone, Debug)]

@@ -1,10 +1,13 @@
-//! Built-in tasks, looked up by name, and their exact reference posteriors.
+//! Built-in tasks and their catalogue: every task is one file here (its [`Model`], its reference
+//! posterior, its [`TaskEntry`]) and one line of [`CATALOG`], from which task names, lookup,
+//! references, recommended settings and the benchmark's choices derive.
 //!
 //! Names are strings only here, at the boundary the CLI and config files use; inside the library
-//! a task is its concrete type (e.g. [`Square`]).
+//! a task is its concrete type (e.g. [`Square`]) or its [`TaskEntry`].
 
 pub mod bernoulli_glm;
 pub mod defaults;
+pub mod entry;
 pub mod gaussian_linear;
 pub mod gaussian_linear_uniform;
 pub mod gaussian_mixture;
@@ -16,99 +19,71 @@ pub mod two_moons;
 
 pub use bernoulli_glm::BernoulliGlm;
 pub use defaults::recommended;
+pub use entry::{TaskEntry, TaskReference};
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;
 pub use slcp::Slcp;
-pub use square::Square;
+pub use square::{Square, SquarePosterior};
 pub use two_moons::TwoMoons;
 
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::reference::{grid_reference, Reference};
+use crate::reference::Reference;
 
-/// Every valid task name, in the order they are listed to users.
-pub const NAMES: &[&str] = &[
-    "square2d",
-    "square3d",
-    "two_moons",
-    "gaussian_mixture",
-    "slcp",
-    "gaussian_linear",
-    "gaussian_linear_uniform",
-    "bernoulli_glm",
+/// The built-in tasks, in the order they are listed to users. A new task: its file, its `mod`
+/// line above, and its entry here.
+pub const CATALOG: &[TaskEntry] = &[
+    square::SQUARE2D,
+    square::SQUARE3D,
+    two_moons::ENTRY,
+    gaussian_mixture::ENTRY,
+    slcp::ENTRY,
+    gaussian_linear::ENTRY,
+    gaussian_linear_uniform::ENTRY,
+    bernoulli_glm::ENTRY,
 ];
 
-/// The square task with `dim` dimensions and the default noise, for the names that denote one.
-fn square_by_name(name: &str) -> Option<Result<Square>> {
-    match name {
-        "square2d" => Some(Square::new(2, Square::DEFAULT_NOISE)),
-        "square3d" => Some(Square::new(3, Square::DEFAULT_NOISE)),
-        _ => None,
+/// Every valid task name, in catalogue order.
+pub const NAMES: &[&str] = &{
+    let mut names = [""; CATALOG.len()];
+    let mut i = 0;
+    while i < CATALOG.len() {
+        names[i] = CATALOG[i].name;
+        i += 1;
     }
+    names
+};
+
+/// The catalogue entry of the task called `name`; `None` for any other name (an external model).
+pub fn find(name: &str) -> Option<&'static TaskEntry> {
+    CATALOG.iter().find(|entry| entry.name == name)
 }
 
-fn unknown(name: &str) -> Error {
-    Error::invalid(format!("task {name:?}"), format!("unknown task; expected one of: {}", NAMES.join(", ")))
+/// The catalogue entry of the task called `name` (one of [`NAMES`]); an error listing the valid
+/// names otherwise.
+pub fn entry(name: &str) -> Result<&'static TaskEntry> {
+    find(name).ok_or_else(|| {
+        Error::invalid(format!("task {name:?}"), format!("unknown task; expected one of: {}", NAMES.join(", ")))
+    })
 }
 
 /// The built-in task called `name` (one of [`NAMES`]).
 pub fn by_name(name: &str) -> Result<Box<dyn Model>> {
-    if let Some(task) = square_by_name(name) {
-        return Ok(Box::new(task?));
-    }
-    match name {
-        "two_moons" => Ok(Box::new(TwoMoons::new())),
-        "gaussian_mixture" => Ok(Box::new(GaussianMixture::new())),
-        "slcp" => Ok(Box::new(Slcp::new())),
-        "bernoulli_glm" => Ok(Box::new(BernoulliGlm::new())),
-        "gaussian_linear" => Ok(Box::new(GaussianLinear::new())),
-        "gaussian_linear_uniform" => Ok(Box::new(GaussianLinearUniform::new())),
-        _ => Err(unknown(name)),
-    }
+    entry(name)?.model()
 }
 
-/// `Ok(())` when `x` has `expected` entries: tasks without a reference still check their input.
-fn check_x_len(what: &'static str, expected: usize, x: &[f64]) -> Result<()> {
-    if x.len() == expected {
-        Ok(())
-    } else {
-        Err(Error::Shape { what, expected, got: x.len() })
-    }
-}
-
-/// The reference posterior p(θ|x) of task `name` at the observation `x`; `Ok(None)` for a task
-/// without one here. Exact for `square*`, `gaussian_mixture`, `gaussian_linear` and
-/// `gaussian_linear_uniform`; a fine grid ([`grid_reference`]) for `two_moons`; none for `slcp` and
-/// `bernoulli_glm`, whose reference is a sampler run ([`crate::benchmark::build_reference`]).
-/// Errors for an unknown name or an `x` of the wrong length.
+/// The reference posterior p(θ|x) of task `name` at the observation `x`
+/// ([`TaskEntry::reference_at`]); `Ok(None)` for a task whose reference is an SMC run
+/// ([`crate::benchmark::build_reference`]). Errors for an unknown name or an `x` of the wrong
+/// length.
 pub fn reference_for(name: &str, x: &[f64]) -> Result<Option<Box<dyn Reference>>> {
-    if let Some(task) = square_by_name(name) {
-        return Ok(Some(Box::new(task?.reference(x)?)));
-    }
-    match name {
-        "two_moons" => Ok(Some(Box::new(grid_reference(&TwoMoons::new(), x, Some(two_moons::GRID_CELLS_PER_DIM))?))),
-        "gaussian_mixture" => Ok(Some(Box::new(GaussianMixture::new().reference(x)?))),
-        "slcp" => {
-            check_x_len("slcp observation x", Slcp::new().x_dim(), x)?;
-            Ok(None)
-        }
-        "bernoulli_glm" => {
-            check_x_len("bernoulli_glm observation x", bernoulli_glm::DIM, x)?;
-            Ok(None)
-        }
-        "gaussian_linear" => Ok(Some(Box::new(GaussianLinear::new().reference(x)?))),
-        "gaussian_linear_uniform" => Ok(Some(Box::new(GaussianLinearUniform::new().reference(x)?))),
-        _ => Err(unknown(name)),
-    }
+    entry(name)?.reference_at(x)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Tasks whose reference is an SMC run in `benchmark` (`reference_for` gives `Ok(None)`).
-    const WITHOUT_REFERENCE: &[&str] = &["slcp", "bernoulli_glm"];
 
     #[test]
     fn every_listed_name_builds_a_task_and_a_reference() {
@@ -123,9 +98,12 @@ mod tests {
             let mut x = Mat::zeros(1, task.x_dim());
             task.simulate(theta.as_ref(), &mut stream(1, Stream::Simulate, 0, 0), x.as_mut()).expect("shapes");
             let reference = reference_for(name, x.row(0)).expect("valid x");
-            match reference {
-                Some(reference) => assert_eq!(reference.dim(), task.theta_dim()),
-                None => assert!(WITHOUT_REFERENCE.contains(&name), "{name} has no reference"),
+            match (reference, entry(name).expect("listed").reference) {
+                (Some(reference), TaskReference::Exact(_) | TaskReference::Grid(_)) => {
+                    assert_eq!(reference.dim(), task.theta_dim())
+                }
+                (None, TaskReference::Smc) => {}
+                (reference, _) => panic!("{name}: reference built: {}", reference.is_some()),
             }
         }
     }
@@ -141,5 +119,20 @@ mod tests {
     fn reference_with_wrong_x_length_is_an_error() {
         let msg = reference_for("square3d", &[1.0, 2.0]).err().expect("x has 2 entries, not 3").to_string();
         assert!(msg.contains("expected 3"), "{msg}");
+        let msg = reference_for("slcp", &[1.0; 7]).err().expect("x has 7 entries, not 8").to_string();
+        assert!(msg.contains("slcp observation x") && msg.contains("expected 8"), "{msg}");
+    }
+
+    #[test]
+    fn catalogue_names_are_unique_and_match_the_models() {
+        for (i, entry) in CATALOG.iter().enumerate() {
+            assert_eq!(NAMES[i], entry.name);
+            assert_eq!(entry.model().expect("builds").name(), entry.name);
+            assert!(!NAMES[..i].contains(&entry.name), "{} listed twice", entry.name);
+            let dim = entry.model().expect("builds").theta_dim();
+            assert!(entry.sign_symmetric.iter().all(|&k| k < dim), "{}: symmetric coordinate out of range", entry.name);
+        }
+        assert_eq!(find("slcp").expect("listed").sign_symmetric, &[2, 3]);
+        assert!(find("nope").is_none());
     }
 }

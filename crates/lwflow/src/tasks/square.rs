@@ -6,12 +6,41 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
+mod posterior;
+
+pub use posterior::SquarePosterior;
+
 use crate::error::{Error, Result};
+use crate::flow::BaseConfig;
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
-use crate::reference::SquarePosterior;
 use crate::rng::Rng;
 use crate::special::log_normal;
+use crate::tasks::entry::{TaskEntry, TaskReference};
+
+/// The catalogue entry of `square2d`: [`Square`] in 2 dimensions with [`Square::DEFAULT_NOISE`].
+pub const SQUARE2D: TaskEntry = TaskEntry {
+    name: "square2d",
+    build: || Ok(Box::new(Square::new(2, Square::DEFAULT_NOISE)?)),
+    reference: TaskReference::Exact(|x| Ok(Box::new(Square::new(2, Square::DEFAULT_NOISE)?.reference(x)?))),
+    // 2^d disconnected modes.
+    base: BaseConfig::Gmm { components: 4 },
+    adjust: None,
+    sign_symmetric: &[],
+};
+
+/// The catalogue entry of `square3d`: [`Square`] in 3 dimensions with [`Square::DEFAULT_NOISE`].
+pub const SQUARE3D: TaskEntry = TaskEntry {
+    name: "square3d",
+    build: || Ok(Box::new(Square::new(3, Square::DEFAULT_NOISE)?)),
+    reference: TaskReference::Exact(|x| Ok(Box::new(Square::new(3, Square::DEFAULT_NOISE)?.reference(x)?))),
+    // 2^d disconnected modes. The automatic rule (pilot median ESS 2.0, 8 modes) gives the adaptive
+    // proposal without tempering: KL(p‖q) 0.25, C2ST 0.557, bridge mass 5.9 % against 0.35, 0.541,
+    // 10.5 % with prior weights and 0.57, 0.649, 17 % adaptive and tempered.
+    base: BaseConfig::Gmm { components: 8 },
+    adjust: None,
+    sign_symmetric: &[],
+};
 
 /// The square task in `dim` dimensions with observation noise `noise` (σ).
 #[derive(Clone, Debug)]

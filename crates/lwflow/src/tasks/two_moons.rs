@@ -26,16 +26,19 @@
 //! θ from a fresh p and a random sign of θ₁ + θ₂), and agree with the density here, which is the
 //! simulator's. Test `likelihood_integrates_to_one_over_x` and the histogram test check it.
 //!
-//! Reference: [`grid_reference`](crate::reference::grid_reference) with [`GRID_CELLS_PER_DIM`]² cells.
+//! Reference: [`TwoMoons::reference`], [`grid_reference`] with [`GRID_CELLS_PER_DIM`]² cells.
 
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
+use crate::flow::BaseConfig;
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
+use crate::reference::{grid_reference, GridPosterior};
 use crate::rng::Rng;
 use crate::special::log_normal;
+use crate::tasks::entry::{TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
@@ -72,6 +75,17 @@ fn log_likelihood_row(x: &[f64], theta: &[f64]) -> f64 {
     log_normal(r, R_MEAN, R_STD) - std::f64::consts::PI.ln() - r.ln()
 }
 
+/// The catalogue entry of `two_moons` ([`crate::tasks::CATALOG`]).
+pub const ENTRY: TaskEntry = TaskEntry {
+    name: "two_moons",
+    build: || Ok(Box::new(TwoMoons::new())),
+    reference: TaskReference::Grid(|x| Ok(Box::new(TwoMoons::new().reference(x)?))),
+    // Two crescents.
+    base: BaseConfig::Gmm { components: 2 },
+    adjust: None,
+    sign_symmetric: &[],
+};
+
 /// The `two_moons` task (see the module docs).
 #[derive(Clone, Debug)]
 pub struct TwoMoons {
@@ -82,6 +96,12 @@ impl TwoMoons {
     /// sbibm's two-moons task: θ ~ U(−1, 1)², x ∈ ℝ².
     pub fn new() -> Self {
         Self { prior: Prior::uniform_box(2, -BOUND, BOUND).expect("U(−1, 1) is a valid marginal") }
+    }
+
+    /// The reference posterior at the observation `x` (length 2): the normalised grid of
+    /// [`GRID_CELLS_PER_DIM`]² cells.
+    pub fn reference(&self, x: &[f64]) -> Result<GridPosterior> {
+        grid_reference(self, x, Some(GRID_CELLS_PER_DIM))
     }
 }
 
