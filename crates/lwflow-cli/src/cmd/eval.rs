@@ -21,10 +21,10 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     // The same references as `lwflow benchmark` (`build_reference`): `exact` is the task's own
     // density reference (two_moons': its fine grid), `grid` the task's grid or a generic one.
     let kind = match (a.reference, ReferenceKind::of_task(task)?) {
-        (ReferenceArg::Exact, ReferenceKind::Smc) => {
+        (ReferenceArg::Exact, ReferenceKind::Smc | ReferenceKind::None) => {
             bail!("model '{task}' has no exact reference; try --reference smc (or grid, for up to 3 parameters)")
         }
-        (ReferenceArg::Exact, own) => own,
+        (ReferenceArg::Exact, own @ (ReferenceKind::Exact | ReferenceKind::Grid)) => own,
         (ReferenceArg::Grid, _) => ReferenceKind::Grid,
         (ReferenceArg::Smc, _) => ReferenceKind::Smc,
     };
