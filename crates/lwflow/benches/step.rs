@@ -1,4 +1,4 @@
-//! The reference training step (see `lwflow::bench`): median/min/max milliseconds per step for
+//! The reference training step (see `lwflow::speed`): median/min/max milliseconds per step for
 //! SiLU and ReLU, plus the loss trajectory to compare with `bench/torch_step.py`.
 //!
 //! `RAYON_NUM_THREADS=2 cargo bench -p lwflow --bench step` (WARMUP, STEPS, ACT env vars as in
@@ -6,8 +6,8 @@
 //! the PyTorch peer is run right after each of our runs (python3, `TORCH_THREADS` = our thread
 //! count) and the table gains its median and the ratio torch / lwflow (> 1: we are faster).
 
-use lwflow::bench::reference_step;
 use lwflow::nn::Activation;
+use lwflow::speed::reference_step;
 use std::process::Command;
 
 fn env_usize(name: &str, default: usize) -> usize {

@@ -39,12 +39,12 @@ use crate::eval::{evaluate_importance, evaluate_with_samples, EvalOptions, EvalR
 use crate::experiment::{mean_std, MeanStd};
 use crate::flow::{Flow, FlowConfig};
 use crate::importance::ImportanceConfig;
-use crate::io::FlowMeta;
 use crate::mat::Mat;
 use crate::model::Model;
 pub use crate::reference::ReferenceKind;
 use crate::reference::{grid_reference, smc_reference, Reference, SignSymmetrized, SmcConfig};
 use crate::rng::{stream, Stream};
+use crate::train::FlowMeta;
 use crate::train::{choose_components, fit, AutoKConfig, TrainConfig};
 
 /// Observation i is simulated from the seed `OBSERVATION_SEED_BASE + i` (module docs).

@@ -40,7 +40,6 @@
 #![warn(missing_docs)]
 
 pub mod base;
-pub mod bench;
 pub mod benchmark;
 pub mod error;
 pub mod eval;
@@ -57,6 +56,7 @@ pub mod real;
 pub mod reference;
 pub mod rng;
 pub mod special;
+pub mod speed;
 pub mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

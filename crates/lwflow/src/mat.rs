@@ -283,6 +283,8 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, op_a: Op, b: MatRef<'_, T>, op_
         }
         return;
     }
+    #[cfg(any(test, feature = "testing"))]
+    crate::testing::count_gemm();
     // SAFETY: shapes were checked above; every view's buffer covers (rows-1)*stride + cols
     // elements by construction, and `c` is a unique borrow, so it overlaps neither input.
     unsafe {

@@ -151,7 +151,9 @@ pub fn weighted_batch(
     batch.x_idx.resize(n_obs * per_obs, 0);
     batch.w.resize(n_obs * per_obs, 0.0);
     ess.per_obs.resize(n_obs, 0.0);
-    let results: Vec<Result<()>> = log_w
+    // `reduce` with `Result::and` keeps the first observation's error, like collecting would,
+    // without a buffer of results.
+    log_w
         .as_mut_slice()
         .par_chunks_mut(n_theta)
         .zip(batch.theta_idx.par_chunks_mut(per_obs))
@@ -178,8 +180,7 @@ pub fn weighted_batch(
             }
             Ok(())
         })
-        .collect();
-    results.into_iter().collect()
+        .reduce(|| Ok(()), Result::and)
 }
 
 /// The indices of the `out.len()` largest entries (ties by lower index).

@@ -2,12 +2,13 @@
 //! sampling direction against the density direction, and normalisation of q(θ|x).
 
 use lwflow::flow::{BaseConfig, CouplingConfig, Flow, FlowConfig, ObsFeatures, Standardizer};
-use lwflow::io::{load_flow, save_flow, FlowMeta};
+use lwflow::io::{load_flow, save_flow};
 use lwflow::mat::Mat;
 use lwflow::model::{Marginal, Prior};
 use lwflow::nn::Activation;
 use lwflow::rng::{stream, Stream};
 use lwflow::testing::{assert_all_close, numerical_gradient, FD_REL_TOL};
+use lwflow::train::FlowMeta;
 use rand::Rng as _;
 
 fn small_flow_with(theta_dim: usize, base: BaseConfig, coupling: CouplingConfig) -> Flow<f64> {

@@ -1,10 +1,10 @@
-//! `lwflow bench step`: the reference training step (see `lwflow::bench`), optionally against
+//! `lwflow bench step`: the reference training step (see `lwflow::speed`), optionally against
 //! PyTorch's version of the same step run by this command, with the speed ratio.
 
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use lwflow::bench::reference_step;
+use lwflow::speed::reference_step;
 
 use lwflow::nn::Activation;
 

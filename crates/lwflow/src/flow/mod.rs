@@ -351,6 +351,25 @@ impl<T: Real> Flow<T> {
                 layers.push(LayerKind::Permute(Permutation::new((0..d).map(|k| (k + 1) % d).collect())));
             }
         }
+        Self::assemble(config, prior, ctx_norm, layers)
+    }
+
+    /// A flow whose chain is `layers` instead of the one `config` describes (`config` still
+    /// gives the dimensions, the context and the base); parameters zero. For the speed
+    /// benchmark's reference flow ([`crate::speed`]), which matches a PyTorch peer layer for layer.
+    /// The layers must map θ ∈ ℝ^theta_dim given a context of [`FlowConfig::context_width`].
+    pub(crate) fn from_layers(
+        config: FlowConfig,
+        prior: &Prior,
+        ctx_norm: Standardizer,
+        layers: Vec<LayerKind>,
+    ) -> Result<Self> {
+        Self::assemble(config, prior, ctx_norm, layers)
+    }
+
+    /// The base `config` names after `layers`, and the parameter ranges of both.
+    fn assemble(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer, layers: Vec<LayerKind>) -> Result<Self> {
+        let (d, width) = (config.theta_dim, config.context_width());
         if config.base.components() == 0 {
             return Err(Error::invalid("base components", "must be at least 1"));
         }
@@ -628,18 +647,47 @@ impl<T: Real> Flow<T> {
     pub fn sample_support_with(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng) -> Mat<T> {
         let rows = ctx.rows();
         let d = self.theta_dim();
-        let br = self.ranges.last().expect("base range").clone();
-        let mut a = Mat::zeros(rows, d);
-        self.base.sample(&p[br], ctx, rng, a.as_mut());
-        let mut b = Mat::zeros(rows, d);
+        let mut u = Mat::zeros(rows, d);
+        let mut tmp = Mat::zeros(rows, d);
         let mut log_det = vec![T::zero(); rows];
-        let mut scratch = Vec::new();
+        let mut ws = vec![T::zero(); self.sample_workspace_len(rows)];
+        self.sample_support_into(p, ctx, rng, u.as_mut(), tmp.as_mut(), &mut log_det, &mut ws);
+        u
+    }
+
+    /// Scratch length [`Flow::sample_support_into`] needs for `n_batch` rows: the largest
+    /// layer workspace (the layers are inverted one at a time).
+    pub fn sample_workspace_len(&self, n_batch: usize) -> usize {
+        self.layers.iter().map(|l| Layer::<T>::workspace_len(l, n_batch)).max().unwrap_or(0)
+    }
+
+    /// [`Flow::sample_support_with`] into `u` (one row per row of `ctx`), allocation-free with
+    /// the caller's scratch: `tmp` of u's shape, `log_det` of one value per row and `ws` of
+    /// [`Flow::sample_workspace_len`] values. (A conditional mixture base still allocates its own.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_support_into(
+        &self,
+        p: &[T],
+        ctx: MatRef<T>,
+        rng: &mut Rng,
+        u: MatMut<T>,
+        tmp: MatMut<T>,
+        log_det: &mut [T],
+        ws: &mut [T],
+    ) {
+        let rows = ctx.rows();
+        debug_assert_eq!((u.rows(), tmp.rows(), log_det.len()), (rows, rows, rows));
+        let br = self.ranges.last().expect("base range").clone();
+        // z ~ base, then the layers inverted in reverse, alternating between the two buffers:
+        // start in the one that makes the last inverse land in `u`.
+        let (mut a, mut b) = if self.layers.len().is_multiple_of(2) { (u, tmp) } else { (tmp, u) };
+        self.base.sample(&p[br], ctx, rng, a.rb_mut());
+        log_det.fill(T::zero());
         for (layer, r) in self.layers.iter().zip(&self.ranges).rev() {
-            scratch.resize(Layer::<T>::workspace_len(layer, rows), T::zero());
-            layer.inverse(&p[r.clone()], a.as_ref(), ctx, b.as_mut(), &mut log_det, &mut scratch);
+            let ws = &mut ws[..Layer::<T>::workspace_len(layer, rows)];
+            layer.inverse(&p[r.clone()], a.rb(), ctx, b.rb_mut(), log_det, ws);
             std::mem::swap(&mut a, &mut b);
         }
-        a
     }
 }
 

@@ -4,9 +4,11 @@
 
 mod external;
 mod prior;
+mod simulate;
 
 pub use external::{ExternalConfig, ExternalModel};
 pub use prior::{Marginal, Prior};
+pub use simulate::{simulate_pairs, simulate_pairs_into};
 
 use crate::error::{Error, Result};
 use crate::mat::{Mat, MatMut, MatRef};
@@ -61,12 +63,15 @@ pub(crate) fn first_bad(log_lik: &[f64]) -> Option<usize> {
 /// `out[r] = log L(x_{obs(r)} | θ_r)` where row r of `theta` belongs to observation
 /// `obs(r) = r / per_obs`: each observation has its own block of `per_obs` draws (the shape of a
 /// per-observation proposal). Parallel over blocks of whole observations; `+inf` and NaN are
-/// errors naming the observation and draw, `-inf` (zero likelihood) is kept.
+/// errors naming the observation and draw (the first in row order), `-inf` (zero likelihood) is
+/// kept. `x_rep` is scratch for each observation repeated over its block (`theta.rows()` ×
+/// `x.cols()` values): reused, it makes repeated calls allocation-free.
 pub fn log_likelihood_blocks(
     model: &dyn Model,
     x: MatRef<f64>,
     theta: MatRef<f64>,
     per_obs: usize,
+    x_rep: &mut Vec<f64>,
     out: &mut [f64],
 ) -> Result<()> {
     use rayon::prelude::*;
@@ -74,32 +79,40 @@ pub fn log_likelihood_blocks(
     assert_eq!(out.len(), theta.rows(), "log_likelihood_blocks: output length");
     // Enough observations per call to amortise an external model's round trip.
     let obs_per_call = (PAIRS_PER_CALL / per_obs.max(1)).max(1);
-    let results: Vec<Result<()>> = out
-        .par_chunks_mut((obs_per_call * per_obs).max(1))
+    let rows_per_call = (obs_per_call * per_obs).max(1);
+    let x_dim = x.cols();
+    // One slice of x_rep per call (at least one value, so every call gets its slice).
+    let rep_len = (rows_per_call * x_dim).max(1);
+    x_rep.resize(out.len().div_ceil(rows_per_call) * rep_len, 0.0);
+    // `reduce` with `Result::and` keeps the first error in row order, like collecting would,
+    // without a buffer of results.
+    out.par_chunks_mut(rows_per_call)
+        .zip(x_rep.par_chunks_mut(rep_len))
         .enumerate()
-        .map(|(c, out)| {
+        .map(|(c, (out, x_rep))| {
             let first = c * obs_per_call;
             let rows = out.len();
-            let x_rep = Mat::from_fn(rows, x.cols(), |r, k| x.at(first + r / per_obs, k));
-            model.log_likelihood(x_rep.as_ref(), theta.rows_range(first * per_obs, rows), out)?;
+            let mut x_rep = MatMut::new(&mut x_rep[..rows * x_dim], rows, x_dim);
+            for r in 0..rows {
+                x_rep.row_mut(r).copy_from_slice(x.row(first + r / per_obs));
+            }
+            model.log_likelihood(x_rep.rb(), theta.rows_range(first * per_obs, rows), out)?;
             match first_bad(out) {
                 Some(k) => Err(Error::BadLogLikelihood { row: k % per_obs, obs: first + k / per_obs, value: out[k] }),
                 None => Ok(()),
             }
         })
-        .collect();
-    results.into_iter().collect()
+        .reduce(|| Ok(()), Result::and)
 }
 
 /// `out[j, i] = log L(x_j | θ_i)` for every observation row j and draw row i, computed with
 /// the model's pairwise [`Model::log_likelihood`], in parallel over observations. `+inf` and
-/// NaN are errors naming the rows; `-inf` (zero likelihood) is kept.
+/// NaN are errors naming the rows (the first observation's first); `-inf` (zero likelihood) is kept.
 pub fn log_likelihood_matrix(model: &dyn Model, x: MatRef<f64>, theta: MatRef<f64>, out: &mut Mat<f64>) -> Result<()> {
     use rayon::prelude::*;
     let (n_obs, n_theta) = (x.rows(), theta.rows());
     assert_eq!((out.rows(), out.cols()), (n_obs, n_theta), "log_likelihood_matrix: output shape");
-    let results: Vec<Result<()>> = out
-        .as_mut_slice()
+    out.as_mut_slice()
         .par_chunks_mut(n_theta.max(1))
         .enumerate()
         .map(|(j, row)| {
@@ -109,6 +122,5 @@ pub fn log_likelihood_matrix(model: &dyn Model, x: MatRef<f64>, theta: MatRef<f6
                 None => Ok(()),
             }
         })
-        .collect();
-    results.into_iter().collect()
+        .reduce(|| Ok(()), Result::and)
 }

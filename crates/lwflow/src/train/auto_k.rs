@@ -543,7 +543,7 @@ pub fn auto_components(model: &dyn Model, cfg: &AutoKConfig) -> Result<AutoK> {
     }
     let dim = model.theta_dim();
     let support = Support::new(model.prior());
-    let (_, x) = crate::train::simulate_pairs(model, cfg.n_obs, cfg.seed, Stream::Init, OBS_STEP)?;
+    let (_, x) = crate::model::simulate_pairs(model, cfg.n_obs, cfg.seed, Stream::Init, OBS_STEP)?;
     let (mut counts, mut bic_components, mut splits) = (Vec::new(), Vec::new(), Vec::new());
     let mut n_skipped = 0;
     let mut smc_seconds = 0.0;

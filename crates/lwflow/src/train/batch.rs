@@ -9,15 +9,30 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::flow::{Flow, CHUNK_ROWS};
-use crate::mat::{Mat, MatMut};
+use crate::flow::Flow;
+use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::{log_likelihood_blocks, log_likelihood_matrix, Model, Prior};
 use crate::real::Real;
 use crate::rng::{stream, Stream};
-use crate::weights::{normalise_weights, weighted_batch, EssStats, WeightedBatch};
+use crate::weights::{normalise_weights, weighted_batch, BatchLayout, EssStats, WeightedBatch};
 
+use super::chunks::{log_q_at, Chunk};
 use super::proposal::defensive_log_offset;
-use super::trainer::{Chunk, TrainConfig};
+
+/// What the batch needs of the training settings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchSettings {
+    /// Seed of the draw and resampling streams.
+    pub(crate) seed: u64,
+    /// How [`Batch::select`] picks pairs from the weights.
+    pub(crate) layout: BatchLayout,
+    /// Pairs per observation [`Batch::select`] gathers (m).
+    pub(crate) pairs_per_obs: usize,
+    /// Draws per observation of the adaptive proposal (M).
+    pub(crate) draws_per_obs: usize,
+    /// How many of the M come from the prior.
+    pub(crate) prior_draws: usize,
+}
 
 /// Reshapes `m` to `rows × cols` (reallocating only when the shape changes).
 fn ensure<T: Real>(m: &mut Mat<T>, rows: usize, cols: usize) {
@@ -26,7 +41,8 @@ fn ensure<T: Real>(m: &mut Mat<T>, rows: usize, cols: usize) {
     }
 }
 
-/// Proposal draws, weights and the gathered flow inputs of one step.
+/// Proposal draws, weights and the gathered flow inputs of one step. Every buffer is sized by
+/// the first draw of each shape and reused: later steps of that shape allocate nothing.
 pub(crate) struct Batch<T: Real> {
     /// `Some(M)`: M draws per observation in consecutive blocks; `None`: draws shared by all.
     per_obs: Option<usize>,
@@ -43,6 +59,14 @@ pub(crate) struct Batch<T: Real> {
     log_q_prior: Vec<(f64, f64)>,
     /// One observation's f = log q − β log L − log π (reverse-KL scratch, n_q long).
     f_scratch: Vec<f64>,
+    /// Scratch of the adaptive draws, per observation: a support-space row (d), and the
+    /// sampler's second buffer (n_q × d), log-dets (n_q) and layer workspace.
+    sample_row: Vec<f64>,
+    sample_tmp: Vec<T>,
+    sample_log_det: Vec<T>,
+    sample_ws: Vec<T>,
+    /// Each observation repeated for its block of draws (the model's pairwise likelihood).
+    x_rep: Vec<f64>,
     log_w: Mat<f64>,
     pairs: WeightedBatch,
     pub(crate) ess: EssStats,
@@ -65,6 +89,11 @@ impl<T: Real> Batch<T> {
             log_off: Mat::zeros(0, 0),
             log_q_prior: Vec::new(),
             f_scratch: Vec::new(),
+            sample_row: Vec::new(),
+            sample_tmp: Vec::new(),
+            sample_log_det: Vec::new(),
+            sample_ws: Vec::new(),
+            x_rep: Vec::new(),
             log_w: Mat::zeros(0, 0),
             pairs: WeightedBatch::default(),
             ess: EssStats::default(),
@@ -86,9 +115,9 @@ impl<T: Real> Batch<T> {
         &mut self,
         model: &dyn Model,
         flow: &Flow<T>,
-        x: &Mat<f64>,
+        x: MatRef<f64>,
         n: usize,
-        cfg: &TrainConfig,
+        seed: u64,
         purpose: Stream,
         step: u64,
     ) -> Result<()> {
@@ -98,13 +127,13 @@ impl<T: Real> Batch<T> {
         ensure(&mut self.u_all, n, d);
         ensure(&mut self.log_lik, x.rows(), n);
         self.ld_all.resize(n, 0.0);
-        let mut rng = stream(cfg.seed, purpose, step, 1);
+        let mut rng = stream(seed, purpose, step, 1);
         model.prior().sample(&mut rng, self.theta.as_mut());
-        log_likelihood_matrix(model, x.as_ref(), self.theta.as_ref(), &mut self.log_lik)?;
-        let mut buf = vec![0.0; d];
+        log_likelihood_matrix(model, x, self.theta.as_ref(), &mut self.log_lik)?;
+        self.sample_row.resize(d, 0.0);
         for i in 0..n {
-            self.ld_all[i] = flow.support().forward(self.theta.row(i), &mut buf);
-            for (o, &v) in self.u_all.row_mut(i).iter_mut().zip(&buf) {
+            self.ld_all[i] = flow.support().forward(self.theta.row(i), &mut self.sample_row);
+            for (o, &v) in self.u_all.row_mut(i).iter_mut().zip(&self.sample_row) {
                 *o = T::lit(v);
             }
         }
@@ -120,13 +149,13 @@ impl<T: Real> Batch<T> {
         model: &dyn Model,
         flow: &Flow<T>,
         params: &[T],
-        x: &Mat<f64>,
-        cfg: &TrainConfig,
+        x: MatRef<f64>,
+        settings: &BatchSettings,
         step: u64,
     ) -> Result<()> {
         let (n_obs, d, c) = (x.rows(), flow.theta_dim(), flow.context_width());
-        let m = cfg.proposal.draws_per_obs;
-        let n_prior = cfg.proposal.prior_draws();
+        let (m, n_prior) = (settings.draws_per_obs, settings.prior_draws);
+        let n_q = m - n_prior;
         let rows = n_obs * m;
         self.per_obs = Some(m);
         ensure(&mut self.theta, rows, d);
@@ -139,6 +168,12 @@ impl<T: Real> Batch<T> {
         for r in 0..rows {
             flow.context_into(x.row(r / m), self.ctx.row_mut(r));
         }
+        // Per-observation scratch lengths (at least 1, so every observation gets its chunk).
+        let (tmp_len, ld_len, ws_len) = ((n_q * d).max(1), n_q.max(1), flow.sample_workspace_len(n_q).max(1));
+        self.sample_row.resize(n_obs * d, 0.0);
+        self.sample_tmp.resize(n_obs * tmp_len, T::zero());
+        self.sample_log_det.resize(n_obs * ld_len, T::zero());
+        self.sample_ws.resize(n_obs * ws_len, T::zero());
 
         // One independent stream per observation: the first n_prior draws of each block from π,
         // the rest from q(·|x_j) (the deterministic split of the proposal module's docs).
@@ -148,31 +183,35 @@ impl<T: Real> Batch<T> {
             .par_chunks_mut(m * d)
             .zip(self.theta.as_mut_slice().par_chunks_mut(m * d))
             .zip(self.ld_all.par_chunks_mut(m))
+            .zip(self.sample_row.par_chunks_mut(d))
+            .zip(self.sample_tmp.par_chunks_mut(tmp_len))
+            .zip(self.sample_log_det.par_chunks_mut(ld_len))
+            .zip(self.sample_ws.par_chunks_mut(ws_len))
             .enumerate()
-            .for_each(|(j, ((u, theta), ld))| {
-                let mut rng = stream(cfg.seed, Stream::Proposal, step, j as u64);
+            .for_each(|(j, ((((((u, theta), ld), buf), tmp), log_det), ws))| {
+                let mut rng = stream(settings.seed, Stream::Proposal, step, j as u64);
                 prior.sample(&mut rng, MatMut::new(&mut theta[..n_prior * d], n_prior, d));
-                let mut buf = vec![0.0; d];
                 for r in 0..n_prior {
-                    ld[r] = support.forward(&theta[r * d..(r + 1) * d], &mut buf);
-                    for (o, &v) in u[r * d..(r + 1) * d].iter_mut().zip(&buf) {
+                    ld[r] = support.forward(&theta[r * d..(r + 1) * d], buf);
+                    for (o, &v) in u[r * d..(r + 1) * d].iter_mut().zip(&*buf) {
                         *o = T::lit(v);
                     }
                 }
-                if n_prior < m {
-                    let ctx_q = ctx.as_ref().rows_range(j * m + n_prior, m - n_prior);
-                    let uq = flow.sample_support_with(params, ctx_q, &mut rng);
+                if n_q > 0 {
+                    let ctx_q = ctx.as_ref().rows_range(j * m + n_prior, n_q);
+                    let u_q = MatMut::new(&mut u[n_prior * d..], n_q, d);
+                    let tmp = MatMut::new(&mut tmp[..n_q * d], n_q, d);
+                    flow.sample_support_into(params, ctx_q, &mut rng, u_q, tmp, &mut log_det[..n_q], ws);
                     for r in n_prior..m {
-                        let ur = uq.row(r - n_prior);
-                        u[r * d..(r + 1) * d].copy_from_slice(ur);
+                        let ur = &u[r * d..(r + 1) * d];
                         buf.iter_mut().zip(ur).for_each(|(b, &v)| *b = v.to_f64_lossless());
                         // inverse returns log|dθ/du|, computed from u, finite even where θ
                         // rounds onto a bound of the box.
-                        ld[r] = -support.inverse(&buf, &mut theta[r * d..(r + 1) * d]);
+                        ld[r] = -support.inverse(buf, &mut theta[r * d..(r + 1) * d]);
                     }
                 }
             });
-        log_likelihood_blocks(model, x.as_ref(), self.theta.as_ref(), m, self.log_lik.as_mut_slice())
+        log_likelihood_blocks(model, x, self.theta.as_ref(), m, &mut self.x_rep, self.log_lik.as_mut_slice())
     }
 
     /// o = log π_u − log r_u for every adaptive draw, with log π_u = log π(θ) − log|du/dθ| and
@@ -186,7 +225,7 @@ impl<T: Real> Batch<T> {
     ) -> Result<()> {
         self.log_q_prior.resize(self.log_off.as_slice().len(), (0.0, 0.0));
         for (r, off) in self.log_off.as_mut_slice().iter_mut().enumerate() {
-            let log_q = chunks[r / CHUNK_ROWS].ws.log_q[r % CHUNK_ROWS].to_f64_lossless();
+            let log_q = log_q_at(chunks, r).to_f64_lossless();
             if log_q.is_nan() {
                 return Err(Error::NonFinite { step, what: "proposal log-density", value: log_q });
             }
@@ -274,8 +313,8 @@ impl<T: Real> Batch<T> {
     pub(crate) fn select(
         &mut self,
         flow: &Flow<T>,
-        x: &Mat<f64>,
-        cfg: &TrainConfig,
+        x: MatRef<f64>,
+        settings: &BatchSettings,
         step: u64,
         beta: f64,
     ) -> Result<()> {
@@ -287,7 +326,8 @@ impl<T: Real> Batch<T> {
             // β·(−∞) = −∞ for β > 0: a zero likelihood stays a zero weight.
             *w = beta * l + if per_obs.is_some() { off[k] } else { 0.0 };
         }
-        weighted_batch(&mut self.log_w, cfg.layout, cfg.pairs_per_obs, cfg.seed, step, &mut self.pairs, &mut self.ess)?;
+        let BatchSettings { layout, pairs_per_obs, seed, .. } = *settings;
+        weighted_batch(&mut self.log_w, layout, pairs_per_obs, seed, step, &mut self.pairs, &mut self.ess)?;
         ensure(&mut self.u, self.pairs.len(), flow.theta_dim());
         ensure(&mut self.ctx, self.pairs.len(), flow.context_width());
         self.w.resize(self.pairs.len(), T::zero());
@@ -310,9 +350,20 @@ mod tests {
     use crate::flow::{BaseConfig, FlowConfig, Standardizer};
     use crate::rng::stream;
     use crate::tasks::by_name;
-    use crate::train::proposal::{ProposalConfig, ProposalKind};
-    use crate::train::trainer::{backward_chunks, forward_chunks};
+    use crate::train::chunks::{backward_chunks, forward_chunks};
+    use crate::train::proposal::defensive_prior_draws;
     use rand::Rng as _;
+
+    /// Settings of an adaptive batch of `m` draws per observation with prior share α.
+    fn adaptive_settings(m: usize, prior_share: f64) -> BatchSettings {
+        BatchSettings {
+            seed: 1,
+            layout: BatchLayout::Resample,
+            pairs_per_obs: 16,
+            draws_per_obs: m,
+            prior_draws: defensive_prior_draws(prior_share, m),
+        }
+    }
 
     /// The adaptive weights must turn draws from a q that is *not* the posterior into posterior
     /// expectations: on gaussian_linear (posterior N(x/2, 0.05 I)) with a randomly perturbed
@@ -330,20 +381,11 @@ mod tests {
             *p += rng.gen_range(-0.4..0.4);
         }
         let m = 4096;
-        let cfg = TrainConfig {
-            proposal: ProposalConfig {
-                kind: ProposalKind::Adaptive,
-                warmup: 0.0,
-                prior_share: 0.25,
-                draws_per_obs: m,
-                ..ProposalConfig::default()
-            },
-            ..TrainConfig::default()
-        };
+        let settings = adaptive_settings(m, 0.25);
         let x = Mat::from_fn(1, d, |_, k| 0.6 * ((k as f64) - 4.5) / 4.5);
         let mut batch = Batch::<f64>::new(d, d);
-        batch.draw_adaptive(model.as_ref(), &flow, flow.params(), &x, &cfg, 0).unwrap();
-        let mut chunks: Vec<Chunk<f64>> = (0..m.div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(&flow)).collect();
+        batch.draw_adaptive(model.as_ref(), &flow, flow.params(), x.as_ref(), &settings, 0).unwrap();
+        let mut chunks = Chunk::for_rows(&flow, m);
         forward_chunks(&flow, flow.params(), &batch.u, &batch.ctx, &mut chunks);
         batch.proposal_offsets(model.prior(), &chunks, 0.25, 0).unwrap();
         batch.weigh_all(1.0).unwrap();
@@ -369,7 +411,7 @@ mod tests {
 
     /// A perturbed flow (Gaussian base, parameters ± 0.1) on gaussian_linear and one step's
     /// adaptive batch for `x` (M draws, a quarter from the prior), weighted at β = 1.
-    fn adaptive_batch(x: &Mat<f64>, m: usize) -> (Flow<f64>, TrainConfig, Batch<f64>) {
+    fn adaptive_batch(x: &Mat<f64>, m: usize) -> (Flow<f64>, BatchSettings, Batch<f64>) {
         let model = by_name("gaussian_linear").unwrap();
         let d = model.theta_dim();
         let norm = Standardizer { mean: vec![0.0; d], std: vec![0.45; d] };
@@ -378,16 +420,14 @@ mod tests {
         for p in flow.params_mut() {
             *p += rng.gen_range(-0.1..0.1);
         }
-        let proposal =
-            ProposalConfig { kind: ProposalKind::Adaptive, warmup: 0.0, draws_per_obs: m, ..ProposalConfig::default() };
-        let cfg = TrainConfig { proposal, ..TrainConfig::default() };
+        let settings = adaptive_settings(m, 0.25);
         let mut batch = Batch::<f64>::new(d, d);
-        batch.draw_adaptive(model.as_ref(), &flow, flow.params(), x, &cfg, 0).unwrap();
-        let mut chunks: Vec<Chunk<f64>> = (0..batch.u.rows().div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(&flow)).collect();
+        batch.draw_adaptive(model.as_ref(), &flow, flow.params(), x.as_ref(), &settings, 0).unwrap();
+        let mut chunks = Chunk::for_rows(&flow, batch.u.rows());
         forward_chunks(&flow, flow.params(), &batch.u, &batch.ctx, &mut chunks);
-        batch.proposal_offsets(model.prior(), &chunks, cfg.proposal.prior_share, 0).unwrap();
+        batch.proposal_offsets(model.prior(), &chunks, 0.25, 0).unwrap();
         batch.weigh_all(1.0).unwrap();
-        (flow, cfg, batch)
+        (flow, settings, batch)
     }
 
     /// The reverse-KL weights: prior draws untouched; within each observation's n_q = 6 draws
@@ -396,8 +436,8 @@ mod tests {
     #[test]
     fn reverse_kl_weights_sum_to_zero_and_fall_with_excess_density() {
         let x = Mat::from_fn(3, 10, |j, k| 0.3 * (j as f64 - 1.0) + 0.05 * k as f64);
-        let (_, cfg, mut batch) = adaptive_batch(&x, 8);
-        let n_prior = cfg.proposal.prior_draws();
+        let (_, settings, mut batch) = adaptive_batch(&x, 8);
+        let n_prior = settings.prior_draws;
         assert_eq!(n_prior, 2);
         let before = batch.w.clone();
         let value = batch.add_reverse_kl(1.0, 2.0, n_prior);
@@ -429,10 +469,10 @@ mod tests {
     #[test]
     fn reverse_kl_step_lowers_kl_q_to_posterior() {
         let x = Mat::from_fn(1, 10, |_, k| 0.6 * ((k as f64) - 4.5) / 4.5);
-        let (mut flow, cfg, mut batch) = adaptive_batch(&x, 4096);
+        let (mut flow, settings, mut batch) = adaptive_batch(&x, 4096);
         batch.w.iter_mut().for_each(|w| *w = 0.0);
-        batch.add_reverse_kl(1.0, 1.0, cfg.proposal.prior_draws());
-        let mut chunks: Vec<Chunk<f64>> = (0..batch.u.rows().div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(&flow)).collect();
+        batch.add_reverse_kl(1.0, 1.0, settings.prior_draws);
+        let mut chunks = Chunk::for_rows(&flow, batch.u.rows());
         let params = flow.params().to_vec();
         forward_chunks(&flow, &params, &batch.u, &batch.ctx, &mut chunks);
         let mut grad = vec![0.0; params.len()];

@@ -191,7 +191,7 @@ pub fn init_mixture_with_pooling<T: Real>(
         return Ok(not_applied(MixtureInit::Fitted));
     };
 
-    let (_, x) = crate::train::simulate_pairs(model, n_obs, seed, Stream::Init, OBS_STEP)?;
+    let (_, x) = crate::model::simulate_pairs(model, n_obs, seed, Stream::Init, OBS_STEP)?;
 
     let mut theta = Mat::zeros(n_theta, dim);
     model.prior().sample(&mut stream(seed, Stream::Init, THETA_STEP, 0), theta.as_mut());

@@ -11,8 +11,10 @@
 
 pub mod auto_k;
 mod batch;
+pub(crate) mod chunks;
 pub mod init;
 pub mod loss;
+mod meta;
 pub mod proposal;
 pub mod temper;
 mod trainer;
@@ -21,14 +23,15 @@ pub use auto_k::{auto_components, choose_components, combine_counts, count_modes
 pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };
+pub use meta::FlowMeta;
 pub use proposal::{ProposalConfig, ProposalKind};
 pub use temper::{TemperConfig, Toggle};
-pub(crate) use trainer::simulate_pairs;
-pub use trainer::{prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary, AUTO_ESS_THRESHOLD};
+pub use trainer::{
+    prior_predictive_standardizer, train, StepReport, TrainConfig, TrainSummary, Trainer, AUTO_ESS_THRESHOLD,
+};
 
 use crate::error::Result;
 use crate::flow::{Flow, FlowConfig};
-use crate::io::FlowMeta;
 use crate::model::Model;
 
 /// Observations simulated to standardise x (prior predictive).

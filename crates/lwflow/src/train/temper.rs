@@ -115,14 +115,19 @@ pub fn ess_at(log_lik: &[f64], offset: Option<&[f64]>, beta: f64) -> f64 {
 /// observations with broad posteriors have ESS in the thousands and would hold the mean above any
 /// target while most observations sit at ESS ≈ 1 (measured on slcp: mean 30, median 2).
 pub fn median_ess(log_lik: &Mat<f64>, offset: Option<&Mat<f64>>, beta: f64) -> f64 {
+    median_ess_with(log_lik, offset, beta, &mut Vec::new())
+}
+
+/// [`median_ess`] with `ess` as scratch for the per-observation values (allocation-free once
+/// it has held as many).
+fn median_ess_with(log_lik: &Mat<f64>, offset: Option<&Mat<f64>>, beta: f64, ess: &mut Vec<f64>) -> f64 {
     let n = log_lik.cols();
-    let mut ess: Vec<f64> = log_lik
-        .as_slice()
-        .par_chunks(n.max(1))
+    ess.resize(log_lik.rows(), 0.0);
+    ess.par_iter_mut()
+        .zip(log_lik.as_slice().par_chunks(n.max(1)))
         .enumerate()
-        .map(|(j, row)| ess_at(row, offset.map(|o| o.row(j)), beta))
-        .collect();
-    median(&mut ess)
+        .for_each(|(j, (e, row))| *e = ess_at(row, offset.map(|o| o.row(j)), beta));
+    median(ess)
 }
 
 /// Bisection steps: the bracket shrinks to 2⁻¹⁴ of its width, far finer than β needs.
@@ -131,16 +136,27 @@ const BISECTION_STEPS: usize = 14;
 /// The largest β in [lo, 1] with median ESS ≥ `target`, assuming ESS falls with β (it does for
 /// prior draws: raising β sharpens the weights); `lo` when even `lo` misses the target.
 pub fn beta_for_target_ess(log_lik: &Mat<f64>, offset: Option<&Mat<f64>>, lo: f64, target: f64) -> f64 {
-    if median_ess(log_lik, offset, 1.0) >= target {
+    beta_for_target_ess_with(log_lik, offset, lo, target, &mut Vec::new())
+}
+
+/// [`beta_for_target_ess`] with `ess` as scratch (see [`median_ess_with`]).
+fn beta_for_target_ess_with(
+    log_lik: &Mat<f64>,
+    offset: Option<&Mat<f64>>,
+    lo: f64,
+    target: f64,
+    ess: &mut Vec<f64>,
+) -> f64 {
+    if median_ess_with(log_lik, offset, 1.0, ess) >= target {
         return 1.0;
     }
-    if median_ess(log_lik, offset, lo) < target {
+    if median_ess_with(log_lik, offset, lo, ess) < target {
         return lo;
     }
     let (mut a, mut b) = (lo, 1.0);
     for _ in 0..BISECTION_STEPS {
         let mid = 0.5 * (a + b);
-        if median_ess(log_lik, offset, mid) >= target {
+        if median_ess_with(log_lik, offset, mid, ess) >= target {
             a = mid;
         } else {
             b = mid;
@@ -153,11 +169,13 @@ pub fn beta_for_target_ess(log_lik: &Mat<f64>, offset: Option<&Mat<f64>>, lo: f6
 #[derive(Clone, Debug)]
 pub struct Tempering {
     beta: f64,
+    /// Per-observation ESS scratch of the bisection.
+    ess: Vec<f64>,
 }
 
 impl Default for Tempering {
     fn default() -> Self {
-        Self { beta: 0.0 }
+        Self { beta: 0.0, ess: Vec::new() }
     }
 }
 
@@ -179,7 +197,7 @@ impl Tempering {
         }
         let lo = self.beta.max(cfg.deadline(step, steps));
         let target = cfg.target_ess_fraction * log_lik.cols() as f64;
-        self.beta = if lo >= 1.0 { 1.0 } else { beta_for_target_ess(log_lik, offset, lo, target) };
+        self.beta = if lo >= 1.0 { 1.0 } else { beta_for_target_ess_with(log_lik, offset, lo, target, &mut self.ess) };
         self.beta
     }
 

@@ -1,21 +1,30 @@
 //! The training loop: draws, weights, chunked forward/backward, Adam, validation, early stopping.
+//!
+//! [`Trainer::new`] sets a run up: the fixed validation batch, the pilot that decides the
+//! automatic proposal and tempering, and every buffer a step needs. [`Trainer::step`] is one
+//! optimiser step (fresh draws, weights, gradient, Adam, validation when due), and
+//! [`Trainer::finish`] leaves the kept parameters in the flow. After the first step of each kind
+//! (prior draws, adaptive draws, validation) a step allocates nothing of its own
+//! (`tests/step_alloc.rs`): what remains is matrixmultiply's packing buffer, allocated and
+//! freed inside each GEMM call; the conditional-mixture base's sampler (adaptive steps only); and
+//! rayon's global queue, which allocates a block of 63 slots each time it fills when parallel work
+//! is started from outside the pool (one allocation per 63 parallel passes; none inside
+//! `ThreadPool::install`).
 
 use std::time::Instant;
 
-use rayon::prelude::*;
-
 use crate::error::{Error, Result};
-use crate::flow::{Flow, FlowWorkspace, ObsFeatures, Standardizer, CHUNK_ROWS};
+use crate::flow::{Flow, ObsFeatures, Standardizer};
 use crate::mat::Mat;
-use crate::model::Model;
+use crate::model::{simulate_pairs, simulate_pairs_into, Model};
 use crate::nn::{clip_grad_norm, Adam};
 use crate::real::Real;
-use crate::rng::{stream, Stream};
-use crate::weights::BatchLayout;
+use crate::rng::Stream;
+use crate::weights::{median, BatchLayout};
 
-use super::batch::Batch;
+use super::batch::{Batch, BatchSettings};
+use super::chunks::{backward_chunks, forward_chunks, Chunk};
 use super::init::MixtureInit;
-use super::loss::weighted_nll;
 use super::proposal::ProposalConfig;
 use super::temper::{median_ess, TemperConfig, Tempering, Toggle};
 
@@ -127,6 +136,17 @@ impl TrainConfig {
         self.temper.validate()
     }
 
+    /// What the batch needs of these settings.
+    fn batch_settings(&self) -> BatchSettings {
+        BatchSettings {
+            seed: self.seed,
+            layout: self.layout,
+            pairs_per_obs: self.pairs_per_obs,
+            draws_per_obs: self.proposal.draws_per_obs,
+            prior_draws: self.proposal.prior_draws(),
+        }
+    }
+
     /// Linear warm-up, then cosine decay from `lr` to `lr · lr_final_ratio`.
     pub fn lr_at(&self, step: usize) -> f64 {
         if step < self.warmup_steps {
@@ -226,89 +246,6 @@ pub fn prior_predictive_standardizer(
     Ok(Standardizer::fit(x_features.rows(x.as_ref()).as_ref()))
 }
 
-/// `n` prior draws θ and one simulated x each, from the stream `(seed, purpose, step, 0)`.
-pub(crate) fn simulate_pairs(
-    model: &dyn Model,
-    n: usize,
-    seed: u64,
-    purpose: Stream,
-    step: u64,
-) -> Result<(Mat<f64>, Mat<f64>)> {
-    let mut rng = stream(seed, purpose, step, 0);
-    let mut theta = Mat::zeros(n, model.theta_dim());
-    model.prior().sample(&mut rng, theta.as_mut());
-    let mut x = Mat::zeros(n, model.x_dim());
-    model.simulate(theta.as_ref(), &mut rng, x.as_mut())?;
-    Ok((theta, x))
-}
-
-/// Per-chunk scratch: the flow's workspace and the seed gradient.
-pub(crate) struct Chunk<T: Real> {
-    pub(crate) ws: FlowWorkspace<T>,
-    d_log_q: Vec<T>,
-}
-
-impl<T: Real> Chunk<T> {
-    /// Scratch for one chunk of [`CHUNK_ROWS`] rows of `flow`.
-    pub(crate) fn new(flow: &Flow<T>) -> Self {
-        Self { ws: flow.workspace(CHUNK_ROWS), d_log_q: vec![T::zero(); CHUNK_ROWS] }
-    }
-}
-
-/// Forward pass of the rows `u`, `ctx` in the flow's fixed chunks, in parallel; each chunk's
-/// workspace keeps its log q and what the backward pass needs.
-pub(crate) fn forward_chunks<T: Real>(flow: &Flow<T>, params: &[T], u: &Mat<T>, ctx: &Mat<T>, chunks: &mut [Chunk<T>]) {
-    let n = u.rows();
-    chunks[..n.div_ceil(CHUNK_ROWS)].par_iter_mut().enumerate().for_each(|(c, ch)| {
-        let start = c * CHUNK_ROWS;
-        let rows = CHUNK_ROWS.min(n - start);
-        flow.forward_chunk(
-            params,
-            u.as_ref().rows_range(start, rows),
-            ctx.as_ref().rows_range(start, rows),
-            &mut ch.ws,
-        );
-    });
-}
-
-/// After [`forward_chunks`] on `w.len()` rows: the weighted NLL −Σ_b w_b log q_b (support space)
-/// and, when `grad` is given, its gradient. Chunk gradients are reduced in chunk order, so the
-/// result does not depend on the thread count.
-pub(crate) fn backward_chunks<T: Real>(
-    flow: &Flow<T>,
-    params: &[T],
-    w: &[T],
-    chunks: &mut [Chunk<T>],
-    grad: Option<&mut [T]>,
-) -> f64 {
-    let want_grad = grad.is_some();
-    let n = w.len();
-    let n_chunks = n.div_ceil(CHUNK_ROWS);
-    let losses: Vec<f64> = chunks[..n_chunks]
-        .par_iter_mut()
-        .enumerate()
-        .map(|(c, ch)| {
-            let start = c * CHUNK_ROWS;
-            let rows = CHUNK_ROWS.min(n - start);
-            let l = weighted_nll(&ch.ws.log_q[..rows], &w[start..start + rows], &mut ch.d_log_q[..rows]);
-            if want_grad {
-                ch.ws.grad.fill(T::zero());
-                flow.backward_chunk(params, &ch.d_log_q[..rows], &mut ch.ws);
-            }
-            l
-        })
-        .collect();
-    if let Some(grad) = grad {
-        grad.fill(T::zero());
-        for ch in &chunks[..n_chunks] {
-            for (g, &c) in grad.iter_mut().zip(&ch.ws.grad) {
-                *g += c;
-            }
-        }
-    }
-    losses.iter().sum()
-}
-
 /// Weighted NLL of a gathered `batch` in θ space (and its gradient when `grad` is given).
 fn loss_and_grad<T: Real>(
     flow: &Flow<T>,
@@ -330,136 +267,195 @@ pub fn train<T: Real>(
     cfg: &TrainConfig,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<TrainSummary> {
-    cfg.validate()?;
-    if model.theta_dim() != flow.theta_dim() || model.x_dim() != flow.ctx_dim() {
-        return Err(Error::invalid(
-            "flow",
-            format!(
-                "built for theta_dim {} / x_dim {}, model has {} / {}",
-                flow.theta_dim(),
-                flow.ctx_dim(),
-                model.theta_dim(),
-                model.x_dim()
-            ),
-        ));
+    let mut trainer = Trainer::new(model, flow, cfg)?;
+    while !trainer.is_done() {
+        let report = trainer.step()?;
+        on_step(&report);
     }
-    let started = Instant::now();
-    let (d, c) = (flow.theta_dim(), flow.context_width());
-    let (n_theta, m) = (cfg.thetas_per_step, cfg.pairs_per_obs);
+    Ok(trainer.finish())
+}
 
-    // Fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
-    // validation losses are comparable across the whole run whatever the proposal and β.
-    let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
-    let mut val = Batch::<T>::new(d, c);
-    val.draw_prior(model, flow, &x_val, n_theta, cfg, Stream::Validation, 0)?;
-    val.select(flow, &x_val, cfg, 0, 1.0)?;
+/// One training run of `flow` on `model` (module docs). The flow's own parameters are untouched
+/// until [`Trainer::finish`] writes the kept ones.
+pub struct Trainer<'a, T: Real> {
+    model: &'a dyn Model,
+    flow: &'a mut Flow<T>,
+    cfg: &'a TrainConfig,
+    settings: BatchSettings,
+    started: Instant,
+    /// First step drawn from the adaptive proposal (`None`: prior draws throughout).
+    adaptive_from: Option<usize>,
+    tempered: bool,
+    /// The held-out batch: its own observations and prior draws, gathered once at β = 1.
+    val: Batch<T>,
+    /// The current step's draws, weights and gathered rows.
+    batch: Batch<T>,
+    /// The current step's simulated pairs (θ unused: x is what is trained on).
+    theta_sim: Mat<f64>,
+    x_sim: Mat<f64>,
+    chunks: Vec<Chunk<T>>,
+    grad: Vec<T>,
+    params: Vec<T>,
+    /// The parameters to keep (best validation loss so far).
+    best: Vec<T>,
+    adam: Adam<T>,
+    tempering: Tempering,
+    /// Scratch for the median of the step's per-observation ESS.
+    ess_scratch: Vec<f64>,
+    summary: TrainSummary,
+    ess_sum: f64,
+    /// Per step (min, median) of the per-observation ESS; summarised over the last 10 % of the
+    /// steps actually run (early stopping may end the run before the planned last 10 %).
+    ess_trace: Vec<(f64, f64)>,
+    /// Exponential moving average of the step losses (weight 0.02 per step).
+    loss_avg: f64,
+    /// Validations since the best one.
+    since_best: usize,
+    stopped: bool,
+}
 
-    let mut batch = Batch::<T>::new(d, c);
-    // Pilot for the automatic choices: the validation batch's prior draws at β = 1.
-    let pilot_ess = median_ess(&val.log_lik, None, 1.0);
-    let degenerate = pilot_ess < AUTO_ESS_THRESHOLD;
-    let adaptive_from = cfg.proposal.adaptive_from(cfg.steps, degenerate);
-    let tempered = match cfg.temper.mode {
-        Toggle::On => true,
-        Toggle::Off => false,
-        // Tempering joins separated modes (temper module docs): only for a unimodal base.
-        Toggle::Auto => degenerate && flow.config().base.components() == 1,
-    };
-    let adaptive_rows = if adaptive_from.is_some() { cfg.obs_per_step * cfg.proposal.draws_per_obs } else { 0 };
+impl<'a, T: Real> Trainer<'a, T> {
+    /// Checks the settings against `model` and `flow`, builds the validation batch and runs the
+    /// pilot that decides the automatic proposal and tempering, and allocates every buffer.
+    pub fn new(model: &'a dyn Model, flow: &'a mut Flow<T>, cfg: &'a TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        if model.theta_dim() != flow.theta_dim() || model.x_dim() != flow.ctx_dim() {
+            return Err(Error::invalid(
+                "flow",
+                format!(
+                    "built for theta_dim {} / x_dim {}, model has {} / {}",
+                    flow.theta_dim(),
+                    flow.ctx_dim(),
+                    model.theta_dim(),
+                    model.x_dim()
+                ),
+            ));
+        }
+        let started = Instant::now();
+        let settings = cfg.batch_settings();
+        let (d, c) = (flow.theta_dim(), flow.context_width());
 
-    let max_rows = (cfg.obs_per_step * m).max(cfg.val_obs * m).max(adaptive_rows);
-    let mut chunks: Vec<Chunk<T>> = (0..max_rows.div_ceil(CHUNK_ROWS)).map(|_| Chunk::new(flow)).collect();
-    let mut grad = vec![T::zero(); flow.n_params()];
-    let mut params = flow.params().to_vec();
-    let mut best = params.clone();
-    let mut adam = Adam::<T>::new(params.len(), cfg.lr);
-    let mut summary = TrainSummary {
-        best_val_loss: f64::INFINITY,
-        pilot_median_ess: pilot_ess,
-        adaptive_from,
-        tempered,
-        ..Default::default()
-    };
-    let mut tempering = Tempering::default();
-    let mut ess_sum = 0.0;
-    // Per step (min, median) of the per-observation ESS; summarised over the last 10 % of the
-    // steps actually run (early stopping may end the run before the planned last 10 %).
-    let mut ess_trace: Vec<(f64, f64)> = Vec::with_capacity(cfg.steps);
-    let mut loss_avg = f64::NAN;
-    let mut since_best = 0;
+        // Fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
+        // validation losses are comparable across the whole run whatever the proposal and β.
+        let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
+        let mut val = Batch::<T>::new(d, c);
+        val.draw_prior(model, flow, x_val.as_ref(), cfg.thetas_per_step, cfg.seed, Stream::Validation, 0)?;
+        val.select(flow, x_val.as_ref(), &settings, 0, 1.0)?;
 
-    for step in 0..cfg.steps {
-        let (_, x) = simulate_pairs(model, cfg.obs_per_step, cfg.seed, Stream::Simulate, step as u64)?;
-        let adaptive = adaptive_from.is_some_and(|s| step >= s);
-        let (loss, beta) = if adaptive {
-            // The draws are the batch: one forward pass gives log q for the proposal density
-            // and for the loss; the weights, fixed from it, seed the backward pass.
-            batch.draw_adaptive(model, flow, &params, &x, cfg, step as u64)?;
-            forward_chunks(flow, &params, &batch.u, &batch.ctx, &mut chunks);
-            batch.proposal_offsets(model.prior(), &chunks, cfg.proposal.prior_share, step)?;
-            let beta = tempering.update(&cfg.temper, tempered, step, cfg.steps, &batch.log_lik, batch.offset());
-            batch.weigh_all(beta)?;
-            let reverse = batch.add_reverse_kl(beta, cfg.reverse_kl, cfg.proposal.prior_draws());
-            // The reported loss stays the forward KL's weighted NLL.
-            let loss = backward_chunks(flow, &params, &batch.w, &mut chunks, Some(&mut grad)) - reverse;
-            (loss - batch.support_term, beta)
-        } else {
-            // The warm-up of an adaptive run only needs a rough start for q: fewer draws.
-            let n = if adaptive_from.is_some() { n_theta.min(cfg.proposal.warmup_thetas) } else { n_theta };
-            batch.draw_prior(model, flow, &x, n, cfg, Stream::Theta, step as u64)?;
-            let beta = tempering.update(&cfg.temper, tempered, step, cfg.steps, &batch.log_lik, None);
-            batch.select(flow, &x, cfg, step as u64, beta)?;
-            (loss_and_grad(flow, &params, &batch, &mut chunks, Some(&mut grad)), beta)
+        // Pilot for the automatic choices: the validation batch's prior draws at β = 1.
+        let pilot_ess = median_ess(&val.log_lik, None, 1.0);
+        let degenerate = pilot_ess < AUTO_ESS_THRESHOLD;
+        let adaptive_from = cfg.proposal.adaptive_from(cfg.steps, degenerate);
+        let tempered = match cfg.temper.mode {
+            Toggle::On => true,
+            Toggle::Off => false,
+            // Tempering joins separated modes (temper module docs): only for a unimodal base.
+            Toggle::Auto => degenerate && flow.config().base.components() == 1,
         };
-        summary.likelihood_evals += batch.log_lik.as_slice().len() as u64;
+
+        let m = cfg.pairs_per_obs;
+        let adaptive_rows = if adaptive_from.is_some() { cfg.obs_per_step * cfg.proposal.draws_per_obs } else { 0 };
+        let max_rows = (cfg.obs_per_step * m).max(cfg.val_obs * m).max(adaptive_rows);
+        let params = flow.params().to_vec();
+        // Validation records: every val_every steps, plus the last step run.
+        let validations = cfg.steps / cfg.val_every + 1;
+        let summary = TrainSummary {
+            best_val_loss: f64::INFINITY,
+            pilot_median_ess: pilot_ess,
+            adaptive_from,
+            tempered,
+            // The validation batch's likelihood evaluations, spent here.
+            likelihood_evals: val.log_lik.as_slice().len() as u64,
+            history: Vec::with_capacity(validations),
+            ess_history: Vec::with_capacity(validations),
+            beta_history: Vec::with_capacity(validations),
+            ..Default::default()
+        };
+        Ok(Self {
+            model,
+            settings,
+            started,
+            adaptive_from,
+            tempered,
+            val,
+            batch: Batch::new(d, c),
+            theta_sim: Mat::zeros(cfg.obs_per_step, model.theta_dim()),
+            x_sim: Mat::zeros(cfg.obs_per_step, model.x_dim()),
+            chunks: Chunk::for_rows(flow, max_rows),
+            grad: vec![T::zero(); flow.n_params()],
+            best: params.clone(),
+            adam: Adam::new(params.len(), cfg.lr),
+            params,
+            tempering: Tempering::default(),
+            ess_scratch: Vec::with_capacity(cfg.obs_per_step),
+            summary,
+            ess_sum: 0.0,
+            ess_trace: Vec::with_capacity(cfg.steps),
+            loss_avg: f64::NAN,
+            since_best: 0,
+            stopped: false,
+            flow,
+            cfg,
+        })
+    }
+
+    /// Whether the run is over: the step budget is spent, or it stopped on patience or time.
+    pub fn is_done(&self) -> bool {
+        self.stopped || self.summary.steps_run >= self.cfg.steps
+    }
+
+    /// Steps taken so far.
+    pub fn steps_run(&self) -> usize {
+        self.summary.steps_run
+    }
+
+    /// Likelihood pairs L(x_j|θ_i) evaluated so far, the validation batch's included.
+    pub fn likelihood_evals(&self) -> u64 {
+        self.summary.likelihood_evals
+    }
+
+    /// One optimiser step: simulate the step's observations, draw and weigh θ, the gradient of
+    /// the weighted NLL, Adam; validates on the step the settings call for. Panics after
+    /// [`Trainer::is_done`].
+    pub fn step(&mut self) -> Result<StepReport> {
+        assert!(!self.is_done(), "Trainer::step: the run is over");
+        let (cfg, step) = (self.cfg, self.summary.steps_run);
+        simulate_pairs_into(self.model, cfg.seed, Stream::Simulate, step as u64, &mut self.theta_sim, &mut self.x_sim)?;
+        let adaptive = self.adaptive_from.is_some_and(|s| step >= s);
+        let (loss, beta) = if adaptive { self.adaptive_gradient(step)? } else { self.prior_gradient(step)? };
+        self.summary.likelihood_evals += self.batch.log_lik.as_slice().len() as u64;
         if beta < 1.0 {
-            summary.beta_one_step = step + 1;
+            self.summary.beta_one_step = step + 1;
         }
         if !loss.is_finite() {
             return Err(Error::NonFinite { step, what: "training loss", value: loss });
         }
-        let norm = clip_grad_norm(&mut grad, cfg.clip_norm);
-        if !norm.is_finite() {
-            return Err(Error::NonFinite { step, what: "gradient norm", value: norm });
-        }
-        let lr = cfg.lr_at(step);
-        adam.set_lr(lr);
-        adam.step(&mut params, &grad);
-        if let Some(k) = params.iter().position(|p| !p.is_finite()) {
-            return Err(Error::NonFinite { step, what: "parameter", value: params[k].to_f64_lossless() });
-        }
-        loss_avg = if loss_avg.is_nan() { loss } else { 0.98 * loss_avg + 0.02 * loss };
-        let (ess_mean, ess_min, ess_median) = (batch.ess.mean(), batch.ess.min(), batch.ess.median());
-        ess_sum += ess_mean;
-        ess_trace.push((ess_min, ess_median));
-        summary.draws_per_obs_late = batch.log_lik.cols();
-        summary.steps_run = step + 1;
+        let lr = self.descend(step)?;
+        self.loss_avg = if self.loss_avg.is_nan() { loss } else { 0.98 * self.loss_avg + 0.02 * loss };
+        let ess = &self.batch.ess;
+        let (ess_mean, ess_min) = (ess.mean(), ess.min());
+        self.ess_scratch.clear();
+        self.ess_scratch.extend_from_slice(&ess.per_obs);
+        let ess_median = median(&mut self.ess_scratch);
+        self.ess_sum += ess_mean;
+        self.ess_trace.push((ess_min, ess_median));
+        self.summary.draws_per_obs_late = self.batch.log_lik.cols();
+        self.summary.steps_run = step + 1;
 
         // The last step run (budget or time limit) always validates, so every run has a
         // validation loss and kept parameters to report.
-        let out_of_time = cfg.time_limit.is_some_and(|t| started.elapsed().as_secs_f64() > t);
+        let out_of_time = cfg.time_limit.is_some_and(|t| self.started.elapsed().as_secs_f64() > t);
         let mut val_loss = None;
         if (step + 1) % cfg.val_every == 0 || step + 1 == cfg.steps || out_of_time {
-            let v = loss_and_grad(flow, &params, &val, &mut chunks, None);
-            if !v.is_finite() {
-                return Err(Error::NonFinite { step, what: "validation loss", value: v });
-            }
-            summary.history.push((step + 1, loss_avg, v));
-            summary.ess_history.push((step + 1, ess_mean));
-            summary.beta_history.push((step + 1, beta));
-            if v < summary.best_val_loss {
-                summary.best_val_loss = v;
-                summary.best_step = step + 1;
-                best.copy_from_slice(&params);
-                since_best = 0;
-            } else if beta >= 1.0 && adaptive_from.is_none() {
-                // Patience runs only on the untempered target: while β < 1 the validation loss
-                // (always at β = 1) may stall for reasons that resolve as β rises.
-                since_best += 1;
-            }
+            let v = self.validate()?;
+            self.record_validation(v, ess_mean, beta);
             val_loss = Some(v);
         }
-        on_step(&StepReport {
+        if self.since_best >= cfg.patience || out_of_time {
+            self.summary.stopped_early = true;
+            self.stopped = true;
+        }
+        Ok(StepReport {
             step: step + 1,
             steps: cfg.steps,
             loss,
@@ -470,28 +466,110 @@ pub fn train<T: Real>(
             beta,
             adaptive,
             lr,
-        });
-        if since_best >= cfg.patience || out_of_time {
-            summary.stopped_early = true;
-            break;
+        })
+    }
+
+    /// A prior step: shared prior draws (fewer during an adaptive run's warm-up), weights at
+    /// this step's β, pairs gathered by the layout; returns (loss, β) with the gradient in `grad`.
+    fn prior_gradient(&mut self, step: usize) -> Result<(f64, f64)> {
+        let cfg = self.cfg;
+        let flow: &Flow<T> = self.flow;
+        // The warm-up of an adaptive run only needs a rough start for q: fewer draws.
+        let n_theta = cfg.thetas_per_step;
+        let n = if self.adaptive_from.is_some() { n_theta.min(cfg.proposal.warmup_thetas) } else { n_theta };
+        let x = self.x_sim.as_ref();
+        self.batch.draw_prior(self.model, flow, x, n, cfg.seed, Stream::Theta, step as u64)?;
+        let beta = self.tempering.update(&cfg.temper, self.tempered, step, cfg.steps, &self.batch.log_lik, None);
+        self.batch.select(flow, x, &self.settings, step as u64, beta)?;
+        let loss = loss_and_grad(flow, &self.params, &self.batch, &mut self.chunks, Some(&mut self.grad));
+        Ok((loss, beta))
+    }
+
+    /// An adaptive step: M draws per observation from the defensive mixture of the prior and
+    /// the current q, every draw in the loss with its weight; returns (loss, β) with the
+    /// gradient in `grad`. The draws are the batch: one forward pass gives log q for the
+    /// proposal density and for the loss; the weights, fixed from it, seed the backward pass.
+    fn adaptive_gradient(&mut self, step: usize) -> Result<(f64, f64)> {
+        let cfg = self.cfg;
+        let flow: &Flow<T> = self.flow;
+        let (batch, chunks, params) = (&mut self.batch, &mut self.chunks, &self.params);
+        batch.draw_adaptive(self.model, flow, params, self.x_sim.as_ref(), &self.settings, step as u64)?;
+        forward_chunks(flow, params, &batch.u, &batch.ctx, chunks);
+        batch.proposal_offsets(self.model.prior(), chunks, cfg.proposal.prior_share, step)?;
+        let beta = self.tempering.update(&cfg.temper, self.tempered, step, cfg.steps, &batch.log_lik, batch.offset());
+        batch.weigh_all(beta)?;
+        let reverse = batch.add_reverse_kl(beta, cfg.reverse_kl, self.settings.prior_draws);
+        // The reported loss stays the forward KL's weighted NLL.
+        let loss = backward_chunks(flow, params, &batch.w, chunks, Some(&mut self.grad)) - reverse;
+        Ok((loss - batch.support_term, beta))
+    }
+
+    /// Clips the gradient, takes the Adam step at this step's learning rate; returns the rate.
+    fn descend(&mut self, step: usize) -> Result<f64> {
+        let norm = clip_grad_norm(&mut self.grad, self.cfg.clip_norm);
+        if !norm.is_finite() {
+            return Err(Error::NonFinite { step, what: "gradient norm", value: norm });
+        }
+        let lr = self.cfg.lr_at(step);
+        self.adam.set_lr(lr);
+        self.adam.step(&mut self.params, &self.grad);
+        if let Some(k) = self.params.iter().position(|p| !p.is_finite()) {
+            return Err(Error::NonFinite { step, what: "parameter", value: self.params[k].to_f64_lossless() });
+        }
+        Ok(lr)
+    }
+
+    /// The weighted NLL of the held-out validation batch (its own observations and prior
+    /// draws, β = 1) under the current parameters.
+    pub fn validate(&mut self) -> Result<f64> {
+        let v = loss_and_grad(self.flow, &self.params, &self.val, &mut self.chunks, None);
+        if !v.is_finite() {
+            let step = self.summary.steps_run.saturating_sub(1);
+            return Err(Error::NonFinite { step, what: "validation loss", value: v });
+        }
+        Ok(v)
+    }
+
+    /// Records validation loss `v` after the step just run, keeps the parameters if it is the
+    /// best so far, and counts towards patience otherwise.
+    fn record_validation(&mut self, v: f64, ess_mean: f64, beta: f64) {
+        let step = self.summary.steps_run;
+        let summary = &mut self.summary;
+        summary.history.push((step, self.loss_avg, v));
+        summary.ess_history.push((step, ess_mean));
+        summary.beta_history.push((step, beta));
+        if v < summary.best_val_loss {
+            summary.best_val_loss = v;
+            summary.best_step = step;
+            self.best.copy_from_slice(&self.params);
+            self.since_best = 0;
+        } else if beta >= 1.0 && self.adaptive_from.is_none() {
+            // Patience runs only on the untempered target: while β < 1 the validation loss
+            // (always at β = 1) may stall for reasons that resolve as β rises.
+            self.since_best += 1;
         }
     }
-    // An adaptive run keeps its last parameters: its validation batch (prior draws, where the
-    // prior's weights degenerate) is too noisy a yardstick to pick a step by, or to stop on
-    // (measured on slcp: patience stopped a 16000-step run at 10200 on a plateau of ±0.05 nats).
-    // The learning rate has decayed by then, and fresh draws every step leave nothing to overfit.
-    if adaptive_from.is_some() {
-        best.copy_from_slice(&params);
-        summary.best_step = summary.steps_run;
-        summary.best_val_loss = summary.history.last().map_or(f64::NAN, |h| h.2);
+
+    /// Ends the run: writes the kept parameters into the flow and returns the summary.
+    pub fn finish(mut self) -> TrainSummary {
+        let summary = &mut self.summary;
+        // An adaptive run keeps its last parameters: its validation batch (prior draws, where the
+        // prior's weights degenerate) is too noisy a yardstick to pick a step by, or to stop on
+        // (measured on slcp: patience stopped a 16000-step run at 10200 on a plateau of ±0.05 nats).
+        // The learning rate has decayed by then, and fresh draws every step leave nothing to overfit.
+        if self.adaptive_from.is_some() {
+            self.best.copy_from_slice(&self.params);
+            summary.best_step = summary.steps_run;
+            summary.best_val_loss = summary.history.last().map_or(f64::NAN, |h| h.2);
+        }
+        self.flow.params_mut().copy_from_slice(&self.best);
+        summary.final_loss = self.loss_avg;
+        summary.mean_ess = self.ess_sum / summary.steps_run.max(1) as f64;
+        let trace = &self.ess_trace;
+        let late = &trace[trace.len() - (trace.len() / 10).max(1).min(trace.len())..];
+        summary.min_ess_late = late.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
+        summary.median_ess_late = late.iter().map(|e| e.1).sum::<f64>() / late.len().max(1) as f64;
+        summary.seconds = self.started.elapsed().as_secs_f64();
+        self.summary
     }
-    flow.params_mut().copy_from_slice(&best);
-    summary.final_loss = loss_avg;
-    summary.mean_ess = ess_sum / summary.steps_run.max(1) as f64;
-    let late = &ess_trace[ess_trace.len() - (ess_trace.len() / 10).max(1).min(ess_trace.len())..];
-    summary.min_ess_late = late.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
-    summary.median_ess_late = late.iter().map(|e| e.1).sum::<f64>() / late.len().max(1) as f64;
-    summary.likelihood_evals += (cfg.val_obs * n_theta) as u64;
-    summary.seconds = started.elapsed().as_secs_f64();
-    Ok(summary)
 }

@@ -1,8 +1,9 @@
-//! The reference training step, the workload lwflow's speed is measured on, reproducing
-//! `bench/torch_step.py` (its PyTorch peer) exactly: parameter dim D = 3, context dim C = 3,
-//! 8 affine couplings with contiguous alternating masks (even layers condition on column 0 and
-//! transform 1..3 = [`Split::Lower`], n_cond 1; odd layers condition on column 2 and transform
-//! 0..2 = [`Split::Upper`], n_cond 1), conditioner MLP [1 + 3] → 128 → 128 → 4, log-scale
+//! Training-step speed: the reference step lwflow's speed is measured on (`lwflow bench step`,
+//! `cargo bench --bench step`), reproducing `torch_step.py` (its PyTorch peer, in the shared
+//! bench directory) exactly: parameter dim D = 3, context dim C = 3, 8 affine couplings with
+//! contiguous alternating masks (even layers condition on column 0 and transform 1..3 =
+//! [`Split::Lower`], n_cond 1; odd layers condition on column 2 and transform 0..2 =
+//! [`Split::Upper`], n_cond 1), conditioner MLP [1 + 3] → 128 → 128 → 4, log-scale
 //! s = tanh(raw) (scale bound 1), standard normal base, weighted NLL −Σ w·log q / Σ w over a
 //! batch of B = 1024, f32, Adam with lr 1e-3.
 //!
@@ -10,23 +11,19 @@
 //! (same order of draws; PyTorch's w is [in, out] for `x @ w`, which is our flat layout), so the
 //! loss trajectory matches PyTorch's up to f32 rounding.
 //!
-//! The step runs rows in fixed chunks of [`CHUNK_ROWS`] with rayon (chunk size independent of
-//! the thread count), each chunk with its own preallocated workspace and gradient; gradients are
-//! reduced in chunk order, then Adam. Nothing is allocated per step after setup except the
-//! packing buffer matrixmultiply allocates inside each `sgemm` call (`tests/step_alloc.rs`).
-//!
-//! Where the time goes (perf, one thread, SiLU): ≈ 42 % matrixmultiply's AVX-512 sgemm kernel
-//! and ≈ 9 % its packing (three 256×128×128 products per layer and chunk: h₁W₂, h₁ᵀ∂z₂, ∂z₂W₂ᵀ);
-//! ≈ 16 % the forward elementwise work (bias + SiLU with its division, the 4→128 and 128→4 row
-//! loops); ≈ 16 % backward elementwise work, mostly bound by reading the stored activations and
-//! derivatives back (≈ 4 MB of workspace per chunk, more than L2); ≈ 5 % memset/memcpy
-//! (gradient zeroing, the backward stack scratch). Rayon overhead is not visible.
+//! The flow is a [`Flow`] and the step is the trainer's own: the chunked forward and backward
+//! passes of [`crate::train`] (fixed chunks of [`crate::flow::CHUNK_ROWS`] rows, gradients
+//! reduced in chunk order), then Adam — so what is timed here is what training runs. Nothing is
+//! allocated per step after setup except the packing buffer matrixmultiply allocates inside each
+//! `sgemm` call (`tests/step_alloc.rs`).
 
-use crate::flow::{AffineCoupling, Layer, Split};
-use crate::mat::{MatMut, MatRef};
-use crate::nn::{Activation, Adam};
-use rayon::prelude::*;
 use std::time::Instant;
+
+use crate::flow::{AffineCoupling, BaseConfig, CouplingConfig, Flow, FlowConfig, LayerKind, Split, Standardizer};
+use crate::mat::Mat;
+use crate::model::{Marginal, Prior};
+use crate::nn::{Activation, Adam};
+use crate::train::chunks::{backward_chunks, forward_chunks, Chunk};
 
 const DIM: usize = 3;
 const CTX_DIM: usize = 3;
@@ -36,8 +33,6 @@ const N_BATCH: usize = 1024;
 const LR: f64 = 1e-3;
 const PARAM_SEED: u64 = 42;
 const DATA_SEED: u64 = 7;
-/// Rows per parallel chunk (fixed: results do not depend on the thread count).
-pub const CHUNK_ROWS: usize = 256;
 
 /// Timing and loss trajectory of [`reference_step`].
 #[derive(Clone, Debug)]
@@ -100,7 +95,7 @@ impl SplitMix64 {
 
 /// torch_step.py's `init_params`: per layer w1 (n_in × h), b1, w2 (h × h), b2 (scale 1) and
 /// w3 (h × n_out), b3 (scale 0.3), each entry sym()·scale/√fan_in, rounded to f32.
-fn torch_init_params(layers: &[AffineCoupling], seed: u64) -> Vec<f32> {
+fn torch_init_params(flow: &Flow<f32>, seed: u64) -> Vec<f32> {
     let mut rng = SplitMix64(seed);
     let (n_in, n_out) = (DIM / 2 + CTX_DIM, 2 * (DIM - DIM / 2));
     let mut p = Vec::new();
@@ -108,7 +103,7 @@ fn torch_init_params(layers: &[AffineCoupling], seed: u64) -> Vec<f32> {
         let k = scale / (fan_in as f64).sqrt();
         p.extend((0..n).map(|_| (rng.sym() * k) as f32));
     };
-    for _ in layers {
+    for _ in 0..N_LAYERS {
         draw(&mut p, n_in * HIDDEN, n_in, 1.0);
         draw(&mut p, HIDDEN, n_in, 1.0);
         draw(&mut p, HIDDEN * HIDDEN, HIDDEN, 1.0);
@@ -116,8 +111,7 @@ fn torch_init_params(layers: &[AffineCoupling], seed: u64) -> Vec<f32> {
         draw(&mut p, HIDDEN * n_out, HIDDEN, 0.3);
         draw(&mut p, n_out, HIDDEN, 0.3);
     }
-    let total: usize = layers.iter().map(Layer::<f32>::n_params).sum();
-    assert_eq!(p.len(), total, "torch layout must match the couplings' flat layout");
+    assert_eq!(p.len(), flow.n_params(), "torch layout must match the couplings' flat layout");
     p
 }
 
@@ -138,115 +132,39 @@ fn torch_make_data(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     (x, ctx, w)
 }
 
-/// Preallocated buffers of one row chunk.
-struct Chunk {
-    start: usize,
-    rows: usize,
-    /// Layer outputs z_1 … z_L (rows × DIM each).
-    z: Vec<f32>,
-    /// One workspace per layer.
-    ws: Vec<f32>,
-    ws_len: usize,
-    log_det: Vec<f32>,
-    d_log_det: Vec<f32>,
-    d_a: Vec<f32>,
-    d_b: Vec<f32>,
-    grad: Vec<f32>,
-    loss: f64,
-}
-
-impl Chunk {
-    fn new(start: usize, rows: usize, layers: &[AffineCoupling], n_params: usize) -> Self {
-        let ws_len = Layer::<f32>::workspace_len(&layers[0], rows);
-        Self {
-            start,
-            rows,
-            z: vec![0.0; N_LAYERS * rows * DIM],
-            ws: vec![0.0; N_LAYERS * ws_len],
-            ws_len,
-            log_det: vec![0.0; rows],
-            d_log_det: vec![0.0; rows],
-            d_a: vec![0.0; rows * DIM],
-            d_b: vec![0.0; rows * DIM],
-            grad: vec![0.0; n_params],
-            loss: 0.0,
-        }
-    }
-
-    /// Forward, weighted NLL and backward of this chunk's rows; gradient into `self.grad`.
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        &mut self,
-        layers: &[AffineCoupling],
-        offsets: &[usize],
-        p: &[f32],
-        x: &[f32],
-        ctx: &[f32],
-        w: &[f32],
-        w_sum: f64,
-    ) {
-        let (n, r0) = (self.rows, self.start);
-        let x = MatRef::new(&x[r0 * DIM..(r0 + n) * DIM], n, DIM);
-        let ctx = MatRef::new(&ctx[r0 * CTX_DIM..(r0 + n) * CTX_DIM], n, CTX_DIM);
-        let w = &w[r0..r0 + n];
-        let param = |l: usize| &p[offsets[l]..offsets[l + 1]];
-        self.log_det.fill(0.0);
-        for (l, layer) in layers.iter().enumerate() {
-            let (done, rest) = self.z.split_at_mut(l * n * DIM);
-            let u = if l == 0 { x } else { MatRef::new(&done[(l - 1) * n * DIM..], n, DIM) };
-            let v = MatMut::new(&mut rest[..n * DIM], n, DIM);
-            let ws = &mut self.ws[l * self.ws_len..(l + 1) * self.ws_len];
-            layer.forward(param(l), u, ctx, v, &mut self.log_det, ws);
-        }
-        // Standard normal base: log q = −½|z|² − (D/2)·ln 2π + log_det; loss = −Σ w log q / Σ w.
-        let log_norm = -0.5 * DIM as f64 * (2.0 * std::f64::consts::PI).ln();
-        let z = &self.z[(N_LAYERS - 1) * n * DIM..];
-        let inv_w_sum = (1.0 / w_sum) as f32;
-        self.loss = 0.0;
-        for r in 0..n {
-            let z_r = &z[r * DIM..(r + 1) * DIM];
-            let sq: f32 = z_r.iter().map(|v| v * v).sum();
-            let log_q = -0.5 * sq as f64 + log_norm + self.log_det[r] as f64;
-            self.loss -= w[r] as f64 * log_q / w_sum;
-            // ∂loss/∂z = w z / Σw, ∂loss/∂log_det = −w / Σw.
-            let c = w[r] * inv_w_sum;
-            for (d, &zv) in self.d_a[r * DIM..(r + 1) * DIM].iter_mut().zip(z_r) {
-                *d = c * zv;
-            }
-            self.d_log_det[r] = -c;
-        }
-        self.grad.fill(0.0);
-        let (mut d_v, mut d_u) = (&mut self.d_a, &mut self.d_b);
-        for (l, layer) in layers.iter().enumerate().rev() {
-            let ws = &self.ws[l * self.ws_len..(l + 1) * self.ws_len];
-            let d_p = &mut self.grad[offsets[l]..offsets[l + 1]];
-            layer.backward(param(l), ws, MatRef::new(d_v, n, DIM), &self.d_log_det, MatMut::new(d_u, n, DIM), d_p);
-            std::mem::swap(&mut d_v, &mut d_u);
-        }
-    }
-}
-
-/// The couplings of the reference flow.
-fn reference_layers(act: Activation) -> Vec<AffineCoupling> {
-    (0..N_LAYERS)
+/// The reference flow: [`N_LAYERS`] affine couplings with contiguous alternating halves (even
+/// layers condition on column 0, odd layers on column 2, each transforming the other two), no
+/// permutations, standard normal base, context taken as given (zero mean, unit scale).
+fn reference_flow(act: Activation) -> Flow<f32> {
+    let layers = (0..N_LAYERS)
         .map(|l| {
             let split = if l % 2 == 0 { Split::Lower } else { Split::Upper };
-            AffineCoupling::new(DIM, DIM / 2, split, CTX_DIM, &[HIDDEN, HIDDEN], act, 1.0)
+            LayerKind::Affine(AffineCoupling::new(DIM, DIM / 2, split, CTX_DIM, &[HIDDEN, HIDDEN], act, 1.0))
         })
-        .collect()
+        .collect();
+    let config = FlowConfig {
+        n_layers: N_LAYERS,
+        hidden: vec![HIDDEN, HIDDEN],
+        activation: act,
+        coupling: CouplingConfig::Affine { scale_bound: 1.0 },
+        ..FlowConfig::new(DIM, CTX_DIM, BaseConfig::Gaussian)
+    };
+    let prior = Prior::new(vec![Marginal::Normal { mean: 0.0, std: 1.0 }; DIM]).expect("N(0, 1) is a valid marginal");
+    let identity = Standardizer { mean: vec![0.0; CTX_DIM], std: vec![1.0; CTX_DIM] };
+    Flow::from_layers(config, &prior, identity, layers).expect("the reference flow's shapes agree")
 }
 
-/// The reference problem set up for training: flow, parameters, data, per-chunk buffers, Adam.
-/// Everything is allocated in [`ReferenceStep::new`]; [`ReferenceStep::step`] allocates nothing.
+/// The reference problem set up for training: flow, parameters, data, the trainer's per-chunk
+/// buffers ([`crate::train`]'s chunked passes), Adam. Everything is allocated in
+/// [`ReferenceStep::new`]; [`ReferenceStep::step`] allocates nothing of its own.
 pub struct ReferenceStep {
-    layers: Vec<AffineCoupling>,
-    offsets: Vec<usize>,
-    p: Vec<f32>,
-    x: Vec<f32>,
-    ctx: Vec<f32>,
+    flow: Flow<f32>,
+    params: Vec<f32>,
+    x: Mat<f32>,
+    ctx: Mat<f32>,
+    /// Loss weights w / Σw, so the weighted NLL −Σ w log q is torch_step.py's −Σ w log q / Σ w.
     w: Vec<f32>,
-    w_sum: f64,
-    chunks: Vec<Chunk>,
+    chunks: Vec<Chunk<f32>>,
     grad: Vec<f32>,
     adam: Adam<f32>,
 }
@@ -254,33 +172,33 @@ pub struct ReferenceStep {
 impl ReferenceStep {
     /// torch_step.py's flow, parameters (seed 42) and data (seed 7) with hidden activation `act`.
     pub fn new(act: Activation) -> Self {
-        let layers = reference_layers(act);
-        let mut offsets = vec![0];
-        for layer in &layers {
-            offsets.push(offsets.last().expect("starts with 0") + Layer::<f32>::n_params(layer));
-        }
-        let n_params = offsets[N_LAYERS];
-        let p = torch_init_params(&layers, PARAM_SEED);
+        let flow = reference_flow(act);
+        let params = torch_init_params(&flow, PARAM_SEED);
         let (x, ctx, w) = torch_make_data(N_BATCH, DATA_SEED);
         let w_sum: f64 = w.iter().map(|&w| w as f64).sum();
-        let chunks = (0..N_BATCH)
-            .step_by(CHUNK_ROWS)
-            .map(|start| Chunk::new(start, CHUNK_ROWS.min(N_BATCH - start), &layers, n_params))
-            .collect();
-        Self { layers, offsets, p, x, ctx, w, w_sum, chunks, grad: vec![0.0; n_params], adam: Adam::new(n_params, LR) }
+        let w = w.iter().map(|&w| (w as f64 / w_sum) as f32).collect();
+        let (x, ctx) = (Mat::from_vec(N_BATCH, DIM, x), Mat::from_vec(N_BATCH, CTX_DIM, ctx));
+        let n_params = params.len();
+        Self {
+            chunks: Chunk::for_rows(&flow, N_BATCH),
+            flow,
+            params,
+            x,
+            ctx,
+            w,
+            grad: vec![0.0; n_params],
+            adam: Adam::new(n_params, LR),
+        }
     }
 
     /// One training step (chunks in parallel, gradients reduced in chunk order, Adam); returns
     /// the loss at the parameters before the update.
     pub fn step(&mut self) -> f64 {
-        let Self { layers, offsets, p, x, ctx, w, w_sum, chunks, grad, adam } = self;
-        chunks.par_iter_mut().for_each(|c| c.run(layers, offsets, p, x, ctx, w, *w_sum));
-        grad.copy_from_slice(&chunks[0].grad);
-        for c in &chunks[1..] {
-            grad.iter_mut().zip(&c.grad).for_each(|(g, &d)| *g += d);
-        }
-        adam.step(p, grad);
-        chunks.iter().map(|c| c.loss).sum()
+        let Self { flow, params, x, ctx, w, chunks, grad, adam } = self;
+        forward_chunks(flow, params, x, ctx, chunks);
+        let loss = backward_chunks(flow, params, w, chunks, Some(grad));
+        adam.step(params, grad);
+        loss
     }
 }
 
