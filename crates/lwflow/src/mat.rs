@@ -258,6 +258,18 @@ pub enum Op {
     T,
 }
 
+/// GEMM calls handed to matrixmultiply so far, counted in test builds only. Each call allocates
+/// and frees its own packing buffer, so the allocation tests (`tests/step_alloc.rs`) subtract
+/// these from what they count.
+#[cfg(any(test, feature = "testing"))]
+static GEMM_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// GEMM calls so far, process-wide (see `GEMM_CALLS`); test builds only.
+#[cfg(any(test, feature = "testing"))]
+pub fn gemm_calls() -> usize {
+    GEMM_CALLS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// C ← α·op(A)·op(B) + β·C. When β = 0, C's previous contents are ignored (may be NaN).
 #[track_caller]
 pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, op_a: Op, b: MatRef<'_, T>, op_b: Op, beta: T, c: MatMut<'_, T>) {
@@ -284,7 +296,7 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, op_a: Op, b: MatRef<'_, T>, op_
         return;
     }
     #[cfg(any(test, feature = "testing"))]
-    crate::testing::count_gemm();
+    GEMM_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: shapes were checked above; every view's buffer covers (rows-1)*stride + cols
     // elements by construction, and `c` is a unique borrow, so it overlaps neither input.
     unsafe {

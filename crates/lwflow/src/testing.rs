@@ -1,27 +1,10 @@
 //! Shared checkers for tests: central finite differences in f64 and tolerance assertions.
 //! Compiled with the `testing` feature (on for this crate's own tests).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use crate::flow::Layer;
 use crate::mat::{Mat, MatRef};
 use crate::real::Real;
 use rand::{Rng as _, SeedableRng};
-
-/// GEMM calls handed to matrixmultiply so far ([`crate::mat::gemm`] counts them in test builds).
-/// Each call allocates and frees its own packing buffer, so the allocation tests
-/// (`tests/step_alloc.rs`) subtract these from what they count.
-static GEMM_CALLS: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts one GEMM call (see [`gemm_calls`]).
-pub(crate) fn count_gemm() {
-    GEMM_CALLS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// GEMM calls so far, process-wide: each allocated one matrixmultiply packing buffer.
-pub fn gemm_calls() -> usize {
-    GEMM_CALLS.load(Ordering::Relaxed)
-}
 
 /// Relative tolerance for f64 gradients against central differences (issue 2: < 1e-5).
 pub const FD_REL_TOL: f64 = 1e-5;

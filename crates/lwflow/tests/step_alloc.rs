@@ -4,15 +4,15 @@
 //!
 //! Some allocations are not ours: matrixmultiply allocates (and frees) a packing buffer inside
 //! every GEMM call, so each count below must equal the GEMM calls made in the same span
-//! (`lwflow::testing::gemm_calls`). All steps run inside one rayon pool (`install`): started
+//! (`lwflow::mat::gemm_calls`). All steps run inside one rayon pool (`install`): started
 //! from outside a pool, every parallel pass pushes a job onto rayon's global queue, which
 //! allocates a block each time 63 slots have filled; and a pool's threads allocate as they shut
 //! down, so a second pool would have to outlive the first one's teardown.
 
 use lwflow::flow::{BaseConfig, Flow, FlowConfig};
+use lwflow::mat::gemm_calls;
 use lwflow::nn::Activation;
 use lwflow::speed::ReferenceStep;
-use lwflow::testing::gemm_calls;
 use lwflow::train::{
     prior_predictive_standardizer, ProposalConfig, ProposalKind, TemperConfig, Toggle, TrainConfig, Trainer,
 };

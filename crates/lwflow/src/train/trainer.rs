@@ -258,6 +258,37 @@ fn loss_and_grad<T: Real>(
     backward_chunks(flow, params, &batch.w, chunks, grad) - batch.support_term
 }
 
+/// The fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
+/// validation losses are comparable across the whole run whatever the proposal and β.
+fn validation_batch<T: Real>(
+    model: &dyn Model,
+    flow: &Flow<T>,
+    cfg: &TrainConfig,
+    settings: &BatchSettings,
+) -> Result<Batch<T>> {
+    let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
+    let mut val = Batch::new(flow.theta_dim(), flow.context_width());
+    val.draw_prior(model, flow, x_val.as_ref(), cfg.thetas_per_step, cfg.seed, Stream::Validation, 0)?;
+    val.select(flow, x_val.as_ref(), settings, 0, 1.0)?;
+    Ok(val)
+}
+
+/// The automatic choices, from a pilot on the validation batch's prior draws at β = 1: its
+/// median per-observation ESS, the first adaptive step (`None`: prior draws throughout) and
+/// whether the early steps are tempered.
+fn pilot<T: Real>(val: &Batch<T>, flow: &Flow<T>, cfg: &TrainConfig) -> (f64, Option<usize>, bool) {
+    let pilot_ess = median_ess(&val.log_lik, None, 1.0);
+    let degenerate = pilot_ess < AUTO_ESS_THRESHOLD;
+    let adaptive_from = cfg.proposal.adaptive_from(cfg.steps, degenerate);
+    let tempered = match cfg.temper.mode {
+        Toggle::On => true,
+        Toggle::Off => false,
+        // Tempering joins separated modes (temper module docs): only for a unimodal base.
+        Toggle::Auto => degenerate && flow.config().base.components() == 1,
+    };
+    (pilot_ess, adaptive_from, tempered)
+}
+
 /// Trains `flow` on `model` in place; returns the run's summary. The parameters left in
 /// `flow` are those with the best validation loss, or the last ones for a run with the adaptive
 /// proposal (which also never stops on patience). `on_step` is called after every step.
@@ -334,24 +365,8 @@ impl<'a, T: Real> Trainer<'a, T> {
         let started = Instant::now();
         let settings = cfg.batch_settings();
         let (d, c) = (flow.theta_dim(), flow.context_width());
-
-        // Fixed validation batch: its own observations, prior draws and pairs, at β = 1, so
-        // validation losses are comparable across the whole run whatever the proposal and β.
-        let (_, x_val) = simulate_pairs(model, cfg.val_obs, cfg.seed, Stream::Validation, 0)?;
-        let mut val = Batch::<T>::new(d, c);
-        val.draw_prior(model, flow, x_val.as_ref(), cfg.thetas_per_step, cfg.seed, Stream::Validation, 0)?;
-        val.select(flow, x_val.as_ref(), &settings, 0, 1.0)?;
-
-        // Pilot for the automatic choices: the validation batch's prior draws at β = 1.
-        let pilot_ess = median_ess(&val.log_lik, None, 1.0);
-        let degenerate = pilot_ess < AUTO_ESS_THRESHOLD;
-        let adaptive_from = cfg.proposal.adaptive_from(cfg.steps, degenerate);
-        let tempered = match cfg.temper.mode {
-            Toggle::On => true,
-            Toggle::Off => false,
-            // Tempering joins separated modes (temper module docs): only for a unimodal base.
-            Toggle::Auto => degenerate && flow.config().base.components() == 1,
-        };
+        let val = validation_batch(model, flow, cfg, &settings)?;
+        let (pilot_ess, adaptive_from, tempered) = pilot(&val, flow, cfg);
 
         let m = cfg.pairs_per_obs;
         let adaptive_rows = if adaptive_from.is_some() { cfg.obs_per_step * cfg.proposal.draws_per_obs } else { 0 };
