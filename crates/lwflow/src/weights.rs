@@ -41,6 +41,8 @@ pub struct WeightedBatch {
     pub x_idx: Vec<usize>,
     /// Loss weight of each batch row; Σ w = 1.
     pub w: Vec<f64>,
+    /// Scratch of [`BatchLayout::TopWeights`]: an index order per observation.
+    order: Vec<usize>,
 }
 
 impl WeightedBatch {
@@ -151,6 +153,13 @@ pub fn weighted_batch(
     batch.x_idx.resize(n_obs * per_obs, 0);
     batch.w.resize(n_obs * per_obs, 0.0);
     ess.per_obs.resize(n_obs, 0.0);
+    // TopWeights orders each observation's N indices; Resample needs no order (one dummy slot
+    // per observation keeps the zip below in step).
+    let order_len = match layout {
+        BatchLayout::Resample => 1,
+        BatchLayout::TopWeights => n_theta,
+    };
+    batch.order.resize(n_obs * order_len, 0);
     // `reduce` with `Result::and` keeps the first observation's error, like collecting would,
     // without a buffer of results.
     log_w
@@ -160,8 +169,9 @@ pub fn weighted_batch(
         .zip(batch.x_idx.par_chunks_mut(per_obs))
         .zip(batch.w.par_chunks_mut(per_obs))
         .zip(ess.per_obs.par_iter_mut())
+        .zip(batch.order.par_chunks_mut(order_len))
         .enumerate()
-        .map(|(j, ((((row, idx), xi), w), e))| {
+        .map(|(j, (((((row, idx), xi), w), e), order))| {
             *e = normalise_weights(row, j)?;
             xi.fill(j);
             match layout {
@@ -171,7 +181,7 @@ pub fn weighted_batch(
                     w.fill(1.0 / (n_obs * per_obs) as f64);
                 }
                 BatchLayout::TopWeights => {
-                    top_indices(row, idx);
+                    top_indices(row, idx, order);
                     let top: f64 = idx.iter().map(|&i| row[i]).sum();
                     for (wi, &i) in w.iter_mut().zip(idx.iter()) {
                         *wi = row[i] / (top * n_obs as f64);
@@ -183,9 +193,10 @@ pub fn weighted_batch(
         .reduce(|| Ok(()), Result::and)
 }
 
-/// The indices of the `out.len()` largest entries (ties by lower index).
-fn top_indices(v: &[f64], out: &mut [usize]) {
-    let mut order: Vec<usize> = (0..v.len()).collect();
+/// The indices of the `out.len()` largest entries (ties by lower index); `order` (as long as
+/// `v`) is scratch.
+fn top_indices(v: &[f64], out: &mut [usize], order: &mut [usize]) {
+    order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
     let m = out.len().min(v.len());
     order.select_nth_unstable_by(m - 1, |&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
     order[..m].sort_unstable();

@@ -16,6 +16,7 @@ use lwflow::speed::ReferenceStep;
 use lwflow::train::{
     prior_predictive_standardizer, ProposalConfig, ProposalKind, TemperConfig, Toggle, TrainConfig, Trainer,
 };
+use lwflow::weights::BatchLayout;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -56,9 +57,9 @@ fn reference_step(act: Activation) {
     assert_eq!(allocs, gemms, "{act:?}: {allocs} allocations in 3 steps, {gemms} of them GEMM packing buffers");
 }
 
-/// A small run on square2d: 4 spline couplings with 16-unit conditioners, a 2-component
+/// A small run on square2d with pairs picked by `layout`: 4 spline couplings with 16-unit conditioners, a 2-component
 /// mixture base, 8 observations per step, validation every 4 steps, tempering on.
-fn small_run(proposal: ProposalConfig) -> (Box<dyn lwflow::Model>, Flow<f32>, TrainConfig) {
+fn small_run(proposal: ProposalConfig, layout: BatchLayout) -> (Box<dyn lwflow::Model>, Flow<f32>, TrainConfig) {
     let model = lwflow::tasks::by_name("square2d").expect("built-in task");
     let flow_cfg = FlowConfig {
         n_layers: 4,
@@ -72,6 +73,7 @@ fn small_run(proposal: ProposalConfig) -> (Box<dyn lwflow::Model>, Flow<f32>, Tr
         obs_per_step: 8,
         thetas_per_step: 256,
         pairs_per_obs: 16,
+        layout,
         val_every: 4,
         val_obs: 8,
         proposal,
@@ -84,8 +86,8 @@ fn small_run(proposal: ProposalConfig) -> (Box<dyn lwflow::Model>, Flow<f32>, Tr
 /// Steps `first` (allocating their buffers) uncounted, then counts steps up to 12: two
 /// validations (steps 8 and 12) fall inside the counted span. Returns (allocations, GEMM
 /// calls, adaptive steps) of the counted span.
-fn count_steps(proposal: ProposalConfig, first: usize) -> (usize, usize, usize) {
-    let (model, mut flow, cfg) = small_run(proposal);
+fn count_steps(proposal: ProposalConfig, layout: BatchLayout, first: usize) -> (usize, usize, usize) {
+    let (model, mut flow, cfg) = small_run(proposal, layout);
     let mut trainer = Trainer::new(model.as_ref(), &mut flow, &cfg).expect("valid settings");
     for _ in 0..first {
         trainer.step().expect("step");
@@ -108,13 +110,15 @@ fn training_steps_allocate_only_gemm_packing_buffers() {
         reference_step(Activation::Silu);
         reference_step(Activation::Relu);
 
-        let (allocs, gemms, adaptive) = count_steps(ProposalConfig::prior(), 1);
-        assert_eq!(adaptive, 0);
-        assert!(gemms > 0, "prior proposal: no GEMM counted");
-        assert_eq!(
-            allocs, gemms,
-            "prior proposal: {allocs} allocations in 11 steps, {gemms} of them GEMM packing buffers"
-        );
+        for layout in [BatchLayout::Resample, BatchLayout::TopWeights] {
+            let (allocs, gemms, adaptive) = count_steps(ProposalConfig::prior(), layout, 1);
+            assert_eq!(adaptive, 0);
+            assert!(gemms > 0, "prior proposal, {layout:?}: no GEMM counted");
+            assert_eq!(
+                allocs, gemms,
+                "prior proposal, {layout:?}: {allocs} allocations in 11 steps, {gemms} of them GEMM packing buffers"
+            );
+        }
 
         // Adaptive from step 5 (warm-up 0.25 of 16 steps); steps 1–5 set up both kinds of buffers.
         let proposal = ProposalConfig {
@@ -123,7 +127,7 @@ fn training_steps_allocate_only_gemm_packing_buffers() {
             draws_per_obs: 32,
             ..ProposalConfig::default()
         };
-        let (allocs, gemms, adaptive) = count_steps(proposal, 5);
+        let (allocs, gemms, adaptive) = count_steps(proposal, BatchLayout::Resample, 5);
         assert_eq!(adaptive, 7, "steps 6–12 draw from the adaptive proposal");
         assert!(gemms > 0, "adaptive proposal: no GEMM counted");
         assert_eq!(
