@@ -5,7 +5,7 @@
 //! s is soft-clamped to [−S, S] (S = `scale_bound`) so exp cannot overflow and one layer cannot
 //! scale by more than e^±S. [`Affine`] is the elementwise transformer; the conditioner, split,
 //! workspace and tiling are the shared [`Coupling`]. The net's output row is
-//! [raw_s (n_b) | t (n_b)] (PyTorch's `chunk(2)` order, which `crate::bench` relies on); forward
+//! [raw_s (n_b) | t (n_b)] (PyTorch's `chunk(2)` order, which `crate::speed` relies on); forward
 //! overwrites it with the cache [s | exp(s)] so backward needs no tanh or exp.
 //!
 //! Backward, with g = ∂L/∂v, γ = ∂L/∂log_det: ∂L/∂t = g_b, ∂L/∂s = g_b ⊙ u_b ⊙ e^s + γ,
