@@ -56,6 +56,7 @@ pub mod nn;
 pub mod real;
 pub mod reference;
 pub mod rng;
+pub mod settings;
 pub mod special;
 pub mod tasks;
 #[cfg(any(test, feature = "testing"))]
