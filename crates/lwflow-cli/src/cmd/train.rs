@@ -59,12 +59,14 @@ impl LowEssWatch {
     }
 }
 
-/// The flag and the config key of the library's settings key `table.name`: "--set-members
-/// (config: [flow] set_members)" for "flow.set_members"; `kind` keys are `--base`, `--flow`.
-fn spellings(key: &str) -> String {
-    let (table, name) = key.split_once('.').unwrap_or(("", key));
+/// `e` with its settings key spelled as a flag and a config key: "--set-members (config:
+/// [flow] set_members)" for the library's "flow.set_members"; `kind` keys are `--base`, `--flow`.
+fn with_flag_and_key(e: lwflow::Error) -> anyhow::Error {
+    let lwflow::Error::Invalid { what, .. } = &e else { return e.into() };
+    let (table, name) = what.split_once('.').unwrap_or(("", what));
     let flag = if name == "kind" { table } else { name };
-    format!("--{} (config: [{table}] {name})", flag.replace('_', "-"))
+    let spellings = format!("--{} (config: [{table}] {name})", flag.replace('_', "-"));
+    anyhow::Error::new(e).context(spellings)
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -75,13 +77,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let file_settings = file.as_ref().map(|f| f.settings().clone()).unwrap_or_default();
     let settings = Settings::overlay([file_settings, args.settings()]);
     let Resolved { flow: mut flow_cfg, train: train_cfg, auto_components } =
-        settings.resolve(task, model.theta_dim(), model.x_dim()).map_err(|e| match &e {
-            lwflow::Error::Invalid { what, .. } => {
-                let key = spellings(what);
-                anyhow::Error::new(e).context(key)
-            }
-            _ => e.into(),
-        })?;
+        settings.resolve(task, model.theta_dim(), model.x_dim()).map_err(with_flag_and_key)?;
     let auto = if auto_components {
         let cfg = super::components::auto_config(train_cfg.seed, None, None, None);
         let pick = choose_components(model.as_ref(), &mut flow_cfg, &cfg)
