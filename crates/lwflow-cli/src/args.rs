@@ -4,8 +4,15 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use lwflow::settings::{
+    parse_choice, BaseFamily, BaseSettings, Choice, Components, CouplingFamily, FlowSettings, Fraction, NonNegativeF64,
+    OpenFraction, Positive, PositiveF64, Settings, TrainSettings, ValueError,
+};
+use lwflow::train::{MixtureInit, ProposalKind, Toggle};
+use lwflow::weights::BatchLayout;
 
 /// Amortized Bayesian posterior estimation with likelihood-weighted conditional normalizing flows.
 #[derive(Debug, Parser)]
@@ -126,9 +133,12 @@ pub struct BenchmarkArgs {
 
 #[derive(Debug, Args)]
 pub struct ComponentsArgs {
-    /// Built-in task (e.g. square2d).
-    #[arg(long)]
-    pub task: String,
+    /// Built-in task (e.g. square2d); required unless --config gives a task or a [model].
+    #[arg(long, required_unless_present = "config")]
+    pub task: Option<String>,
+    /// TOML file of `lwflow train` whose model (a task or a [model] table) to use; --task overrides it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Seeds 1..=N, one selection each.
     #[arg(long, default_value_t = 3, value_parser = positive_usize)]
     pub seeds: usize,
@@ -144,23 +154,6 @@ pub struct ComponentsArgs {
     /// Print each selection as one JSON line instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Number of mixture components: a count, or `auto` (chosen from the posterior's modes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ComponentsArg {
-    /// Exactly this many components (≥ 1).
-    Count(usize),
-    /// Count the posterior's modes for simulated observations (`lwflow components` shows the pick).
-    Auto,
-}
-
-/// A whole number ≥ 1 or `auto`.
-pub fn components_value(s: &str) -> Result<ComponentsArg, String> {
-    if s.trim().eq_ignore_ascii_case("auto") {
-        return Ok(ComponentsArg::Auto);
-    }
-    positive_usize(s).map(ComponentsArg::Count).map_err(|e| format!("{e}; expected a whole number ≥ 1 or 'auto'"))
 }
 
 #[derive(Debug, Args)]
@@ -214,80 +207,12 @@ pub struct BaseTopologyArgs {
     #[arg(long, default_value_t = 2000, value_parser = positive_usize)]
     pub num: usize,
     /// Coupling layers of every run (default: the library default, spline).
-    #[arg(long, value_enum)]
-    pub flow: Option<FlowArg>,
+    #[arg(long, value_parser = choice::<CouplingFamily>())]
+    pub flow: Option<CouplingFamily>,
     /// Only these variants (comma-separated keys: gaussian, gmm-random, gmm-separated, gmm-fitted,
     /// cgmm-separated, cgmm-fitted, cgmm-control); default all.
     #[arg(long, value_delimiter = ',')]
     pub variants: Vec<String>,
-}
-
-/// Base distribution of the flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BaseArg {
-    /// Standard normal.
-    Gaussian,
-    /// Gaussian mixture with learned components, one per posterior mode.
-    Gmm,
-    /// Conditional Gaussian mixture: means, scales and weights computed from x by an MLP.
-    Cgmm,
-}
-
-/// Initialisation of a mixture base.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InitArg {
-    /// Components spread apart on a sphere (task-independent).
-    Separated,
-    /// Means drawn from N(0, I), unit scales.
-    Random,
-    /// Weighted EM fit to likelihood-weighted prior draws, centred and scaled per observation.
-    Fitted,
-}
-
-/// Batch layout of the weighted loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LayoutArg {
-    /// Systematic resampling of pairs by weight (unbiased, equal weights).
-    Resample,
-    /// The largest weights per observation, renormalised.
-    TopWeights,
-}
-
-/// Where the training draws θ come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProposalArg {
-    /// Adaptive when the prior weights degenerate (pilot median ESS < 5), prior otherwise.
-    Auto,
-    /// Prior draws shared by all observations of a step.
-    Prior,
-    /// After a warm-up, per-observation draws from prior_share·prior + (1 − prior_share)·q(θ|x).
-    Adaptive,
-}
-
-/// Whether to temper the likelihood in the early steps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TemperArg {
-    /// When the prior weights degenerate (pilot median ESS < 5).
-    Auto,
-    /// Always.
-    On,
-    /// Never.
-    Off,
-}
-
-/// Coupling layer type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlowArg {
-    /// Affine (RealNVP) couplings.
-    Affine,
-    /// Rational-quadratic spline couplings (Neural Spline Flows).
-    Spline,
 }
 
 /// Hidden-layer activation of the conditioner networks.
@@ -297,6 +222,10 @@ pub enum ActArg {
     Relu,
 }
 
+/// `lwflow train`'s flags. A setting's flag is its config key with `-` for `_` (`--obs-per-step`,
+/// `[train] obs_per_step`), except `--base` and `--flow` (`[base] kind`, `[flow] kind`); values are
+/// the library's checked types ([`lwflow::settings`]), so a flag and a file key pass one rule.
+/// `None` leaves the setting to the config file, then to the task's recommended settings.
 #[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
     /// TOML file of settings (model, prior, base, flow, train); flags given here override it.
@@ -306,12 +235,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub task: Option<String>,
     /// Base distribution [default: library default].
-    #[arg(long, value_enum)]
-    pub base: Option<BaseArg>,
+    #[arg(long, value_parser = choice::<BaseFamily>())]
+    pub base: Option<BaseFamily>,
     /// Number of mixture components of a `gmm` or `cgmm` base, or `auto` to count the
     /// posterior's modes on simulated observations; an error with `--base gaussian` [default: 4].
-    #[arg(long, value_name = "K|auto", value_parser = components_value)]
-    pub components: Option<ComponentsArg>,
+    #[arg(long, value_name = "K|auto")]
+    pub components: Option<Components>,
     /// Seed of every random stream; the same seed gives the same model [default: 1].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -319,83 +248,120 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Coupling layer type.
-    #[arg(long, value_enum)]
-    pub flow: Option<FlowArg>,
+    #[arg(long, value_parser = choice::<CouplingFamily>())]
+    pub flow: Option<CouplingFamily>,
     /// Spline bins (with --flow spline).
-    #[arg(long, value_parser = positive_usize)]
-    pub bins: Option<usize>,
+    #[arg(long)]
+    pub bins: Option<Positive>,
     /// Splines act on [-B, B] and are the identity outside (with --flow spline).
-    #[arg(long, value_parser = positive_f64)]
-    pub tail_bound: Option<f64>,
+    #[arg(long)]
+    pub tail_bound: Option<PositiveF64>,
     /// Number of coupling layers.
-    #[arg(long, value_parser = positive_usize)]
-    pub layers: Option<usize>,
+    #[arg(long)]
+    pub layers: Option<Positive>,
     /// x is this many exchangeable draws (e.g. 4 for slcp): the conditioners also get their mean, log standard deviations and correlations; 1 = x alone.
-    #[arg(long, value_name = "N", value_parser = positive_usize)]
-    pub set_members: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub set_members: Option<Positive>,
     /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
-    #[arg(long, value_enum)]
-    pub mixture_init: Option<InitArg>,
+    #[arg(long, value_parser = choice::<MixtureInit>())]
+    pub mixture_init: Option<MixtureInit>,
     /// Write training curves (loss, validation loss, ESS) as PNG and SVG into this directory.
     #[arg(long)]
     pub plot_dir: Option<PathBuf>,
     /// Which (theta, x) pairs of the weight matrix the flow is trained on each step.
-    #[arg(long, value_enum)]
-    pub layout: Option<LayoutArg>,
+    #[arg(long, value_parser = choice::<BatchLayout>())]
+    pub layout: Option<BatchLayout>,
     /// Width of each hidden layer of the conditioners.
-    #[arg(long, value_parser = positive_usize)]
-    pub hidden: Option<usize>,
+    #[arg(long)]
+    pub hidden: Option<Positive>,
     /// Hidden layers per conditioner [default: 2].
-    #[arg(long, value_parser = positive_usize)]
-    pub depth: Option<usize>,
+    #[arg(long)]
+    pub depth: Option<Positive>,
     /// Training budget in optimiser steps.
-    #[arg(long, value_parser = positive_usize)]
-    pub steps: Option<usize>,
+    #[arg(long)]
+    pub steps: Option<Positive>,
     /// Stop training after this many seconds (whichever of --steps and --time-limit comes first).
-    #[arg(long, value_name = "SECONDS", value_parser = positive_f64, allow_negative_numbers = true)]
-    pub time_limit: Option<f64>,
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub time_limit: Option<PositiveF64>,
     /// Rows the flow is trained on per step with the prior proposal (observations × pairs per
     /// observation, resampled by weight from the shared prior draws).
-    #[arg(long, value_parser = positive_usize)]
-    pub batch: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<Positive>,
     /// Observations x per optimiser step.
-    #[arg(long, value_parser = positive_usize)]
-    pub obs_per_step: Option<usize>,
+    #[arg(long)]
+    pub obs_per_step: Option<Positive>,
     /// Prior draws θ per step, shared by all observations of the step (prior proposal).
-    #[arg(long, value_parser = positive_usize)]
-    pub thetas_per_step: Option<usize>,
+    #[arg(long)]
+    pub thetas_per_step: Option<Positive>,
     /// Adam learning rate.
-    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
-    pub lr: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<PositiveF64>,
     /// Global gradient-norm clip applied before each Adam step [default: 10].
-    #[arg(long, value_parser = positive_f64, allow_negative_numbers = true)]
-    pub clip_norm: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub clip_norm: Option<PositiveF64>,
     /// Proposal of the training draws [default: auto].
-    #[arg(long, value_enum)]
-    pub proposal: Option<ProposalArg>,
+    #[arg(long, value_parser = choice::<ProposalKind>())]
+    pub proposal: Option<ProposalKind>,
     /// Draws per observation per step of the adaptive proposal (the flow is trained on all of them).
-    #[arg(long, value_parser = positive_usize)]
-    pub draws_per_obs: Option<usize>,
+    #[arg(long)]
+    pub draws_per_obs: Option<Positive>,
     /// Prior share of the adaptive (defensive mixture) proposal, in (0, 1].
-    #[arg(long, value_parser = fraction, allow_negative_numbers = true)]
-    pub prior_share: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub prior_share: Option<Fraction>,
     /// Likelihood tempering of the early steps (β raised to 1 keeping a target ESS) [default: auto].
-    #[arg(long, value_enum)]
-    pub temper: Option<TemperArg>,
+    #[arg(long, value_parser = choice::<Toggle>())]
+    pub temper: Option<Toggle>,
     /// While tempering, β is the largest value that keeps the median per-observation ESS at this
     /// fraction of the draws, in (0, 1) [default: 0.5].
-    #[arg(long, value_parser = open_fraction, allow_negative_numbers = true)]
-    pub temper_target: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub temper_target: Option<OpenFraction>,
     /// Fraction of the steps by which tempering must have reached β = 1, in (0, 1] [default: 0.5].
-    #[arg(long, value_parser = fraction, allow_negative_numbers = true)]
-    pub temper_end: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub temper_end: Option<Fraction>,
     /// Weight λ ≥ 0 of the reverse-KL term KL(q‖p) added to the adaptive steps' loss, which
     /// pushes down q's mass where the posterior has none (0: forward KL only) [default: task's].
-    #[arg(long, value_parser = non_negative_f64, allow_negative_numbers = true)]
-    pub reverse_kl: Option<f64>,
+    #[arg(long, allow_negative_numbers = true)]
+    pub reverse_kl: Option<NonNegativeF64>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl TrainArgs {
+    /// The settings these flags give, to lay over the config file's.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            seed: self.seed,
+            base: BaseSettings { kind: self.base, components: self.components },
+            flow: FlowSettings {
+                kind: self.flow,
+                layers: self.layers,
+                set_members: self.set_members,
+                hidden: self.hidden,
+                depth: self.depth,
+                bins: self.bins,
+                tail_bound: self.tail_bound,
+            },
+            train: TrainSettings {
+                steps: self.steps,
+                obs_per_step: self.obs_per_step,
+                thetas_per_step: self.thetas_per_step,
+                batch: self.batch,
+                lr: self.lr,
+                clip_norm: self.clip_norm,
+                layout: self.layout,
+                mixture_init: self.mixture_init,
+                time_limit: self.time_limit,
+                proposal: self.proposal,
+                draws_per_obs: self.draws_per_obs,
+                prior_share: self.prior_share,
+                temper: self.temper,
+                temper_target: self.temper_target,
+                temper_end: self.temper_end,
+                reverse_kl: self.reverse_kl,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -576,7 +542,7 @@ impl Cli {
                     "train needs --task, or --config with a task or a [model] table",
                 ));
             }
-            if t.components.is_some() && t.base == Some(BaseArg::Gaussian) {
+            if t.components.is_some() && t.base == Some(BaseFamily::Gaussian) {
                 return Err(Self::command().error(
                     ErrorKind::ArgumentConflict,
                     "--components applies only to a mixture base, not --base gaussian",
@@ -587,13 +553,15 @@ impl Cli {
     }
 }
 
-/// An integer ≥ 1.
-fn positive_usize(s: &str) -> Result<usize, String> {
-    let v: usize = s.parse().map_err(|_| format!("'{s}' is not a whole number"))?;
-    if v == 0 {
-        return Err("must be at least 1".into());
-    }
-    Ok(v)
+/// An integer ≥ 1 (the rule of every count setting, [`Positive`]).
+fn positive_usize(s: &str) -> Result<usize, ValueError> {
+    s.parse().map(Positive::get)
+}
+
+/// One of `T`'s names; `--help` lists them with their help lines.
+fn choice<T: Choice + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    let values = T::ALL.iter().map(|c| PossibleValue::new(c.name()).help(c.help()));
+    PossibleValuesParser::new(values).map(|name| parse_choice(&name).expect("clap passes only listed names"))
 }
 
 /// An integer ≥ 10 (C2ST needs a few samples in each of its 5 folds).
@@ -612,42 +580,6 @@ fn task_name(s: &str) -> Result<String, String> {
     } else {
         Err(format!("unknown task '{s}'; expected one of: {}", lwflow::tasks::NAMES.join(", ")))
     }
-}
-
-/// A finite number > 0.
-fn positive_f64(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err("must be a finite number greater than 0".into());
-    }
-    Ok(v)
-}
-
-/// A finite number ≥ 0.
-fn non_negative_f64(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if !(v.is_finite() && v >= 0.0) {
-        return Err("must be a finite number ≥ 0".into());
-    }
-    Ok(v)
-}
-
-/// A fraction in (0, 1].
-fn fraction(s: &str) -> Result<f64, String> {
-    let v = positive_f64(s)?;
-    if v > 1.0 {
-        return Err("must be a fraction in (0, 1]".into());
-    }
-    Ok(v)
-}
-
-/// A fraction strictly between 0 and 1.
-fn open_fraction(s: &str) -> Result<f64, String> {
-    let v = fraction(s)?;
-    if v >= 1.0 {
-        return Err("must be a fraction strictly between 0 and 1".into());
-    }
-    Ok(v)
 }
 
 /// Comma-separated finite numbers; the dimension is checked later, against the model.
@@ -682,14 +614,15 @@ mod tests {
             parse("lwflow train --task two_moons --base gmm --components 6 --steps 500 --lr 1e-3 --quiet").unwrap();
         let Command::Train(t) = cli.command else { panic!("expected train") };
         assert_eq!(t.task.as_deref(), Some("two_moons"));
-        assert_eq!(t.base, Some(BaseArg::Gmm));
-        assert_eq!(t.components, Some(ComponentsArg::Count(6)));
-        assert_eq!(t.steps, Some(500));
-        assert_eq!(t.lr, Some(1e-3));
+        assert_eq!(t.base, Some(BaseFamily::Gmm));
+        assert_eq!(t.components, Some(Components::Count(Positive::new(6).unwrap())));
+        assert_eq!(t.steps.map(Positive::get), Some(500));
+        assert_eq!(t.lr.map(PositiveF64::get), Some(1e-3));
         assert!(t.quiet);
         assert_eq!((t.seed, t.out, t.config), (None, None, None));
         let cli = parse("lwflow train --config run.toml --seed 5").unwrap();
         let Command::Train(t) = cli.command else { panic!("expected train") };
+        assert_eq!(t.settings(), Settings { seed: Some(5), ..Settings::default() });
         assert_eq!((t.config, t.task, t.seed), (Some(PathBuf::from("run.toml")), None, Some(5)));
         assert_eq!((t.layers, t.hidden, t.depth, t.time_limit, t.batch), (None, None, None, None, None));
     }
@@ -721,10 +654,13 @@ mod tests {
         assert!(parse("lwflow demo --steps 10").is_ok());
         let cli = parse("lwflow train --task slcp --base cgmm --components auto").unwrap();
         let Command::Train(t) = cli.command else { panic!("expected train") };
-        assert_eq!(t.components, Some(ComponentsArg::Auto));
+        assert_eq!(t.components, Some(Components::Auto));
         let cli = parse("lwflow components --task slcp --seeds 2 --obs 8").unwrap();
         let Command::Components(c) = cli.command else { panic!("expected components") };
-        assert_eq!((c.task.as_str(), c.seeds, c.obs, c.particles), ("slcp", 2, Some(8), None));
+        assert_eq!((c.task.as_deref(), c.seeds, c.obs, c.particles), (Some("slcp"), 2, Some(8), None));
+        let cli = parse("lwflow components --config run.toml").unwrap();
+        let Command::Components(c) = cli.command else { panic!("expected components") };
+        assert_eq!((c.task, c.config), (None, Some(PathBuf::from("run.toml"))));
     }
 
     #[test]
@@ -764,6 +700,8 @@ mod tests {
             ("lwflow train --task t --temper-end 0", "--temper-end"),
             ("lwflow train --task t --reverse-kl -1", "--reverse-kl"),
             ("lwflow train --task t --clip-norm 0", "--clip-norm"),
+            ("lwflow train --task t --layout top", "top-weights"),
+            ("lwflow components", "--task"),
             ("lwflow sample --model m --obs 1,abc", "--obs"),
             ("lwflow eval --model m --obs 1,2;", "--obs"),
             ("lwflow sample --model m --obs 1 --num 0", "--num"),

@@ -21,26 +21,28 @@
 //!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
 //!                                # temper = "auto" | "on" | "off", temper_target, temper_end, reverse_kl
 //! ```
-//! Enumerated values are spelled as on the command line (`layout = "top-weights"`). Every error
-//! names the file, the line and column, and the key.
+//! The `seed`, `[base]`, `[flow]` and `[train]` keys are the library's [`Settings`] (every key,
+//! its flag and default: [`lwflow::settings`]); enumerated values are spelled as on the command line
+//! (`layout = "top-weights"`). Every error names the file, the line and column, and the key.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use lwflow::model::{ExternalConfig, Marginal};
+use anyhow::{bail, Context, Result};
+use lwflow::model::{ExternalConfig, ExternalModel, Marginal, Model};
+use lwflow::settings::{BaseSettings, FlowSettings, Positive, PositiveF64, Settings, TrainSettings};
 use lwflow::{Error, Prior};
 use serde::Deserialize;
 use toml::Spanned;
-
-use crate::args::{BaseArg, ComponentsArg, FlowArg, InitArg, LayoutArg, ProposalArg, TemperArg, TrainArgs};
 
 /// A parsed and checked config file.
 #[derive(Debug)]
 pub struct TrainFile {
     path: PathBuf,
-    raw: RawFile,
+    task: Option<String>,
+    out: Option<PathBuf>,
+    settings: Settings,
     /// The `[model]` + `[prior]` tables, resolved.
     external: Option<ExternalConfig>,
 }
@@ -89,7 +91,7 @@ impl TrainFile {
                     let reason = "an external model needs a [prior] table (kind, and low/high or mean/std)".to_string();
                     return Err(at(model.kind.span(), "[model] kind", reason));
                 };
-                let theta_dim = model.theta_dim.get_ref().0;
+                let theta_dim = model.theta_dim.get_ref().get();
                 let prior = prior_table.resolve(theta_dim).map_err(|(span, key, reason)| at(span, key, reason))?;
                 if model.command.get_ref().is_empty() {
                     return Err(at(
@@ -98,64 +100,56 @@ impl TrainFile {
                         "is empty; expected a program and its arguments".into(),
                     ));
                 }
-                let mut config = ExternalConfig::new(model.command.get_ref().clone(), theta_dim, model.x_dim.0, prior);
+                let mut config =
+                    ExternalConfig::new(model.command.get_ref().clone(), theta_dim, model.x_dim.get(), prior);
                 if let Some(t) = model.timeout_seconds {
-                    config.timeout = Duration::from_secs_f64(t.0);
+                    config.timeout = Duration::from_secs_f64(t.get());
                 }
                 Some(config)
             }
         };
-        Ok(Self { path: path.to_path_buf(), raw, external })
+        let settings = Settings { seed: raw.seed, base: raw.base, flow: raw.flow, train: raw.train };
+        Ok(Self { path: path.to_path_buf(), task: raw.task.map(Spanned::into_inner), out: raw.out, settings, external })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The built-in task the file names, if any.
+    pub fn task(&self) -> Option<&str> {
+        self.task.as_deref()
+    }
+
+    /// The model file the file names, if any.
+    pub fn out(&self) -> Option<&Path> {
+        self.out.as_deref()
+    }
+
+    /// The file's `seed`, `[base]`, `[flow]` and `[train]` settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The external model described by `[model]` and `[prior]`, if any.
     pub fn external(&self) -> Option<&ExternalConfig> {
         self.external.as_ref()
     }
+}
 
-    /// `args` with every unset flag filled from the file: flags override the file.
-    pub fn apply_to(&self, args: &TrainArgs) -> TrainArgs {
-        let f = &self.raw;
-        let (base, flow, train) = (f.base.as_ref(), f.flow.as_ref(), f.train.as_ref());
-        let pos = |v: Option<Positive>| v.map(|p| p.0);
-        let posf = |v: Option<PositiveF64>| v.map(|p| p.0);
-        TrainArgs {
-            config: args.config.clone(),
-            task: args.task.clone().or_else(|| f.task.as_ref().map(|t| t.get_ref().clone())),
-            base: args.base.or(base.and_then(|b| b.kind)),
-            components: args.components.or(base.and_then(|b| b.components).map(|c| c.0)),
-            seed: args.seed.or(f.seed),
-            out: args.out.clone().or_else(|| f.out.clone()),
-            flow: args.flow.or(flow.and_then(|t| t.kind)),
-            bins: args.bins.or(pos(flow.and_then(|t| t.bins))),
-            tail_bound: args.tail_bound.or(posf(flow.and_then(|t| t.tail_bound))),
-            layers: args.layers.or(pos(flow.and_then(|t| t.layers))),
-            set_members: args.set_members.or(pos(flow.and_then(|t| t.set_members))),
-            mixture_init: args.mixture_init.or(train.and_then(|t| t.mixture_init)),
-            layout: args.layout.or(train.and_then(|t| t.layout)),
-            plot_dir: args.plot_dir.clone(),
-            hidden: args.hidden.or(pos(flow.and_then(|t| t.hidden))),
-            depth: args.depth.or(pos(flow.and_then(|t| t.depth))),
-            steps: args.steps.or(pos(train.and_then(|t| t.steps))),
-            time_limit: args.time_limit.or(posf(train.and_then(|t| t.time_limit))),
-            batch: args.batch.or(pos(train.and_then(|t| t.batch))),
-            obs_per_step: args.obs_per_step.or(pos(train.and_then(|t| t.obs_per_step))),
-            thetas_per_step: args.thetas_per_step.or(pos(train.and_then(|t| t.thetas_per_step))),
-            lr: args.lr.or(posf(train.and_then(|t| t.lr))),
-            clip_norm: args.clip_norm.or(posf(train.and_then(|t| t.clip_norm))),
-            proposal: args.proposal.or(train.and_then(|t| t.proposal)),
-            draws_per_obs: args.draws_per_obs.or(pos(train.and_then(|t| t.draws_per_obs))),
-            prior_share: args.prior_share.or(posf(train.and_then(|t| t.prior_share))),
-            temper: args.temper.or(train.and_then(|t| t.temper)),
-            temper_target: args.temper_target.or(posf(train.and_then(|t| t.temper_target))),
-            temper_end: args.temper_end.or(posf(train.and_then(|t| t.temper_end))),
-            reverse_kl: args.reverse_kl.or(train.and_then(|t| t.reverse_kl).map(|v| v.0)),
-            quiet: args.quiet,
-        }
+/// The model to train on: the built-in `task`, or else the config file's external model
+/// (started here).
+pub fn open_model(task: Option<&str>, file: Option<&TrainFile>) -> Result<Box<dyn Model>> {
+    match (task, file) {
+        (Some(task), _) => Ok(lwflow::tasks::by_name(task)?),
+        (None, Some(file)) => match file.external() {
+            Some(external) => Ok(Box::new(
+                ExternalModel::spawn(external.clone())
+                    .with_context(|| format!("starting the external model of {}", file.path().display()))?,
+            )),
+            None => bail!("{}: give a task (or --task) or a [model] table", file.path().display()),
+        },
+        (None, None) => bail!("give --task, or --config with a task or a [model] table"),
     }
 }
 
@@ -169,9 +163,12 @@ struct RawFile {
     task: Option<Spanned<String>>,
     model: Option<ModelTable>,
     prior: Option<PriorTable>,
-    base: Option<BaseTable>,
-    flow: Option<FlowTable>,
-    train: Option<TrainTable>,
+    #[serde(default)]
+    base: BaseSettings,
+    #[serde(default)]
+    flow: FlowSettings,
+    #[serde(default)]
+    train: TrainSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,117 +270,6 @@ fn kind_name(kind: PriorKind) -> &'static str {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BaseTable {
-    kind: Option<BaseArg>,
-    components: Option<Components>,
-}
-
-/// `components = K` (a whole number ≥ 1) or `components = "auto"`.
-#[derive(Clone, Copy, Debug)]
-struct Components(ComponentsArg);
-
-impl<'de> Deserialize<'de> for Components {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl serde::de::Visitor<'_> for Visit {
-            type Value = Components;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a whole number of at least 1 or \"auto\"")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Components, E> {
-                Positive::try_from(v).map(|p| Components(ComponentsArg::Count(p.0))).map_err(E::custom)
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Components, E> {
-                crate::args::components_value(v).map(Components).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(Visit)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FlowTable {
-    kind: Option<FlowArg>,
-    layers: Option<Positive>,
-    set_members: Option<Positive>,
-    hidden: Option<Positive>,
-    depth: Option<Positive>,
-    bins: Option<Positive>,
-    tail_bound: Option<PositiveF64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrainTable {
-    steps: Option<Positive>,
-    obs_per_step: Option<Positive>,
-    thetas_per_step: Option<Positive>,
-    batch: Option<Positive>,
-    lr: Option<PositiveF64>,
-    clip_norm: Option<PositiveF64>,
-    layout: Option<LayoutArg>,
-    mixture_init: Option<InitArg>,
-    time_limit: Option<PositiveF64>,
-    proposal: Option<ProposalArg>,
-    draws_per_obs: Option<Positive>,
-    prior_share: Option<PositiveF64>,
-    temper: Option<TemperArg>,
-    temper_target: Option<PositiveF64>,
-    temper_end: Option<PositiveF64>,
-    reverse_kl: Option<NonNegativeF64>,
-}
-
-/// An integer ≥ 1 (the file's twin of the flags' `positive_usize`); rejected while parsing, so the
-/// error carries the value's position.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(try_from = "i64")]
-struct Positive(usize);
-
-impl TryFrom<i64> for Positive {
-    type Error = String;
-    fn try_from(v: i64) -> Result<Self, String> {
-        match usize::try_from(v) {
-            Ok(u) if u >= 1 => Ok(Positive(u)),
-            _ => Err(format!("{v} must be a whole number of at least 1")),
-        }
-    }
-}
-
-/// A finite number > 0.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(try_from = "f64")]
-struct PositiveF64(f64);
-
-impl TryFrom<f64> for PositiveF64 {
-    type Error = String;
-    fn try_from(v: f64) -> Result<Self, String> {
-        if v.is_finite() && v > 0.0 {
-            Ok(PositiveF64(v))
-        } else {
-            Err(format!("{v} must be a finite number greater than 0"))
-        }
-    }
-}
-
-/// A finite number ≥ 0 (the file's twin of the flags' `non_negative_f64`).
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(try_from = "f64")]
-struct NonNegativeF64(f64);
-
-impl TryFrom<f64> for NonNegativeF64 {
-    type Error = String;
-    fn try_from(v: f64) -> Result<Self, String> {
-        if v.is_finite() && v >= 0.0 {
-            Ok(NonNegativeF64(v))
-        } else {
-            Err(format!("{v} must be a finite number ≥ 0"))
-        }
-    }
-}
-
 // ---- positions -----------------------------------------------------------------------------------
 
 /// 1-based line and column (in characters) of byte `offset` in `text`.
@@ -425,6 +311,10 @@ fn key_at(text: &str, offset: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::{Cli, Command};
+    use lwflow::settings::{BaseFamily, Components, CouplingFamily, Fraction, NonNegativeF64};
+    use lwflow::train::{ProposalKind, Toggle};
+    use lwflow::weights::BatchLayout;
 
     const GOOD: &str = r#"seed = 7
 out = "m.lwf"
@@ -461,70 +351,132 @@ lr = 0.002
         TrainFile::parse(Path::new("run.toml"), text).expect_err("invalid").to_string()
     }
 
-    fn args() -> TrainArgs {
-        TrainArgs {
-            config: Some("run.toml".into()),
-            task: None,
-            base: None,
-            components: None,
-            seed: None,
-            out: None,
-            flow: None,
-            bins: None,
-            tail_bound: None,
-            layers: None,
-            set_members: None,
-            mixture_init: None,
-            layout: None,
-            plot_dir: None,
-            hidden: None,
-            depth: None,
-            steps: None,
-            time_limit: None,
-            batch: None,
-            obs_per_step: None,
-            thetas_per_step: None,
-            lr: None,
-            clip_norm: None,
-            proposal: None,
-            draws_per_obs: None,
-            prior_share: None,
-            temper: None,
-            temper_target: None,
-            temper_end: None,
-            reverse_kl: None,
-            quiet: false,
-        }
+    /// The settings of `lwflow train --config run.toml` with `flags`.
+    fn flags(flags: &str) -> Settings {
+        let line = format!("lwflow train --config run.toml {flags}");
+        let cli = Cli::try_parse_validated(line.split_whitespace()).expect("valid flags");
+        let Command::Train(t) = cli.command else { panic!("expected train") };
+        t.settings()
+    }
+
+    fn file(text: &str) -> TrainFile {
+        TrainFile::parse(Path::new("run.toml"), text).expect("valid")
+    }
+
+    /// `file`'s settings with `line`'s flags laid over them.
+    fn merged(file: &TrainFile, line: &str) -> Settings {
+        Settings::overlay([file.settings().clone(), flags(line)])
+    }
+
+    fn count(k: usize) -> Option<Components> {
+        Some(Components::Count(Positive::new(k as i64).expect("a count")))
     }
 
     #[test]
     fn valid_file_fills_unset_flags_and_flags_win() {
-        let file = TrainFile::parse(Path::new("run.toml"), GOOD).expect("valid");
+        let file = file(GOOD);
         let ext = file.external().expect("external model");
         assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, Duration::from_secs(5)));
         assert_eq!(ext.command, vec!["python3", "m.py"]);
-        let merged = file.apply_to(&args());
+        assert_eq!((file.out(), file.task()), (Some(Path::new("m.lwf")), None));
+        let m = merged(&file, "");
+        assert_eq!((m.seed, m.base.kind, m.base.components), (Some(7), Some(BaseFamily::Gmm), count(6)));
+        let f = &m.flow;
         assert_eq!(
-            (merged.seed, merged.base, merged.components),
-            (Some(7), Some(BaseArg::Gmm), Some(ComponentsArg::Count(6)))
+            (f.kind, f.layers.map(Positive::get), f.hidden.map(Positive::get)),
+            (Some(CouplingFamily::Affine), Some(3), Some(32))
         );
-        assert_eq!((merged.flow, merged.layers, merged.hidden), (Some(FlowArg::Affine), Some(3), Some(32)));
-        assert_eq!(merged.set_members, Some(3));
-        assert_eq!((merged.steps, merged.layout, merged.lr), (Some(20), Some(LayoutArg::TopWeights), Some(0.002)));
-        let flags = TrainArgs { seed: Some(1), steps: Some(5), base: Some(BaseArg::Cgmm), ..args() };
-        let merged = file.apply_to(&flags);
+        assert_eq!(f.set_members.map(Positive::get), Some(3));
+        let t = &m.train;
         assert_eq!(
-            (merged.seed, merged.steps, merged.base, merged.components),
-            (Some(1), Some(5), Some(BaseArg::Cgmm), Some(ComponentsArg::Count(6)))
+            (t.steps.map(Positive::get), t.layout, t.lr.map(PositiveF64::get)),
+            (Some(20), Some(BatchLayout::TopWeights), Some(0.002))
         );
-        let auto = TrainFile::parse(Path::new("run.toml"), "[base]\ncomponents = \"auto\"\n").expect("valid");
-        assert_eq!(auto.apply_to(&args()).components, Some(ComponentsArg::Auto));
+        let m = merged(&file, "--seed 1 --steps 5 --base cgmm");
+        assert_eq!(
+            (m.seed, m.train.steps.map(Positive::get), m.base.kind, m.base.components),
+            (Some(1), Some(5), Some(BaseFamily::Cgmm), count(6))
+        );
+        let auto = self::file("[base]\ncomponents = \"auto\"\n");
+        assert_eq!(merged(&auto, "").base.components, Some(Components::Auto));
         let text = "[train]\nproposal = \"adaptive\"\ntemper = \"off\"\ndraws_per_obs = 32\nprior_share = 0.5\ntemper_end = 0.25\nreverse_kl = 2.0\n";
-        let m = TrainFile::parse(Path::new("run.toml"), text).expect("valid").apply_to(&args());
+        let t = merged(&self::file(text), "").train;
         assert_eq!(
-            (m.proposal, m.temper, m.draws_per_obs, m.prior_share, m.temper_end, m.reverse_kl),
-            (Some(ProposalArg::Adaptive), Some(TemperArg::Off), Some(32), Some(0.5), Some(0.25), Some(2.0))
+            (t.proposal, t.temper, t.draws_per_obs.map(Positive::get)),
+            (Some(ProposalKind::Adaptive), Some(Toggle::Off), Some(32))
         );
+        assert_eq!(
+            (t.prior_share.map(Fraction::get), t.temper_end.map(Fraction::get), t.reverse_kl.map(NonNegativeF64::get)),
+            (Some(0.5), Some(0.25), Some(2.0))
+        );
+    }
+
+    /// Each setting as a flag and as a file key, set to a value other than its default.
+    const EVERY_SETTING: &[(&str, &str)] = &[
+        ("--seed 9", "seed = 9"),
+        ("--base cgmm", "[base]\nkind = \"cgmm\""),
+        ("--components 3", "[base]\ncomponents = 3"),
+        ("--components auto", "[base]\ncomponents = \"auto\""),
+        ("--flow affine", "[flow]\nkind = \"affine\""),
+        ("--bins 5", "[flow]\nbins = 5"),
+        ("--tail-bound 2.5", "[flow]\ntail_bound = 2.5"),
+        ("--layers 3", "[flow]\nlayers = 3"),
+        ("--set-members 2", "[flow]\nset_members = 2"),
+        ("--hidden 16", "[flow]\nhidden = 16"),
+        ("--depth 3", "[flow]\ndepth = 3"),
+        ("--steps 7", "[train]\nsteps = 7"),
+        ("--obs-per-step 8", "[train]\nobs_per_step = 8"),
+        ("--thetas-per-step 100", "[train]\nthetas_per_step = 100"),
+        ("--batch 256", "[train]\nbatch = 256"),
+        ("--lr 0.5", "[train]\nlr = 0.5"),
+        ("--clip-norm 2", "[train]\nclip_norm = 2.0"),
+        ("--layout top-weights", "[train]\nlayout = \"top-weights\""),
+        ("--mixture-init fitted", "[train]\nmixture_init = \"fitted\""),
+        ("--time-limit 60", "[train]\ntime_limit = 60.0"),
+        ("--proposal adaptive", "[train]\nproposal = \"adaptive\""),
+        ("--draws-per-obs 4", "[train]\ndraws_per_obs = 4"),
+        ("--prior-share 0.5", "[train]\nprior_share = 0.5"),
+        ("--temper on", "[train]\ntemper = \"on\""),
+        ("--temper-target 0.25", "[train]\ntemper_target = 0.25"),
+        ("--temper-end 0.75", "[train]\ntemper_end = 0.75"),
+        ("--reverse-kl 1.5", "[train]\nreverse_kl = 1.5"),
+    ];
+
+    #[test]
+    fn every_setting_is_reachable_from_file_and_flag_with_the_same_result() {
+        // A user's own model (task None): the generic defaults, with K fixed unless asked.
+        let resolve = |s: &Settings| s.resolve(None, 2, 2).expect("resolves");
+        let default = resolve(&Settings::default());
+        for (flag, key) in EVERY_SETTING {
+            let from_flag = resolve(&flags(flag));
+            assert_eq!(resolve(file(key).settings()), from_flag, "{flag} vs {key:?}");
+            assert_ne!(from_flag, default, "{flag} changes nothing");
+            // Flags win over the file.
+            let file_then_flag = Settings::overlay([file(key).settings().clone(), flags(flag)]);
+            assert_eq!(resolve(&file_then_flag), from_flag, "{flag}");
+        }
+        // The table names every setting: laid together, no key is left unset.
+        let all = Settings::overlay(EVERY_SETTING.iter().map(|(flag, _)| flags(flag)));
+        let json = serde_json::to_value(&all).expect("plain data");
+        let unset: Vec<_> = ["base", "flow", "train"]
+            .iter()
+            .flat_map(|table| json[table].as_object().expect("a table").iter().map(move |(k, v)| (table, k, v)))
+            .filter(|(_, _, v)| v.is_null())
+            .map(|(table, k, _)| format!("[{table}] {k}"))
+            .collect();
+        assert!(unset.is_empty() && all.seed.is_some(), "not in EVERY_SETTING: {unset:?}");
+    }
+
+    #[test]
+    fn task_file_and_flags_overlay_in_order() {
+        // slcp recommends 16000 steps and lr 2·10⁻³; the file changes both, the flag one.
+        let file = file("[train]\nsteps = 50\nlr = 0.01\n");
+        let t = |s: Settings| s.resolve(Some("slcp"), 5, 8).expect("resolves").train;
+        let (task, from_file, from_both) =
+            (t(Settings::default()), t(file.settings().clone()), t(merged(&file, "--steps 5")));
+        assert_eq!((task.steps, task.lr, task.reverse_kl), (16_000, 2e-3, 5.0));
+        assert_eq!((from_file.steps, from_file.lr, from_file.reverse_kl), (50, 0.01, 5.0));
+        assert_eq!((from_both.steps, from_both.lr, from_both.reverse_kl), (5, 0.01, 5.0));
     }
 
     #[test]
@@ -582,6 +534,7 @@ lr = 0.002
         let text = std::fs::read_to_string(&path).expect("example exists");
         let file = TrainFile::parse(&path, &text).expect("valid");
         assert_eq!(file.external().expect("external model").theta_dim, 2);
+        file.settings().resolve(None, 2, 2).expect("resolves");
     }
 
     #[test]

@@ -154,3 +154,28 @@ fn bad_config_files_are_errors_naming_file_line_and_key() {
     let out = lwflow(&["train", "--config", dir.join("missing.toml").to_str().unwrap()]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 }
+
+#[test]
+fn components_reads_the_model_from_a_config_file() {
+    let dir_guard = scratch("components");
+    let dir = dir_guard.path();
+    let quick = ["--seeds", "1", "--obs", "2", "--particles", "200", "--json"];
+    let config = write(dir, "task.toml", "task = \"two_moons\"\n[train]\nsteps = 3\n");
+    let out = lwflow(&[&["components", "--config", &config], &quick[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pick: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(pick["task"], "two_moons");
+    assert!(pick["auto_components"]["k"].as_u64().is_some_and(|k| k >= 1), "{pick}");
+    // --task overrides the file's task.
+    let out = lwflow(&[&["components", "--config", &config, "--task", "square2d"], &quick[..]].concat());
+    let pick: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(pick["task"], "square2d");
+    if !has_python() {
+        return;
+    }
+    let config = write(dir, "external.toml", &external_config(&dir.join("never.lwf")));
+    let out = lwflow(&[&["components", "--config", &config], &quick[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pick: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert!(pick["task"].as_str().is_some_and(|t| t.starts_with("external(python3")), "{pick}");
+}

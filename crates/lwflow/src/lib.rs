@@ -35,7 +35,8 @@
 //! [`weights`] (self-normalised likelihood weights, ESS, batch layouts), [`flow`] and [`base`]
 //! (the density), [`nn`] (hand-differentiated MLP kernels, Adam), [`train`] (the loss, the loop,
 //! initialisation), [`reference`](mod@reference), [`metrics`], [`eval`] and [`experiment`] (judging a flow),
-//! [`io`] (model and sample files).
+//! [`io`] (model and sample files), [`settings`] (the user-facing settings that config files,
+//! flags and keywords overlay, resolved into the flow and training configurations).
 
 #![warn(missing_docs)]
 
@@ -55,6 +56,7 @@ pub mod nn;
 pub mod real;
 pub mod reference;
 pub mod rng;
+pub mod settings;
 pub mod special;
 pub mod speed;
 pub mod tasks;

@@ -1,10 +1,11 @@
-//! `lwflow components`: the number of mixture components `--components auto` picks on a task,
-//! one selection per seed, without training.
+//! `lwflow components`: the number of mixture components `--components auto` picks on a task
+//! (or a config file's model), one selection per seed, without training.
 
 use anyhow::{Context, Result};
 use lwflow::train::{auto_components, AutoK, AutoKConfig};
 
 use crate::args::ComponentsArgs;
+use crate::config::{open_model, TrainFile};
 
 /// The auto-K settings of `lwflow components` and `lwflow train --components auto`: library
 /// defaults with the given overrides.
@@ -34,7 +35,9 @@ pub fn count_histogram(counts: &[usize]) -> String {
 }
 
 pub fn run(a: &ComponentsArgs) -> Result<()> {
-    let model = lwflow::tasks::by_name(&a.task)?;
+    let file = a.config.as_deref().map(TrainFile::read).transpose()?;
+    let model = open_model(a.task.as_deref().or(file.as_ref().and_then(TrainFile::task)), file.as_ref())?;
+    let name = model.name();
     if !a.json {
         println!(
             "| task | seed | K | modes per x (count×obs) | BIC Gaussians per x | strongest split | seconds (SMC) |"
@@ -44,15 +47,14 @@ pub fn run(a: &ComponentsArgs) -> Result<()> {
     for seed in 1..=a.seeds as u64 {
         let cfg = auto_config(seed, a.obs, a.particles, a.k_max);
         let pick: AutoK = auto_components(model.as_ref(), &cfg)
-            .with_context(|| format!("choosing components for {} (seed {seed})", a.task))?;
+            .with_context(|| format!("choosing components for {name} (seed {seed})"))?;
         if a.json {
-            println!("{}", serde_json::json!({ "task": a.task, "seed": seed, "auto_components": pick }));
+            println!("{}", serde_json::json!({ "task": name, "seed": seed, "auto_components": pick }));
             continue;
         }
         let split = pick.per_obs_strongest_split.iter().fold(0.0f64, |m, &v| m.max(v));
         println!(
-            "| {} | {seed} | {} | {} | {} | {split:.3} | {:.1} ({:.1}) |",
-            a.task,
+            "| {name} | {seed} | {} | {} | {} | {split:.3} | {:.1} ({:.1}) |",
             pick.k,
             count_histogram(&pick.per_obs_counts),
             count_histogram(&pick.per_obs_bic_components),

@@ -6,9 +6,7 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 use lwflow::experiment::{base_topology, summarize, TopologyConfig, TopologyRun, METRICS};
 
-use lwflow::flow::CouplingConfig;
-
-use crate::args::{BaseTopologyArgs, ExperimentArgs, ExperimentCommand, FlowArg};
+use crate::args::{BaseTopologyArgs, ExperimentArgs, ExperimentCommand};
 use crate::cmd::tables::{csv_opt, csv_vec, write_text};
 
 pub fn run(a: &ExperimentArgs) -> Result<()> {
@@ -23,10 +21,8 @@ fn base_topology_cmd(a: &BaseTopologyArgs) -> Result<()> {
         cfg.train.steps = s;
     }
     cfg.eval.n_samples = a.num;
-    match a.flow {
-        Some(FlowArg::Affine) => cfg.flow.coupling = CouplingConfig::default_affine(),
-        Some(FlowArg::Spline) => cfg.flow.coupling = CouplingConfig::default_spline(),
-        None => {}
+    if let Some(family) = a.flow {
+        cfg.flow.coupling = family.default_config();
     }
     if !a.variants.is_empty() {
         cfg.select_variants(&a.variants)?;

@@ -1,0 +1,226 @@
+//! Settings → the configurations the library trains with: the policy of which base, how many
+//! components and which coupling parameters a partial set of settings means.
+
+use super::{
+    BaseFamily, BaseSettings, Components, CouplingFamily, FlowSettings, Fraction, NonNegativeF64, OpenFraction,
+    Positive, PositiveF64, Settings, TrainSettings,
+};
+use crate::error::{Error, Result};
+use crate::flow::{BaseConfig, CouplingConfig, FlowConfig, ObsFeatures};
+use crate::tasks::defaults::DEFAULT_COMPONENTS;
+use crate::tasks::recommended;
+use crate::train::TrainConfig;
+
+/// The configurations [`Settings::resolve`] gives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// The flow's architecture. With [`Resolved::auto_components`], its mixture's number of
+    /// components is a placeholder for [`crate::train::choose_components`]'s choice.
+    pub flow: FlowConfig,
+    /// The training run.
+    pub train: TrainConfig,
+    /// Whether the number of mixture components is to be chosen automatically: with
+    /// `components = "auto"`, and by default for a built-in task. A user's own model keeps the
+    /// fixed default unless asked: the choice runs an SMC sampler on its likelihood, whose cost
+    /// lwflow cannot know in advance.
+    pub auto_components: bool,
+}
+
+impl Settings {
+    /// These settings laid over the recommended ones of the built-in task `task`
+    /// ([`recommended`]; `None`, a user's own model, gets the generic defaults), for θ ∈
+    /// ℝ^theta_dim and x ∈ ℝ^x_dim. A mixture `base.kind` without `components` keeps the
+    /// task's number of components if its base is a mixture, and [`DEFAULT_COMPONENTS`]
+    /// otherwise; `components` alone turns a Gaussian base into a mixture. Errors name the key.
+    pub fn resolve(&self, task: Option<&str>, theta_dim: usize, x_dim: usize) -> Result<Resolved> {
+        let (mut flow, mut train) = recommended(task.unwrap_or(""), theta_dim, x_dim);
+        flow.base = self.base.apply(flow.base);
+        self.flow.apply(&mut flow);
+        self.train.apply(&mut train);
+        if let Some(seed) = self.seed {
+            train.seed = seed;
+        }
+        flow.x_features.validate(x_dim).map_err(|e| match e {
+            Error::Invalid { reason, .. } => Error::invalid("flow.set_members", reason),
+            other => other,
+        })?;
+        let auto_components = match self.base.components {
+            Some(Components::Auto) => true,
+            Some(Components::Count(_)) => false,
+            None => task.is_some(),
+        };
+        Ok(Resolved { flow, train, auto_components })
+    }
+}
+
+impl BaseSettings {
+    /// The base these settings make of the recommended `base`.
+    fn apply(&self, base: BaseConfig) -> BaseConfig {
+        let components = match self.components {
+            Some(Components::Count(k)) => k.get(),
+            Some(Components::Auto) | None => match base {
+                BaseConfig::Gaussian => DEFAULT_COMPONENTS,
+                BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
+            },
+        };
+        match (self.kind, self.components) {
+            (None, None) => base,
+            // A count alone keeps a mixture's family and makes a Gaussian base a mixture.
+            (None, Some(_)) => match BaseFamily::of(&base) {
+                BaseFamily::Gaussian | BaseFamily::Gmm => BaseConfig::Gmm { components },
+                BaseFamily::Cgmm => BaseConfig::Cgmm { components },
+            },
+            (Some(family), _) => family.with_components(components),
+        }
+    }
+}
+
+impl FlowSettings {
+    fn apply(&self, flow: &mut FlowConfig) {
+        if let Some(family) = self.kind {
+            // A change of family starts from its defaults; the same family keeps the recommended parameters.
+            if CouplingFamily::of(&flow.coupling) != family {
+                flow.coupling = family.default_config();
+            }
+        }
+        match &mut flow.coupling {
+            CouplingConfig::Spline { bins, tail_bound } => {
+                *bins = self.bins.map_or(*bins, Positive::get);
+                *tail_bound = self.tail_bound.map_or(*tail_bound, PositiveF64::get);
+            }
+            CouplingConfig::Affine { .. } => {}
+        }
+        if let Some(layers) = self.layers {
+            flow.n_layers = layers.get();
+        }
+        if let Some(members) = self.set_members {
+            flow.x_features = match members.get() {
+                1 => ObsFeatures::Raw,
+                members => ObsFeatures::SetMoments { members },
+            };
+        }
+        if self.hidden.is_some() || self.depth.is_some() {
+            let width = self.hidden.map_or(flow.hidden[0], Positive::get);
+            flow.hidden = vec![width; self.depth.map_or(flow.hidden.len(), Positive::get)];
+        }
+    }
+}
+
+impl TrainSettings {
+    fn apply(&self, train: &mut TrainConfig) {
+        let set_count = |to: &mut usize, from: Option<Positive>| *to = from.map_or(*to, Positive::get);
+        set_count(&mut train.steps, self.steps);
+        set_count(&mut train.obs_per_step, self.obs_per_step);
+        set_count(&mut train.thetas_per_step, self.thetas_per_step);
+        if let Some(batch) = self.batch {
+            // After obs_per_step: the batch is split over the step's observations.
+            train.pairs_per_obs = (batch.get() / train.obs_per_step).max(1);
+        }
+        set_count(&mut train.proposal.draws_per_obs, self.draws_per_obs);
+        let set_number = |to: &mut f64, from: Option<f64>| *to = from.unwrap_or(*to);
+        set_number(&mut train.lr, self.lr.map(PositiveF64::get));
+        set_number(&mut train.clip_norm, self.clip_norm.map(PositiveF64::get));
+        set_number(&mut train.proposal.prior_share, self.prior_share.map(Fraction::get));
+        set_number(&mut train.temper.target_ess_fraction, self.temper_target.map(OpenFraction::get));
+        set_number(&mut train.temper.end, self.temper_end.map(Fraction::get));
+        set_number(&mut train.reverse_kl, self.reverse_kl.map(NonNegativeF64::get));
+        if let Some(limit) = self.time_limit {
+            train.time_limit = Some(limit.get());
+        }
+        train.layout = self.layout.unwrap_or(train.layout);
+        train.mixture_init = self.mixture_init.unwrap_or(train.mixture_init);
+        train.proposal.kind = self.proposal.unwrap_or(train.proposal.kind);
+        train.temper.mode = self.temper.unwrap_or(train.temper.mode);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Positive;
+    use crate::train::{ProposalKind, Toggle};
+
+    fn resolved(json: serde_json::Value, task: Option<&str>, theta_dim: usize, x_dim: usize) -> Resolved {
+        let settings: Settings = serde_json::from_value(json).expect("valid settings");
+        settings.resolve(task, theta_dim, x_dim).expect("resolves")
+    }
+
+    fn base(json: serde_json::Value, task: Option<&str>, dim: usize) -> BaseConfig {
+        resolved(json, task, dim, dim).flow.base
+    }
+
+    #[test]
+    fn task_recommendations_are_the_starting_point_and_settings_override_them() {
+        let none = serde_json::json!({});
+        let r = resolved(none.clone(), Some("gaussian_linear"), 10, 10);
+        assert_eq!((r.flow.base, r.train.steps), (BaseConfig::Gaussian, TrainConfig::default().steps));
+        assert_eq!(base(none.clone(), Some("two_moons"), 2), BaseConfig::Gmm { components: 2 });
+        // A mixture base asked for keeps the task's components, or the generic default.
+        let cgmm = serde_json::json!({ "base": { "kind": "cgmm" } });
+        assert_eq!(base(cgmm, Some("two_moons"), 2), BaseConfig::Cgmm { components: 2 });
+        let gmm = serde_json::json!({ "base": { "kind": "gmm" } });
+        assert_eq!(base(gmm, Some("gaussian_linear"), 10), BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+        let six = serde_json::json!({ "base": { "components": 6 } });
+        assert_eq!(base(six.clone(), Some("gaussian_linear"), 10), BaseConfig::Gmm { components: 6 });
+        assert_eq!(resolved(six, Some("slcp"), 5, 8).flow.base, BaseConfig::Cgmm { components: 6 });
+        let json = serde_json::json!({ "seed": 3, "base": { "kind": "gaussian" }, "train": { "steps": 7 } });
+        let r = resolved(json, Some("square3d"), 3, 3);
+        assert_eq!((r.flow.base, r.train.steps, r.train.seed), (BaseConfig::Gaussian, 7, 3));
+        // No task (a user's own model): the generic defaults.
+        assert_eq!(base(none, None, 2), BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+        // `components = "auto"` alone asks for a mixture, whose count is then chosen.
+        let auto = serde_json::json!({ "base": { "components": "auto" } });
+        assert_eq!(base(auto, Some("gaussian_linear"), 10), BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
+    }
+
+    #[test]
+    fn components_are_automatic_for_tasks_unless_given() {
+        let auto = |json: serde_json::Value, task: Option<&str>| resolved(json, task, 5, 8).auto_components;
+        let none = serde_json::json!({});
+        assert!(auto(none.clone(), Some("slcp")));
+        assert!(auto(serde_json::json!({ "base": { "components": "auto" } }), Some("slcp")));
+        assert!(!auto(serde_json::json!({ "base": { "components": 3 } }), Some("slcp")));
+        assert!(!auto(none, None));
+        assert!(auto(serde_json::json!({ "base": { "components": "auto" } }), None));
+    }
+
+    #[test]
+    fn coupling_family_change_starts_from_its_defaults() {
+        let affine = resolved(serde_json::json!({ "flow": { "kind": "affine", "bins": 4 } }), None, 2, 2);
+        assert_eq!(affine.flow.coupling, CouplingConfig::default_affine());
+        let spline = resolved(serde_json::json!({ "flow": { "bins": 4, "tail_bound": 3.0 } }), None, 2, 2);
+        assert_eq!(spline.flow.coupling, CouplingConfig::Spline { bins: 4, tail_bound: 3.0 });
+        let shape = resolved(serde_json::json!({ "flow": { "depth": 3 } }), None, 2, 2).flow.hidden;
+        assert_eq!(shape, vec![128; 3]);
+    }
+
+    #[test]
+    fn every_train_key_reaches_the_config() {
+        let json = serde_json::json!({ "train": {
+            "steps": 11, "obs_per_step": 8, "thetas_per_step": 100, "batch": 64, "lr": 0.5,
+            "clip_norm": 2.0, "layout": "top-weights", "mixture_init": "fitted", "time_limit": 9.0,
+            "proposal": "prior", "draws_per_obs": 3, "prior_share": 0.75, "temper": "off",
+            "temper_target": 0.25, "temper_end": 0.125, "reverse_kl": 1.5
+        } });
+        let t = resolved(json, Some("two_moons"), 2, 2).train;
+        assert_eq!((t.steps, t.obs_per_step, t.thetas_per_step, t.pairs_per_obs), (11, 8, 100, 8));
+        assert_eq!((t.lr, t.clip_norm, t.time_limit, t.reverse_kl), (0.5, 2.0, Some(9.0), 1.5));
+        assert_eq!(
+            (t.layout, t.mixture_init),
+            (crate::weights::BatchLayout::TopWeights, crate::train::MixtureInit::Fitted)
+        );
+        assert_eq!((t.proposal.kind, t.proposal.draws_per_obs, t.proposal.prior_share), (ProposalKind::Prior, 3, 0.75));
+        assert_eq!((t.temper.mode, t.temper.target_ess_fraction, t.temper.end), (Toggle::Off, 0.25, 0.125));
+    }
+
+    #[test]
+    fn set_members_must_divide_x_and_the_error_names_the_key() {
+        let members = |m: i64| Settings {
+            flow: FlowSettings { set_members: Some(Positive::new(m).expect("valid")), ..Default::default() },
+            ..Default::default()
+        };
+        let e = members(3).resolve(Some("slcp"), 5, 8).expect_err("3 does not divide 8").to_string();
+        assert!(e.starts_with("invalid flow.set_members: ") && e.contains("dimension 8"), "{e}");
+        assert_eq!(members(1).resolve(Some("slcp"), 5, 8).expect("valid").flow.x_features, ObsFeatures::Raw);
+    }
+}
