@@ -458,6 +458,9 @@ pub struct DemoArgs {
     /// Training budget in optimiser steps [default: the demo's own budget].
     #[arg(long, value_parser = positive_usize)]
     pub steps: Option<usize>,
+    /// Directory for the three trained models (`<base>.lwf`) and their corner plots.
+    #[arg(long, default_value = "lwflow-demo")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
