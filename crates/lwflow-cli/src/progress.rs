@@ -25,6 +25,13 @@ enum Mode {
     Lines { every: u64, last_step: u64, last_print: Instant },
 }
 
+impl Mode {
+    /// Plain lines every 1/[`LINES_PER_RUN`] of `total_steps` (or [`LINE_INTERVAL`]) from `start`.
+    fn lines(total_steps: u64, start: Instant) -> Self {
+        Mode::Lines { every: (total_steps / LINES_PER_RUN).max(1), last_step: 0, last_print: start }
+    }
+}
+
 impl Progress {
     /// A bar on a terminal, plain lines otherwise, nothing if `quiet`.
     pub fn new(total_steps: u64, quiet: bool) -> Self {
@@ -40,7 +47,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             Mode::Bar(bar)
         } else {
-            Mode::Lines { every: (total_steps / LINES_PER_RUN).max(1), last_step: 0, last_print: start }
+            Mode::lines(total_steps, start)
         };
         Self { mode, total: total_steps, start }
     }
@@ -108,10 +115,10 @@ mod tests {
         assert_eq!(line(0, 10, Duration::ZERO, "x"), "step 0/10 (0%) 0.0s, eta ?: x");
     }
 
-    /// The steps of `1..=total` at which a line is due, one step every `step_time`.
-    fn printed_steps(p: &mut Progress, total: u64, step_time: Duration) -> Vec<u64> {
+    /// The steps of `1..=steps` at which a line is due, one step every `step_time`.
+    fn printed_steps(p: &mut Progress, steps: u64, step_time: Duration) -> Vec<u64> {
         let start = p.start;
-        (1..=total).filter(|&s| p.due_line(s, "loss 0", start + step_time * s as u32).is_some()).collect()
+        (1..=steps).filter(|&s| p.due_line(s, "loss 0", start + step_time * s as u32).is_some()).collect()
     }
 
     #[test]
@@ -124,14 +131,13 @@ mod tests {
     fn plain_lines_come_every_twentieth_of_the_run_or_every_interval() {
         let lines = |total: u64| {
             let start = Instant::now();
-            let every = (total / LINES_PER_RUN).max(1);
-            Progress { mode: Mode::Lines { every, last_step: 0, last_print: start }, total, start }
+            Progress { mode: Mode::lines(total, start), total, start }
         };
-        // Fast steps: every 5 % of 100 steps, no more.
+        // Fast steps: every 5 % of the run, no more.
         let fast = printed_steps(&mut lines(100), 100, Duration::from_millis(1));
         assert_eq!(fast, (1..=20).map(|k| 5 * k).collect::<Vec<_>>());
-        // Slow steps (one interval each): every step.
-        assert_eq!(printed_steps(&mut lines(10), 10, LINE_INTERVAL), (1..=10).collect::<Vec<_>>());
+        // Slow steps (one interval each) in a long run: every step, long before 5 % of it.
+        assert_eq!(printed_steps(&mut lines(1000), 10, LINE_INTERVAL), (1..=10).collect::<Vec<_>>());
         // The line names the step and the time since the start.
         let mut p = lines(1000);
         let at = p.start + Duration::from_secs(5);
