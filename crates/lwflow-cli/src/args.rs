@@ -418,12 +418,15 @@ pub struct DemoArgs {
     /// Seed of every random stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Print only the final result.
+    /// No progress on stderr; each base's result and the comparison still go to stdout.
     #[arg(long)]
     pub quiet: bool,
     /// Training budget in optimiser steps [default: the demo's own budget].
     #[arg(long, value_parser = positive_usize)]
     pub steps: Option<usize>,
+    /// Directory for the three trained models (`<base>.lwf`) and their corner plots.
+    #[arg(long, default_value = "lwflow-demo")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

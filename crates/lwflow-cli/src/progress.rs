@@ -25,6 +25,13 @@ enum Mode {
     Lines { every: u64, last_step: u64, last_print: Instant },
 }
 
+impl Mode {
+    /// Plain lines every 1/[`LINES_PER_RUN`] of `total_steps` (or [`LINE_INTERVAL`]) from `start`.
+    fn lines(total_steps: u64, start: Instant) -> Self {
+        Mode::Lines { every: (total_steps / LINES_PER_RUN).max(1), last_step: 0, last_print: start }
+    }
+}
+
 impl Progress {
     /// A bar on a terminal, plain lines otherwise, nothing if `quiet`.
     pub fn new(total_steps: u64, quiet: bool) -> Self {
@@ -40,28 +47,31 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             Mode::Bar(bar)
         } else {
-            Mode::Lines { every: (total_steps / LINES_PER_RUN).max(1), last_step: 0, last_print: start }
+            Mode::lines(total_steps, start)
         };
         Self { mode, total: total_steps, start }
     }
 
     /// Reports that `step` steps are done; `msg` is e.g. "loss 1.234  ESS 87.1".
     pub fn update(&mut self, step: u64, msg: &str) {
-        match &mut self.mode {
-            Mode::Quiet => {}
-            Mode::Bar(bar) => {
-                bar.set_position(step);
-                bar.set_message(msg.to_string());
-            }
-            Mode::Lines { every, last_step, last_print } => {
-                let now = Instant::now();
-                if step >= *last_step + *every || now.duration_since(*last_print) >= LINE_INTERVAL {
-                    eprintln!("{}", line(step, self.total, self.start.elapsed(), msg));
-                    *last_step = step;
-                    *last_print = now;
-                }
-            }
+        if let Mode::Bar(bar) = &self.mode {
+            bar.set_position(step);
+            bar.set_message(msg.to_string());
+        } else if let Some(text) = self.due_line(step, msg, Instant::now()) {
+            eprintln!("{text}");
         }
+    }
+
+    /// The plain line for `step` at time `now` if one is due: `every` steps or
+    /// [`LINE_INTERVAL`] after the last one. Never in quiet or bar mode.
+    fn due_line(&mut self, step: u64, msg: &str, now: Instant) -> Option<String> {
+        let Mode::Lines { every, last_step, last_print } = &mut self.mode else { return None };
+        if step < *last_step + *every && now.duration_since(*last_print) < LINE_INTERVAL {
+            return None;
+        }
+        *last_step = step;
+        *last_print = now;
+        Some(line(step, self.total, now.duration_since(self.start), msg))
     }
 
     /// Prints a warning line above the bar (or as a plain line); shown even when quiet.
@@ -105,12 +115,32 @@ mod tests {
         assert_eq!(line(0, 10, Duration::ZERO, "x"), "step 0/10 (0%) 0.0s, eta ?: x");
     }
 
+    /// The steps of `1..=steps` at which a line is due, one step every `step_time`.
+    fn printed_steps(p: &mut Progress, steps: u64, step_time: Duration) -> Vec<u64> {
+        let start = p.start;
+        (1..=steps).filter(|&s| p.due_line(s, "loss 0", start + step_time * s as u32).is_some()).collect()
+    }
+
     #[test]
-    fn quiet_progress_does_nothing() {
-        let mut p = Progress::new(10, true);
-        for step in 1..=10 {
-            p.update(step, "loss 0");
-        }
-        p.finish("done");
+    fn quiet_progress_prints_no_line() {
+        let mut p = Progress::new(100, true);
+        assert_eq!(printed_steps(&mut p, 100, LINE_INTERVAL), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn plain_lines_come_every_twentieth_of_the_run_or_every_interval() {
+        let lines = |total: u64| {
+            let start = Instant::now();
+            Progress { mode: Mode::lines(total, start), total, start }
+        };
+        // Fast steps: every 5 % of the run, no more.
+        let fast = printed_steps(&mut lines(100), 100, Duration::from_millis(1));
+        assert_eq!(fast, (1..=20).map(|k| 5 * k).collect::<Vec<_>>());
+        // Slow steps (one interval each) in a long run: every step, long before 5 % of it.
+        assert_eq!(printed_steps(&mut lines(1000), 10, LINE_INTERVAL), (1..=10).collect::<Vec<_>>());
+        // The line names the step and the time since the start.
+        let mut p = lines(1000);
+        let at = p.start + Duration::from_secs(5);
+        assert_eq!(p.due_line(250, "loss 1.5", at).as_deref(), Some("step 250/1000 (25%) 5.0s, eta 15.0s: loss 1.5"));
     }
 }

@@ -4,13 +4,16 @@
 //! Swapping θ₁ and θ₂ gives the same x, so every posterior has two modes.
 //!
 //! Run: `cargo run --release -p lwflow --example custom_model`
+//!
+//! In a crate of your own, the only dependency is lwflow itself; the random-number crates its
+//! `Rng` needs come re-exported as `lwflow::rand` and `lwflow::rand_distr`.
 
 use lwflow::flow::{BaseConfig, FlowConfig};
 use lwflow::model::{Model, Prior};
+use lwflow::rand_distr::{Distribution, StandardNormal};
 use lwflow::rng::Rng;
 use lwflow::train::{fit, TrainConfig};
 use lwflow::{MatMut, MatRef, Result};
-use rand_distr::{Distribution, StandardNormal};
 
 const NOISE: f64 = 0.05;
 

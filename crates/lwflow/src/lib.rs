@@ -65,6 +65,14 @@ pub mod testing;
 pub mod train;
 pub mod weights;
 
+/// The `rand` crate lwflow's [`rng::Rng`] implements, re-exported so a [`Model`] written in a
+/// user's own crate calls `rng.gen()` (`use lwflow::rand::Rng as _;`) with exactly lwflow's version,
+/// without pinning `rand` in its own `Cargo.toml`.
+pub use rand;
+/// The `rand_distr` crate (`StandardNormal`, `Normal`, `Distribution`, …) at the version that
+/// draws from [`rng::Rng`], re-exported for a [`Model`]'s simulator for the same reason as [`rand`].
+pub use rand_distr;
+
 pub use error::{Error, Result};
 pub use mat::{Mat, MatMut, MatRef};
 pub use model::{Model, Prior};
