@@ -1,16 +1,19 @@
 //! Base distributions of the flow in z-space: [`StandardNormal`], [`GaussianMixture`] and
 //! [`ConditionalMixture`] (a mixture whose parameters are an MLP of ctx; same per-row kernel).
+//! The closed set of them, with the serialisable choice [`BaseConfig`], is [`BaseKind`].
 //!
 //! Same conventions as [`crate::flow::Layer`]: flat parameters, caller-provided scratch,
 //! `backward` overwrites `d_z` and adds into `d_p`.
 
 mod conditional_mixture;
 pub mod fit;
+mod kind;
 mod mixture;
 mod normal;
 
 pub use conditional_mixture::{ConditionalMixture, INIT_LAST_SCALE};
 pub use fit::{em_weighted_mixture, fit_weighted_mixture, EmStop, MixtureFit};
+pub use kind::{BaseConfig, BaseKind};
 pub use mixture::{GaussianMixture, INIT_MAX_SCALE, INIT_RADIUS, INIT_SEPARATION, LOG_SCALE_BOUND};
 pub use normal::StandardNormal;
 
