@@ -66,8 +66,6 @@ pub const BIC_PATIENCE: usize = 3;
 pub const DIP_RATIO: f64 = 0.5;
 /// A mode is counted if its components hold at least this share of the weight.
 pub const MIN_MODE_MASS: f64 = 0.03;
-/// K is this quantile of the per-observation counts ([`combine_counts`]).
-pub const COUNT_QUANTILE: f64 = 0.8;
 /// Neighbours per node of the graph whose paths the dip test follows.
 pub const KNN: usize = 10;
 /// EM stopping rule of the BIC search: looser than [`EmStop::DEFAULT`], since BIC differences

@@ -70,7 +70,6 @@
 //! [`mixture_modes`]: crate::modes::mixture_modes
 //! [`MIN_MODE_MASS`]: crate::modes::MIN_MODE_MASS
 //! [`BIC_PATIENCE`]: crate::modes::BIC_PATIENCE
-//! [`MixtureModes::strongest_split`]: crate::modes::MixtureModes::strongest_split
 
 use std::time::Instant;
 
@@ -142,7 +141,7 @@ pub struct AutoK {
     pub per_obs_counts: Vec<usize>,
     /// Gaussians chosen by BIC for each used observation (≥ its mode count).
     pub per_obs_bic_components: Vec<usize>,
-    /// [`MixtureModes::strongest_split`] for each used observation: values near the dip ratio
+    /// [`MixtureModes::strongest_split`](crate::modes::MixtureModes::strongest_split) for each used observation: values near the dip ratio
     /// mark observations whose count the threshold decided.
     pub per_obs_strongest_split: Vec<f64>,
     /// Observations skipped because every SMC prior draw had zero likelihood.
