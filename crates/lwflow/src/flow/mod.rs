@@ -5,7 +5,9 @@
 //! log q(θ|x) = log p_base(z | x) + Σ log|det J_layer| + log|det J_support|.
 //! [`Flow`] owns the architecture, the fixed standardisations and the flat parameter vector;
 //! the chunked, allocation-free passes used by training are [`Flow::forward_chunk`] and
-//! [`Flow::backward_chunk`] over a [`FlowWorkspace`].
+//! [`Flow::backward_chunk`] over a [`FlowWorkspace`]. It is built from a [`FlowConfig`]; the
+//! closed sets it draws on are [`LayerKind`] (chosen by [`CouplingConfig`]) and [`BaseKind`]
+//! (chosen by [`BaseConfig`]), and x is standardised by a fixed [`Standardizer`].
 
 mod affine;
 mod config;
