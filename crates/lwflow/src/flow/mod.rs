@@ -9,25 +9,17 @@
 //! closed sets it draws on are [`LayerKind`] (chosen by [`CouplingConfig`]) and [`BaseKind`]
 //! (chosen by [`BaseConfig`]), and x is standardised by a fixed [`Standardizer`].
 
-mod affine;
 mod config;
-mod coupling;
 mod features;
-mod kind;
-mod layer;
-mod permute;
-mod spline;
+mod layers;
 mod standardize;
 mod support;
 
-pub use affine::{Affine, AffineCoupling};
 pub use config::{FlowConfig, DEFAULT_LAYERS};
-pub use coupling::{Coupling, Split, Transformer};
 pub use features::ObsFeatures;
-pub use kind::{CouplingConfig, LayerKind};
-pub use layer::Layer;
-pub use permute::Permutation;
-pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
+// Every layer type, the `Layer` contract and the closed set (`LayerKind`, `CouplingConfig`) at
+// `flow::` itself: a new coupling is registered in `layers/` only.
+pub use layers::*;
 pub use standardize::Standardizer;
 pub use support::Support;
 // The base's choice and built form live in `crate::base`; re-exported beside the coupling's.

@@ -1,8 +1,27 @@
-//! The closed set of layers: [`CouplingConfig`] (the serialisable choice of coupling, stored in
-//! model files) and [`LayerKind`] (the built layers of a flow's chain). Everything that differs
-//! per layer kind — validation of its settings, construction, initialisation, its name in model
-//! files, dispatch of the [`Layer`] contract — is a match in this file, so a new coupling is a new
-//! file plus a variant here; every match is exhaustive, so the compiler lists what it must answer.
+//! Layers of a flow's chain: the contract every layer implements ([`Layer`]), the built-in
+//! layers (one file each: [`AffineCoupling`], [`SplineCoupling`] over the shared [`Coupling`],
+//! [`Permutation`]), and their closed set: [`CouplingConfig`] (the serialisable choice of
+//! coupling, stored in model files) and [`LayerKind`] (the built layers of a chain).
+//!
+//! A layer is a bijection v = f(u | ctx) of each row of `u`, with parameters in a flat slice.
+//! `forward` is the density direction (theta → z, used in training), `inverse` the sampling
+//! direction (z → theta). Kernels trust their inputs (shapes are checked at the public boundary,
+//! `Flow`) and never allocate: scratch memory comes from the caller, sized by `workspace_len`.
+//!
+//! Everything that differs per layer kind — validation of its settings, construction,
+//! initialisation, its name in model files, dispatch of the [`Layer`] contract — is a match in
+//! this file, so a new coupling is a new file plus its variants here; every match is exhaustive,
+//! so the compiler lists what a new variant must answer.
+
+mod affine;
+mod coupling;
+mod permute;
+mod spline;
+
+pub use affine::{Affine, AffineCoupling};
+pub use coupling::{Coupling, Split, Transformer};
+pub use permute::Permutation;
+pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
 
 use crate::error::{Error, Result};
 use crate::mat::{MatMut, MatRef};
@@ -10,7 +29,24 @@ use crate::nn::Activation;
 use crate::real::Real;
 use crate::rng::Rng;
 
-use super::{AffineCoupling, Layer, Permutation, SplineCoupling, Split, MAX_BINS};
+/// A bijective, hand-differentiated layer.
+pub trait Layer<T: Real>: Send + Sync {
+    /// Number of trainable parameters.
+    fn n_params(&self) -> usize;
+    /// Scratch length `forward`/`inverse` need for a batch of `n_batch` rows (and `backward`
+    /// reads what `forward` left there).
+    fn workspace_len(&self, n_batch: usize) -> usize;
+    /// v = f(u | ctx); adds each row's log|det ∂f/∂u| to `log_det`; keeps in `ws` what
+    /// `backward` needs.
+    fn forward(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, v: MatMut<T>, log_det: &mut [T], ws: &mut [T]);
+    /// u = f⁻¹(v | ctx); adds each row's log|det ∂f⁻¹/∂v| (= −log|det ∂f/∂u|) to `log_det`.
+    fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, u: MatMut<T>, log_det: &mut [T], ws: &mut [T]);
+    /// Given adjoints of v and of the added log-det, overwrites `d_u` with the adjoint of u and
+    /// *adds* the parameter adjoint into `d_p` (so chunks and shared weights accumulate).
+    /// Reads the `ws` filled by the matching `forward` call.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], d_u: MatMut<T>, d_p: &mut [T]);
+}
 
 /// The elementwise transform of the coupling layers.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
