@@ -52,6 +52,7 @@ pub mod linalg;
 pub mod mat;
 pub mod metrics;
 pub mod model;
+pub mod modes;
 pub mod nn;
 pub mod real;
 pub mod reference;

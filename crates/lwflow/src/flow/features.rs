@@ -64,7 +64,10 @@ impl ObsFeatures {
         for (i, &v) in x.iter().enumerate() {
             f(i, v);
         }
-        let ObsFeatures::SetMoments { members } = *self else { return };
+        let members = match *self {
+            ObsFeatures::Raw => return,
+            ObsFeatures::SetMoments { members } => members,
+        };
         let (n, k) = (members as f64, x.len() / members);
         let member = |m: usize| &x[m * k..(m + 1) * k];
         let mean = |a: usize| (0..members).map(|m| member(m)[a]).sum::<f64>() / n;

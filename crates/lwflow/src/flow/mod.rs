@@ -5,263 +5,40 @@
 //! log q(θ|x) = log p_base(z | x) + Σ log|det J_layer| + log|det J_support|.
 //! [`Flow`] owns the architecture, the fixed standardisations and the flat parameter vector;
 //! the chunked, allocation-free passes used by training are [`Flow::forward_chunk`] and
-//! [`Flow::backward_chunk`] over a [`FlowWorkspace`].
+//! [`Flow::backward_chunk`] over a [`FlowWorkspace`]. It is built from a [`FlowConfig`]; the
+//! closed sets it draws on are [`LayerKind`] (chosen by [`CouplingConfig`]) and [`BaseKind`]
+//! (chosen by [`BaseConfig`]), and x is standardised by a fixed [`Standardizer`].
 
-mod affine;
-mod coupling;
+mod config;
 mod features;
-mod layer;
-mod permute;
-mod spline;
+mod layers;
+mod standardize;
 mod support;
 
-pub use affine::{Affine, AffineCoupling};
-pub use coupling::{Coupling, Split, Transformer};
+pub use config::{FlowConfig, DEFAULT_LAYERS};
 pub use features::ObsFeatures;
-pub use layer::Layer;
-pub use permute::Permutation;
-pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
+// Every layer type, the `Layer` contract and the closed set (`LayerKind`, `CouplingConfig`) at
+// `flow::` itself: a new coupling is registered in `layers/` only.
+pub use layers::*;
+pub use standardize::Standardizer;
 pub use support::Support;
+// The base's choice and built form live in `crate::base`; re-exported beside the coupling's.
+pub use crate::base::{BaseConfig, BaseKind};
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::base::{Base, ConditionalMixture, GaussianMixture, StandardNormal};
+use crate::base::Base;
 use crate::error::{Error, Result};
 use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::Prior;
-use crate::nn::Activation;
 use crate::real::Real;
 use crate::rng::{stream, Rng, Stream};
 
 /// Rows per chunk in every parallel pass. Fixed (independent of the thread count) so results
 /// are bit-identical on any number of threads.
 pub const CHUNK_ROWS: usize = 256;
-
-/// The base distribution's family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum BaseConfig {
-    /// Standard normal N(0, I).
-    Gaussian,
-    /// Gaussian mixture with `components` trainable components.
-    Gmm {
-        /// Number of components K ≥ 1.
-        components: usize,
-    },
-    /// Gaussian mixture whose means, scales and weights are computed from x by an MLP with the
-    /// couplings' hidden sizes and activation.
-    Cgmm {
-        /// Number of components K ≥ 1.
-        components: usize,
-    },
-}
-
-/// The elementwise transform of the coupling layers.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum CouplingConfig {
-    /// v = u·exp(s) + t with s = S·tanh(raw/S), S = `scale_bound`.
-    Affine {
-        /// S > 0: log-scales stay in [−S, S].
-        scale_bound: f64,
-    },
-    /// Monotone rational-quadratic spline with `bins` bins on [−tail_bound, tail_bound],
-    /// identity outside.
-    Spline {
-        /// Number of bins K.
-        bins: usize,
-        /// B > 0: the spline acts on [−B, B].
-        tail_bound: f64,
-    },
-}
-
-impl BaseConfig {
-    /// Number of mixture components (1 for the Gaussian base).
-    pub fn components(&self) -> usize {
-        match *self {
-            BaseConfig::Gaussian => 1,
-            BaseConfig::Gmm { components } | BaseConfig::Cgmm { components } => components,
-        }
-    }
-
-    /// Short name used in files and tables: "gaussian", "gmm", "cgmm".
-    pub fn name(&self) -> &'static str {
-        match self {
-            BaseConfig::Gaussian => "gaussian",
-            BaseConfig::Gmm { .. } => "gmm",
-            BaseConfig::Cgmm { .. } => "cgmm",
-        }
-    }
-}
-
-/// Architecture of a flow; stored in model files.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FlowConfig {
-    /// Dimension of θ.
-    pub theta_dim: usize,
-    /// Dimension of the observation x.
-    pub ctx_dim: usize,
-    /// What the conditioners see of x ([`ObsFeatures::Raw`]: x itself).
-    #[serde(default)]
-    pub x_features: ObsFeatures,
-    /// Number of coupling layers.
-    pub n_layers: usize,
-    /// Hidden layer widths of each coupling's conditioner MLP.
-    pub hidden: Vec<usize>,
-    /// Nonlinearity after each hidden layer of every MLP.
-    pub activation: Activation,
-    /// Elementwise transform of the coupling layers.
-    pub coupling: CouplingConfig,
-    /// Base distribution q₀(z).
-    pub base: BaseConfig,
-}
-
-impl FlowConfig {
-    /// The default architecture for θ ∈ ℝ^theta_dim conditioned on x ∈ ℝ^ctx_dim:
-    /// [`DEFAULT_LAYERS`] spline couplings with 2×128 SiLU conditioners.
-    pub fn new(theta_dim: usize, ctx_dim: usize, base: BaseConfig) -> Self {
-        Self {
-            theta_dim,
-            ctx_dim,
-            x_features: ObsFeatures::Raw,
-            n_layers: DEFAULT_LAYERS,
-            hidden: vec![128, 128],
-            activation: Activation::Silu,
-            coupling: CouplingConfig::default_spline(),
-            base,
-        }
-    }
-
-    /// Number of context values the conditioners get: x and the statistics its [`ObsFeatures`] adds.
-    pub fn context_width(&self) -> usize {
-        self.x_features.width(self.ctx_dim)
-    }
-}
-
-/// Coupling layers of the default architecture.
-pub const DEFAULT_LAYERS: usize = 6;
-
-impl CouplingConfig {
-    /// Affine couplings with log-scales bounded by 3.
-    pub fn default_affine() -> Self {
-        CouplingConfig::Affine { scale_bound: 3.0 }
-    }
-    /// Splines with 8 bins on [−5, 5] (the support map puts the prior at N(0, 1)).
-    pub fn default_spline() -> Self {
-        CouplingConfig::Spline { bins: 8, tail_bound: 5.0 }
-    }
-}
-
-/// A layer of the flow's chain.
-#[derive(Clone, Debug)]
-pub enum LayerKind {
-    /// Affine coupling v_b = u_b ⊙ exp(s) + t.
-    Affine(AffineCoupling),
-    /// Rational-quadratic spline coupling.
-    Spline(SplineCoupling),
-    /// Fixed permutation of the coordinates (log|det| = 0, no parameters).
-    Permute(Permutation),
-}
-
-/// The base distribution.
-#[derive(Clone, Debug)]
-pub enum BaseKind {
-    /// N(0, I).
-    Normal(StandardNormal),
-    /// Trainable, unconditional diagonal Gaussian mixture.
-    Mixture(GaussianMixture),
-    /// Mixture whose parameters are an MLP of the standardised observation.
-    ConditionalMixture(ConditionalMixture),
-}
-
-macro_rules! dispatch_layer {
-    ($self:ident, $l:ident => $e:expr) => {
-        match $self {
-            LayerKind::Affine($l) => $e,
-            LayerKind::Spline($l) => $e,
-            LayerKind::Permute($l) => $e,
-        }
-    };
-}
-
-impl<T: Real> Layer<T> for LayerKind {
-    fn n_params(&self) -> usize {
-        dispatch_layer!(self, l => Layer::<T>::n_params(l))
-    }
-    fn workspace_len(&self, n_batch: usize) -> usize {
-        dispatch_layer!(self, l => Layer::<T>::workspace_len(l, n_batch))
-    }
-    fn forward(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, v: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
-        dispatch_layer!(self, l => l.forward(p, u, ctx, v, log_det, ws))
-    }
-    fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, u: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
-        dispatch_layer!(self, l => l.inverse(p, v, ctx, u, log_det, ws))
-    }
-    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], d_u: MatMut<T>, d_p: &mut [T]) {
-        dispatch_layer!(self, l => l.backward(p, ws, d_v, d_log_det, d_u, d_p))
-    }
-}
-
-macro_rules! dispatch_base {
-    ($self:ident, $b:ident => $e:expr) => {
-        match $self {
-            BaseKind::Normal($b) => $e,
-            BaseKind::Mixture($b) => $e,
-            BaseKind::ConditionalMixture($b) => $e,
-        }
-    };
-}
-
-impl<T: Real> Base<T> for BaseKind {
-    fn dim(&self) -> usize {
-        dispatch_base!(self, b => Base::<T>::dim(b))
-    }
-    fn n_params(&self) -> usize {
-        dispatch_base!(self, b => Base::<T>::n_params(b))
-    }
-    fn workspace_len(&self, n_batch: usize) -> usize {
-        dispatch_base!(self, b => Base::<T>::workspace_len(b, n_batch))
-    }
-    fn init_params(&self, p: &mut [T], rng: &mut Rng) {
-        dispatch_base!(self, b => b.init_params(p, rng))
-    }
-    fn log_prob(&self, p: &[T], z: MatRef<T>, ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]) {
-        dispatch_base!(self, b => b.log_prob(p, z, ctx, log_q, ws))
-    }
-    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_p: &mut [T]) {
-        dispatch_base!(self, b => b.backward(p, ws, d_log_q, d_z, d_p))
-    }
-    fn sample(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng, z: MatMut<T>) {
-        dispatch_base!(self, b => b.sample(p, ctx, rng, z))
-    }
-}
-
-/// Fixed affine standardisation of the conditioners' context c(x) (x, then the statistics of its
-/// [`ObsFeatures`]): ctx = (c(x) − mean) / std.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Standardizer {
-    /// Per-column mean of c(x) (prior-predictive estimate).
-    pub mean: Vec<f64>,
-    /// Per-column standard deviation of c(x) (positive).
-    pub std: Vec<f64>,
-}
-
-impl Standardizer {
-    /// Mean and std of the rows of `x` (std floored at 1e-12 of the mean's scale).
-    pub fn fit(x: MatRef<f64>) -> Self {
-        let (n, d) = (x.rows().max(1) as f64, x.cols());
-        let mean: Vec<f64> = (0..d).map(|c| (0..x.rows()).map(|r| x.at(r, c)).sum::<f64>() / n).collect();
-        let std = (0..d)
-            .map(|c| {
-                let v = (0..x.rows()).map(|r| (x.at(r, c) - mean[c]).powi(2)).sum::<f64>() / n;
-                v.sqrt().max(1e-12 * (1.0 + mean[c].abs()))
-            })
-            .collect();
-        Self { mean, std }
-    }
-}
 
 /// A conditional normalizing flow q(θ|x) with its parameters.
 #[derive(Clone, Debug)]
@@ -270,9 +47,11 @@ pub struct Flow<T: Real> {
     support: Support,
     ctx_norm: Standardizer,
     layers: Vec<LayerKind>,
-    /// Parameter range of each layer, then of the base.
-    ranges: Vec<Range<usize>>,
+    /// Parameter range of each layer, in chain order.
+    layer_ranges: Vec<Range<usize>>,
     base: BaseKind,
+    /// Parameter range of the base (after every layer's).
+    base_range: Range<usize>,
     params: Vec<T>,
 }
 
@@ -282,15 +61,10 @@ impl<T: Real> Flow<T> {
     pub fn new(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer, seed: u64) -> Result<Self> {
         let mut flow = Self::architecture(config, prior, ctx_norm)?;
         let mut rng = stream(seed, Stream::Init, 0, 0);
-        for (layer, r) in flow.layers.iter().zip(&flow.ranges) {
-            match layer {
-                LayerKind::Affine(a) => a.init_params(&mut flow.params[r.clone()], &mut rng),
-                LayerKind::Spline(s) => s.init_params(&mut flow.params[r.clone()], &mut rng),
-                LayerKind::Permute(_) => {}
-            }
+        for (layer, r) in flow.layers.iter().zip(&flow.layer_ranges) {
+            layer.init_params(&mut flow.params[r.clone()], &mut rng);
         }
-        let r = flow.ranges.last().expect("base range").clone();
-        flow.base.init_params(&mut flow.params[r], &mut rng);
+        flow.base.init_params(&mut flow.params[flow.base_range.clone()], &mut rng);
         Ok(flow)
     }
 
@@ -312,20 +86,7 @@ impl<T: Real> Flow<T> {
         if config.n_layers == 0 || config.hidden.is_empty() || config.hidden.contains(&0) {
             return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));
         }
-        match config.coupling {
-            CouplingConfig::Affine { scale_bound } if !(scale_bound > 0.0 && scale_bound.is_finite()) => {
-                return Err(Error::invalid("flow scale_bound", format!("{scale_bound} must be positive")));
-            }
-            CouplingConfig::Spline { bins, tail_bound }
-                if !(2..=MAX_BINS).contains(&bins) || !tail_bound.is_finite() || tail_bound <= 0.0 =>
-            {
-                return Err(Error::invalid(
-                    "flow spline",
-                    format!("bins {bins} must be in 2..={MAX_BINS} and tail_bound {tail_bound} positive"),
-                ));
-            }
-            _ => {}
-        }
+        config.coupling.validate()?;
         let mut layers = Vec::new();
         let lower = d / 2; // conditioning block of even layers
         for l in 0..config.n_layers {
@@ -336,15 +97,7 @@ impl<T: Real> Flow<T> {
             } else {
                 (d - lower, Split::Upper)
             };
-            let (ctx, hidden, act) = (width, &config.hidden, config.activation);
-            layers.push(match config.coupling {
-                CouplingConfig::Affine { scale_bound } => {
-                    LayerKind::Affine(AffineCoupling::new(d, n_cond, split, ctx, hidden, act, scale_bound))
-                }
-                CouplingConfig::Spline { bins, tail_bound } => {
-                    LayerKind::Spline(SplineCoupling::new(d, n_cond, split, ctx, hidden, act, bins, tail_bound))
-                }
-            });
+            layers.push(config.coupling.layer(d, n_cond, split, width, &config.hidden, config.activation));
             // For d ≥ 3 the alternating halves never mix some pairs of coordinates; a fixed
             // cyclic shift after every pair of couplings lets every coordinate condition on every other.
             if d >= 3 && l % 2 == 1 && l + 1 < config.n_layers {
@@ -370,31 +123,12 @@ impl<T: Real> Flow<T> {
     /// The base `config` names after `layers`, and the parameter ranges of both.
     fn assemble(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer, layers: Vec<LayerKind>) -> Result<Self> {
         let (d, width) = (config.theta_dim, config.context_width());
-        if config.base.components() == 0 {
-            return Err(Error::invalid("base components", "must be at least 1"));
-        }
-        let base = match config.base {
-            BaseConfig::Gaussian => BaseKind::Normal(StandardNormal::new(d)),
-            BaseConfig::Gmm { components } => BaseKind::Mixture(GaussianMixture::new(d, components)),
-            BaseConfig::Cgmm { components } => BaseKind::ConditionalMixture(ConditionalMixture::new(
-                d,
-                components,
-                width,
-                &config.hidden,
-                config.activation,
-            )),
-        };
-        let mut ranges = Vec::with_capacity(layers.len() + 1);
-        let mut off = 0;
-        for l in &layers {
-            let n = Layer::<T>::n_params(l);
-            ranges.push(off..off + n);
-            off += n;
-        }
-        let nb = Base::<T>::n_params(&base);
-        ranges.push(off..off + nb);
-        off += nb;
-        Ok(Self { config, support: Support::new(prior), ctx_norm, layers, ranges, base, params: vec![T::zero(); off] })
+        let base = config.base.build(d, width, &config.hidden, config.activation)?;
+        let layer_ranges = consecutive_ranges(layers.iter().map(|l| Layer::<T>::n_params(l)));
+        let base_start = layer_ranges.last().map_or(0, |r| r.end);
+        let base_range = base_start..base_start + Base::<T>::n_params(&base);
+        let params = vec![T::zero(); base_range.end];
+        Ok(Self { config, support: Support::new(prior), ctx_norm, layers, layer_ranges, base, base_range, params })
     }
 
     /// The architecture the flow was built from.
@@ -445,12 +179,17 @@ impl<T: Real> Flow<T> {
     }
     /// The base distribution's slice of the parameters.
     pub fn base_params(&self) -> &[T] {
-        &self.params[self.ranges.last().expect("base range").clone()]
+        &self.params[self.base_range.clone()]
     }
     /// The base distribution's slice of the parameters, for initialisation.
     pub fn base_params_mut(&mut self) -> &mut [T] {
-        let r = self.ranges.last().expect("base range").clone();
-        &mut self.params[r]
+        &mut self.params[self.base_range.clone()]
+    }
+
+    /// Writes a mixture layout (means K × d, scales K × d, weights K) into the base's parameters
+    /// ([`BaseKind::set_mixture_layout`]); a base without components is left as it is.
+    pub fn set_base_mixture_layout(&mut self, means: &[f64], scales: &[f64], weights: &[f64]) {
+        self.base.set_mixture_layout(&mut self.params[self.base_range.clone()], means, scales, weights);
     }
 
     /// A name and parameter range per trainable part (`layers.{i}.affine`, `base.gmm`), as
@@ -459,48 +198,29 @@ impl<T: Real> Flow<T> {
         let mut out: Vec<(String, Range<usize>)> = self
             .layers
             .iter()
-            .zip(&self.ranges)
+            .zip(&self.layer_ranges)
             .enumerate()
             .filter(|(_, (_, r))| !r.is_empty())
-            .map(|(i, (l, r))| {
-                let kind = match l {
-                    LayerKind::Affine(_) => "affine",
-                    LayerKind::Spline(_) => "spline",
-                    LayerKind::Permute(_) => "permute",
-                };
-                (format!("layers.{i}.{kind}"), r.clone())
-            })
+            .map(|(i, (l, r))| (format!("layers.{i}.{}", l.param_name()), r.clone()))
             .collect();
-        let r = self.ranges.last().expect("base range").clone();
-        if !r.is_empty() {
-            let kind = match self.base {
-                BaseKind::Normal(_) => "normal",
-                BaseKind::Mixture(_) => "gmm",
-                BaseKind::ConditionalMixture(_) => "conditional_gmm",
-            };
-            out.push((format!("base.{kind}"), r));
+        if !self.base_range.is_empty() {
+            out.push((format!("base.{}", self.base.param_name()), self.base_range.clone()));
         }
         out
     }
 
     /// Scratch for one chunk of up to `n_batch` rows.
     pub fn workspace(&self, n_batch: usize) -> FlowWorkspace<T> {
-        let mut offsets = Vec::with_capacity(self.layers.len() + 1);
-        let mut off = 0;
-        for l in &self.layers {
-            let n = Layer::<T>::workspace_len(l, n_batch);
-            offsets.push(off..off + n);
-            off += n;
-        }
-        let nb = Base::<T>::workspace_len(&self.base, n_batch);
-        offsets.push(off..off + nb);
-        off += nb;
+        let layer_ws = consecutive_ranges(self.layers.iter().map(|l| Layer::<T>::workspace_len(l, n_batch)));
+        let base_start = layer_ws.last().map_or(0, |r| r.end);
+        let base_ws = base_start..base_start + Base::<T>::workspace_len(&self.base, n_batch);
         let d = self.theta_dim();
         FlowWorkspace {
             n_batch,
             rows: n_batch,
-            ws: vec![T::zero(); off],
-            ws_ranges: offsets,
+            ws: vec![T::zero(); base_ws.end],
+            layer_ws,
+            base_ws,
             a: Mat::zeros(n_batch, d),
             b: Mat::zeros(n_batch, d),
             log_det: vec![T::zero(); n_batch],
@@ -521,14 +241,13 @@ impl<T: Real> Flow<T> {
         let log_det = &mut ws.log_det[..n];
         log_det.fill(T::zero());
         let mut in_a = true;
-        for ((layer, r), wr) in self.layers.iter().zip(&self.ranges).zip(&ws.ws_ranges) {
+        for ((layer, r), wr) in self.layers.iter().zip(&self.layer_ranges).zip(&ws.layer_ws) {
             let (src, dst) = if in_a { (&ws.a, &mut ws.b) } else { (&ws.b, &mut ws.a) };
             layer.forward(&p[r.clone()], src.as_ref(), ctx, dst.as_mut(), log_det, &mut ws.ws[wr.clone()]);
             in_a = !in_a;
         }
         let z = if in_a { &ws.a } else { &ws.b };
-        let br = self.ranges.last().expect("base range").clone();
-        let bw = ws.ws_ranges.last().expect("base ws").clone();
+        let (br, bw) = (self.base_range.clone(), ws.base_ws.clone());
         self.base.log_prob(&p[br], z.as_ref(), ctx, &mut ws.log_q[..n], &mut ws.ws[bw]);
         for (q, ld) in ws.log_q[..n].iter_mut().zip(log_det.iter()) {
             *q += *ld;
@@ -539,15 +258,14 @@ impl<T: Real> Flow<T> {
     /// row, *adds* the parameter gradient into `ws.grad`.
     pub fn backward_chunk(&self, p: &[T], d_log_q: &[T], ws: &mut FlowWorkspace<T>) {
         let n = ws.rows;
-        let FlowWorkspace { ws: scratch, ws_ranges, a, b, grad, .. } = ws;
+        let FlowWorkspace { ws: scratch, layer_ws, base_ws, a, b, grad, .. } = ws;
         // After the forward pass, z sits in `a` if the layer count is even. Adjoints reuse the
         // two buffers: d_z overwrites z, which backward no longer needs.
         let even = self.layers.len().is_multiple_of(2);
         let (mut d_cur, mut d_next) = if even { (a, b) } else { (b, a) };
-        let br = self.ranges.last().expect("base range").clone();
-        let bw = ws_ranges.last().expect("base ws").clone();
-        self.base.backward(&p[br.clone()], &scratch[bw], d_log_q, d_cur.as_mut(), &mut grad[br]);
-        for ((layer, r), wr) in self.layers.iter().zip(&self.ranges).zip(ws_ranges.iter()).rev() {
+        let br = self.base_range.clone();
+        self.base.backward(&p[br.clone()], &scratch[base_ws.clone()], d_log_q, d_cur.as_mut(), &mut grad[br]);
+        for ((layer, r), wr) in self.layers.iter().zip(&self.layer_ranges).zip(layer_ws.iter()).rev() {
             layer.backward(
                 &p[r.clone()],
                 &scratch[wr.clone()],
@@ -677,13 +395,12 @@ impl<T: Real> Flow<T> {
     ) {
         let rows = ctx.rows();
         debug_assert_eq!((u.rows(), tmp.rows(), log_det.len()), (rows, rows, rows));
-        let br = self.ranges.last().expect("base range").clone();
         // z ~ base, then the layers inverted in reverse, alternating between the two buffers:
         // start in the one that makes the last inverse land in `u`.
         let (mut a, mut b) = if self.layers.len().is_multiple_of(2) { (u, tmp) } else { (tmp, u) };
-        self.base.sample(&p[br], ctx, rng, a.rb_mut());
+        self.base.sample(&p[self.base_range.clone()], ctx, rng, a.rb_mut());
         log_det.fill(T::zero());
-        for (layer, r) in self.layers.iter().zip(&self.ranges).rev() {
+        for (layer, r) in self.layers.iter().zip(&self.layer_ranges).rev() {
             let ws = &mut ws[..Layer::<T>::workspace_len(layer, rows)];
             layer.inverse(&p[r.clone()], a.rb(), ctx, b.rb_mut(), log_det, ws);
             std::mem::swap(&mut a, &mut b);
@@ -698,7 +415,10 @@ pub struct FlowWorkspace<T: Real> {
     n_batch: usize,
     rows: usize,
     ws: Vec<T>,
-    ws_ranges: Vec<Range<usize>>,
+    /// Each layer's range of `ws`, in chain order.
+    layer_ws: Vec<Range<usize>>,
+    /// The base's range of `ws` (after every layer's).
+    base_ws: Range<usize>,
     a: Mat<T>,
     b: Mat<T>,
     log_det: Vec<T>,
@@ -706,4 +426,15 @@ pub struct FlowWorkspace<T: Real> {
     pub log_q: Vec<T>,
     /// Accumulated parameter gradient.
     pub grad: Vec<T>,
+}
+
+/// Back-to-back ranges 0..l₀, l₀..l₀+l₁, … of the given lengths.
+fn consecutive_ranges(lens: impl Iterator<Item = usize>) -> Vec<Range<usize>> {
+    let mut start = 0;
+    lens.map(|len| {
+        let r = start..start + len;
+        start += len;
+        r
+    })
+    .collect()
 }

@@ -49,7 +49,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::base::{fit_weighted_mixture, MixtureFit};
 use crate::error::{Error, Result};
-use crate::flow::{BaseKind, Flow};
+use crate::flow::Flow;
 use crate::mat::Mat;
 use crate::model::{log_likelihood_matrix, Model};
 use crate::real::Real;
@@ -114,29 +114,6 @@ pub struct FitDetails {
     pub mean_ess: f64,
 }
 
-/// (dim, K) of the flow's mixture base, or `None` for a Gaussian base.
-fn mixture_shape(base: &BaseKind) -> Option<(usize, usize)> {
-    match base {
-        BaseKind::Normal(_) => None,
-        BaseKind::Mixture(g) => Some((g.dim(), g.n_components())),
-        BaseKind::ConditionalMixture(c) => Some((c.dim(), c.n_components())),
-    }
-}
-
-/// Writes (means, scales, weights) into the flow's mixture base: [`GaussianMixture::set_params`]
-/// or [`ConditionalMixture::set_bias_layout`] (last-layer weights untouched).
-///
-/// [`GaussianMixture::set_params`]: crate::base::GaussianMixture::set_params
-/// [`ConditionalMixture::set_bias_layout`]: crate::base::ConditionalMixture::set_bias_layout
-fn write_base<T: Real>(flow: &mut Flow<T>, means: &[f64], scales: &[f64], weights: &[f64]) {
-    let base = flow.base().clone();
-    match base {
-        BaseKind::Normal(_) => {}
-        BaseKind::Mixture(g) => g.set_params(flow.base_params_mut(), means, scales, weights),
-        BaseKind::ConditionalMixture(c) => c.set_bias_layout(flow.base_params_mut(), means, scales, weights),
-    }
-}
-
 fn not_applied(init: MixtureInit) -> MixtureInitReport {
     MixtureInitReport { init, applied: false, means: vec![], scales: vec![], weights: vec![], fitted: None }
 }
@@ -187,7 +164,7 @@ pub fn init_mixture_with_pooling<T: Real>(
             format!("n_obs {n_obs} and n_theta {n_theta} must be ≥ 1"),
         ));
     }
-    let Some((_, n_comp)) = mixture_shape(flow.base()) else {
+    let Some((_, n_comp)) = flow.base().mixture_shape() else {
         return Ok(not_applied(MixtureInit::Fitted));
     };
 
@@ -254,7 +231,7 @@ pub fn init_mixture_with_pooling<T: Real>(
     let cloud = Mat::from_vec(n_points, dim, points);
     let fit = fit_weighted_mixture(cloud.as_ref(), &point_w, n_comp, seed)?;
     let weights: Vec<f64> = fit.weights.iter().map(|w| w.max(MIN_COMPONENT_WEIGHT)).collect();
-    write_base(flow, &fit.means, &fit.scales, &weights);
+    flow.set_base_mixture_layout(&fit.means, &fit.scales, &weights);
     Ok(MixtureInitReport {
         init: MixtureInit::Fitted,
         applied: true,
@@ -274,7 +251,7 @@ pub fn apply_mixture_init<T: Real>(
     model: &dyn Model,
     seed: u64,
 ) -> Result<MixtureInitReport> {
-    let Some((dim, n_comp)) = mixture_shape(flow.base()) else {
+    let Some((dim, n_comp)) = flow.base().mixture_shape() else {
         return Ok(not_applied(init));
     };
     let (means, scales, weights) = match init {
@@ -286,7 +263,7 @@ pub fn apply_mixture_init<T: Real>(
             (means, vec![1.0; n_comp * dim], vec![1.0 / n_comp as f64; n_comp])
         }
     };
-    write_base(flow, &means, &scales, &weights);
+    flow.set_base_mixture_layout(&means, &scales, &weights);
     Ok(MixtureInitReport { init, applied: true, means, scales, weights, fitted: None })
 }
 
@@ -294,7 +271,7 @@ pub fn apply_mixture_init<T: Real>(
 mod tests {
     use super::*;
     use crate::base::fit::SPREAD_SEPARATION;
-    use crate::flow::{BaseConfig, FlowConfig, ObsFeatures};
+    use crate::flow::{BaseConfig, BaseKind, FlowConfig, ObsFeatures};
     use crate::tasks::Square;
     use crate::train::prior_predictive_standardizer;
 

@@ -19,7 +19,7 @@ pub mod proposal;
 pub mod temper;
 mod trainer;
 
-pub use auto_k::{auto_components, choose_components, combine_counts, count_modes, mixture_modes, AutoK, AutoKConfig};
+pub use auto_k::{auto_components, choose_components, combine_counts, AutoK, AutoKConfig};
 pub use init::{
     apply_mixture_init, init_mixture_from_model, init_mixture_with_pooling, MixtureInit, MixtureInitReport, Pooling,
 };

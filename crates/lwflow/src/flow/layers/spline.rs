@@ -33,7 +33,7 @@
 //!
 //! Nothing allocates: knots live in stack arrays of [`MAX_BINS`] + 1 elements.
 
-use crate::flow::coupling::{Coupling, Split, Transformer};
+use super::coupling::{Coupling, Split, Transformer};
 use crate::nn::Activation;
 use crate::real::Real;
 use crate::special::exp_poly;

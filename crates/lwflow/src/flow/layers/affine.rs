@@ -11,7 +11,7 @@
 //! Backward, with g = ∂L/∂v, γ = ∂L/∂log_det: ∂L/∂t = g_b, ∂L/∂s = g_b ⊙ u_b ⊙ e^s + γ,
 //! ∂L/∂raw_s = ∂L/∂s ⊙ (1 − (s/S)²), ∂L/∂u_b = g_b ⊙ e^s.
 
-use crate::flow::coupling::{Coupling, Split, Transformer};
+use super::coupling::{Coupling, Split, Transformer};
 use crate::nn::Activation;
 use crate::real::Real;
 
