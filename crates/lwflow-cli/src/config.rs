@@ -26,7 +26,6 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use lwflow::model::{ExternalConfig, Marginal};
@@ -100,7 +99,8 @@ impl TrainFile {
                 }
                 let mut config = ExternalConfig::new(model.command.get_ref().clone(), theta_dim, model.x_dim.0, prior);
                 if let Some(t) = model.timeout_seconds {
-                    config.timeout = Duration::from_secs_f64(t.0);
+                    config.timeout = ExternalConfig::timeout_from_secs(t.0)
+                        .map_err(|e| at(model.kind.span(), "[model] timeout_seconds", e.to_string()))?;
                 }
                 Some(config)
             }
@@ -501,7 +501,7 @@ lr = 0.002
     fn valid_file_fills_unset_flags_and_flags_win() {
         let file = TrainFile::parse(Path::new("run.toml"), GOOD).expect("valid");
         let ext = file.external().expect("external model");
-        assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, Duration::from_secs(5)));
+        assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, std::time::Duration::from_secs(5)));
         assert_eq!(ext.command, vec!["python3", "m.py"]);
         let merged = file.apply_to(&args());
         assert_eq!(

@@ -9,6 +9,7 @@ use crate::args::{MethodArg, ReferenceArgs};
 use crate::cmd::sample::theta_header;
 
 pub fn run(a: &ReferenceArgs) -> Result<()> {
+    super::check_outputs(&[&a.out], None, &[])?;
     let model = lwflow::tasks::by_name(&a.task).context("--task")?;
     let x = parse_obs(&a.obs, model.x_dim()).context("--obs")?;
     let kind = match a.method {

@@ -9,6 +9,7 @@ use super::importance_line;
 use crate::args::SampleArgs;
 
 pub fn run(a: &SampleArgs) -> Result<()> {
+    super::check_outputs(&[&a.out], None, &[Some(&a.model)])?;
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let x = parse_obs(&a.obs, flow.ctx_dim()).context("--obs")?;
     let samples = if a.importance {

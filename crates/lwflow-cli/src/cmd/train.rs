@@ -206,6 +206,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let a = &a;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    super::check_outputs(&[&out], a.plot_dir.as_deref(), &[args.config.as_deref()])?;
     let seed = a.seed.unwrap_or(DEFAULT_SEED);
     let (mut flow_cfg, train_cfg) = resolve(a, model.theta_dim(), model.x_dim());
     flow_cfg.x_features.validate(model.x_dim()).context("--set-members (config: [flow] set_members)")?;

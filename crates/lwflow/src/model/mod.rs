@@ -5,7 +5,7 @@
 mod external;
 mod prior;
 
-pub use external::{ExternalConfig, ExternalModel};
+pub use external::{kill_external_processes, ExternalConfig, ExternalModel};
 pub use prior::{Marginal, Prior};
 
 use crate::error::{Error, Result};

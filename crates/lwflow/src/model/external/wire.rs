@@ -131,9 +131,10 @@ impl Request<'_> {
     }
 
     /// Writes the request line (with the format offer if `offer`) and, for `F64le`, the payloads.
-    pub(super) fn encode(&self, format: Format, offer: bool, buf: &mut Vec<u8>) {
+    pub(super) fn encode(&self, format: Format, offer: bool, id: u64, buf: &mut Vec<u8>) {
         #[derive(Serialize)]
         struct Line<'a> {
+            id: u64,
             op: &'static str,
             #[serde(skip_serializing_if = "Option::is_none")]
             x: Option<Field<'a>>,
@@ -148,6 +149,7 @@ impl Request<'_> {
             Request::LogLikelihood { x, theta } => (Some(x), theta, None),
         };
         let line = Line {
+            id,
             op: self.op(),
             x: x.map(|rows| Field { rows, format }),
             theta: Field { rows: theta, format },
@@ -241,6 +243,26 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Payload<T> {
         }
         d.deserialize_any(V(PhantomData))
     }
+}
+
+/// The `id` an answer echoes, if any: read from the top level of the line without parsing the
+/// (possibly megabytes of) values, since models write `{"id": n, ...}` first; a line that starts
+/// otherwise is searched for a top-level `"id"` key by a full parse only when it mentions one.
+pub(super) fn answer_id(line: &str) -> Option<u64> {
+    let rest = line.trim_start().strip_prefix('{')?.trim_start();
+    if let Some(after) = rest.strip_prefix("\"id\"") {
+        let digits = after.trim_start().strip_prefix(':')?.trim_start();
+        let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+        return digits[..end].parse().ok();
+    }
+    if !line.contains("\"id\"") {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<u64>,
+    }
+    parse_answer::<Id>(line).ok().and_then(|a| a.id)
 }
 
 /// The values of a payload, in order.
@@ -394,16 +416,25 @@ mod tests {
     }
 
     #[test]
+    fn answer_id_reads_a_leading_or_later_id_and_nothing_else() {
+        assert_eq!(answer_id(r#"{"id": 12, "x": [[1.0]]}"#), Some(12));
+        assert_eq!(answer_id(r#"{"x": [[1.0]], "id": 3}"#), Some(3));
+        assert_eq!(answer_id(r#"{"x": [[1.0]]}"#), None);
+        assert_eq!(answer_id(r#"{"error": "bad \"id\" value"}"#), None);
+        assert_eq!(answer_id("not json"), None);
+    }
+
+    #[test]
     fn f64le_request_is_a_header_line_then_x_then_theta_bytes() {
         let theta = Mat::from_fn(3, 2, |r, c| (10 * r + c) as f64 + 0.25);
         let x = [1.5, -2.0];
         let request =
             Request::LogLikelihood { x: Rows::Repeat { row: &x, n_rows: 3 }, theta: Rows::Mat(theta.as_ref()) };
         let mut buf = Vec::new();
-        request.encode(Format::F64le, false, &mut buf);
+        request.encode(Format::F64le, false, 7, &mut buf);
         let newline = buf.iter().position(|&b| b == b'\n').expect("one line");
         let header = std::str::from_utf8(&buf[..newline]).expect("utf-8");
-        assert_eq!(header, r#"{"op":"log_likelihood","x":{"f64le":[3,2]},"theta":{"f64le":[3,2]}}"#);
+        assert_eq!(header, r#"{"id":7,"op":"log_likelihood","x":{"f64le":[3,2]},"theta":{"f64le":[3,2]}}"#);
         let values: Vec<f64> = f64le_values(&buf[newline + 1..]).collect();
         let want: Vec<f64> = x.repeat(3).into_iter().chain(theta.as_slice().iter().copied()).collect();
         assert_eq!(values, want);
@@ -415,15 +446,15 @@ mod tests {
         let theta = Mat::from_fn(1, 2, |_, c| c as f64);
         let request = Request::Simulate { theta: Rows::Mat(theta.as_ref()), seed: 7 };
         let (mut first, mut later) = (Vec::new(), Vec::new());
-        request.encode(Format::Json, true, &mut first);
-        request.encode(Format::Json, false, &mut later);
+        request.encode(Format::Json, true, 1, &mut first);
+        request.encode(Format::Json, false, 2, &mut later);
         assert_eq!(
             std::str::from_utf8(&first).expect("utf-8"),
-            "{\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7,\"formats\":[\"json\",\"f64le\"]}\n"
+            "{\"id\":1,\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7,\"formats\":[\"json\",\"f64le\"]}\n"
         );
         assert_eq!(
             std::str::from_utf8(&later).expect("utf-8"),
-            "{\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7}\n"
+            "{\"id\":2,\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7}\n"
         );
     }
 
