@@ -60,7 +60,8 @@ pub fn load_flow(path: &Path) -> Result<(Flow<f32>, FlowMeta)> {
         file.metadata.get(META_KEY).ok_or_else(|| bad(format!("no '{META_KEY}' metadata: not an lwflow model")))?;
     let meta: FlowMeta = serde_json::from_str(json).map_err(|e| bad(format!("metadata '{META_KEY}': {e}")))?;
     model_file::validate_flow_meta(&meta, file.tensors.iter().map(|t| t.data.len()).sum()).map_err(bad)?;
-    let mut flow = Flow::<f32>::architecture(meta.flow.clone(), &meta.prior, meta.x_standardizer.clone())?;
+    let mut flow = Flow::<f32>::architecture(meta.flow.clone(), &meta.prior, meta.x_standardizer.clone())
+        .map_err(|e| bad(e.to_string()))?;
     for (name, range) in flow.param_names() {
         let t = file.tensor(&name).ok_or_else(|| bad(format!("missing tensor '{name}'")))?;
         if t.data.len() != range.len() {
