@@ -225,7 +225,7 @@ impl ExternalModel {
             |reason: String| Error::External { op: "log_likelihood", request: request_no, rows: 0..n_rows, reason };
         let parsed: LogLikelihoodAnswer = parse_answer(&answer.line).map_err(fail)?;
         if let Some(message) = parsed.error {
-            return Err(fail(format!("the model answered with an error: {message}")));
+            return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
         }
         let values = parsed.log_likelihood.ok_or_else(|| fail(missing_key("log_likelihood", &answer.line)))?;
         let check = |r: usize, v: f64| {
@@ -540,7 +540,7 @@ impl Model for ExternalModel {
         let fail = |reason: String| Error::External { op: "simulate", request: request_no, rows: 0..n_rows, reason };
         let parsed: SimulateAnswer = parse_answer(&answer.line).map_err(fail)?;
         if let Some(message) = parsed.error {
-            return Err(fail(format!("the model answered with an error: {message}")));
+            return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
         }
         let x_dim = self.config.x_dim;
         let check = |r: usize, c: usize, v: f64| {
@@ -597,5 +597,26 @@ fn check_finite(what: &str, rows: Rows<'_>) -> Result<()> {
     match found {
         Some((r, v)) => Err(Error::invalid(format!("{what} row {r}"), format!("{v} is not finite"))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_tail_is_bounded() {
+        // 64 MB of a progress bar redrawn with '\r' and never a newline, then one very long line.
+        let mut flood: Vec<u8> = b"\r 42%|####      | 4242/10000".repeat(2_400_000);
+        flood.extend(std::iter::repeat_n(b'x', 10 * crate::limits::MAX_STDERR_TAIL));
+        flood.extend_from_slice(b"\nlast words\n");
+        let tail = Mutex::new(VecDeque::new());
+        read_stderr(std::io::Cursor::new(flood), &tail);
+        let tail = tail.into_inner().unwrap();
+        let held: usize = tail.iter().map(String::len).sum();
+        assert_eq!(tail.len(), STDERR_TAIL_LINES);
+        assert!(held <= crate::limits::MAX_STDERR_TAIL, "{held} bytes held");
+        assert_eq!(tail.back().map(String::as_str), Some("last words"));
+        assert_eq!(tail[STDERR_TAIL_LINES - 2].len(), STDERR_LINE_BYTES);
     }
 }

@@ -189,7 +189,14 @@ pub(super) fn payload_len(line: &str) -> Result<usize, String> {
             serde_json::Value::Array(dims) => dims.iter().map(|d| d.as_u64().map(|d| d as usize)).collect(),
             other => other.as_u64().map(|d| vec![d as usize]),
         };
-        let bytes = dims
+        let Some(dims) = dims else {
+            return Err(format!(
+                "the payload descriptor {{\"f64le\": {shape}}} is not a shape; expected a whole number of values \
+                 or [rows, cols] of whole numbers: {}",
+                preview(line)
+            ));
+        };
+        let bytes = Some(dims)
             .and_then(|dims| dims.iter().try_fold(8usize, |acc, &d| acc.checked_mul(d)))
             .and_then(|bytes| total.checked_add(bytes))
             .filter(|&bytes| bytes <= MAX_PAYLOAD_BYTES);
@@ -380,6 +387,11 @@ pub(super) fn missing_key(key: &str, line: &str) -> String {
     format!("the answer has neither {key:?} nor \"error\": {}", preview(line))
 }
 
+/// A model's own error message, cut to its start if long (a 5 MB message is not printed whole).
+pub(super) fn model_message(message: &str) -> String {
+    preview(message)
+}
+
 /// The start of a long line, for error messages.
 pub(super) fn preview(line: &str) -> String {
     const MAX_CHARS: usize = 200;
@@ -413,6 +425,18 @@ mod tests {
     fn strings_other_than_the_literals_are_rejected() {
         let err = parse_answer::<LogLikelihoodAnswer>(r#"{"log_likelihood": [1, "abc"]}"#).err().expect("fails");
         assert!(err.contains("abc") && err.contains("unreadable answer"), "{err}");
+    }
+
+    #[test]
+    fn payload_descriptors_that_are_not_shapes_are_named_as_such() {
+        for bad in [r#"{"x": {"f64le": -5}}"#, r#"{"x": {"f64le": 2.5}}"#, r#"{"x": {"f64le": "many"}}"#] {
+            let err = payload_len(bad).unwrap_err();
+            assert!(err.contains("not a shape") && !err.contains("MiB"), "{bad}: {err}");
+        }
+        let err = payload_len(r#"{"x": {"f64le": [1099511627776, 2]}}"#).unwrap_err();
+        assert!(err.contains("more than the limit"), "{err}");
+        let long = "e".repeat(5_000_000);
+        assert!(model_message(&long).len() < 1000);
     }
 
     #[test]
