@@ -4,6 +4,8 @@
 mod args;
 mod cmd;
 mod config;
+#[cfg(test)]
+mod config_fuzz;
 mod plot;
 mod progress;
 

@@ -496,4 +496,42 @@ mod tests {
         let err = parse_answer::<SimulateAnswer>(r#"{"x": {"f64le": [4, 3], "extra": 1}}"#).err().expect("fails");
         assert!(err.contains("extra"), "{err}");
     }
+
+    mod fuzz {
+        //! Property-based fuzzing of the answer parsers (proptest, inside `cargo test`): any line
+        //! gives a value or an error, never a panic or an allocation beyond the payload limit.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Cases per property: 512 × 2, well under a second in release mode.
+        const CASES: u32 = 512;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Arbitrary lines: payload sizes are bounded, parsers never panic.
+            #[test]
+            fn answer_parsers_take_any_line(line in "\\PC{0,120}") {
+                if let Ok(n) = payload_len(&line) {
+                    prop_assert!(n <= MAX_PAYLOAD_BYTES);
+                }
+                let _ = parse_answer::<SimulateAnswer>(&line);
+                let _ = parse_answer::<LogLikelihoodAnswer>(&line);
+                let _ = answer_id(&line);
+            }
+
+            /// Answer-shaped lines: keys, descriptors, ids, non-finite literals, nesting.
+            #[test]
+            fn answer_parsers_take_answer_shaped_lines(
+                line in r#"\{("id": ?-?[0-9]{0,21}, ?)?"(x|log_likelihood|error|format)": ?(\[(\[?(-?[0-9.e]{1,8}|null|NaN|-?Infinity|"[a-z]*")(, ?)?\]?){0,6}\]|\{"f64le": ?(\[-?[0-9.]{0,22}(, ?-?[0-9.]{0,22})?\]|-?[0-9.]{0,22}|"many")\}|"[a-z \\"]*")\}"#
+            ) {
+                if let Ok(n) = payload_len(&line) {
+                    prop_assert!(n <= MAX_PAYLOAD_BYTES);
+                }
+                let _ = parse_answer::<SimulateAnswer>(&line);
+                let _ = parse_answer::<LogLikelihoodAnswer>(&line);
+                let _ = answer_id(&line);
+            }
+        }
+    }
 }
