@@ -68,8 +68,11 @@ pub(crate) fn check_samples<T: Real>(flow: &Flow<T>, x: &[f64], samples: MatRef<
 pub(crate) fn check_log_q<T: Real>(flow: &Flow<T>, theta: MatRef<f64>, x: MatRef<f64>, log_q: &[f64]) -> Result<()> {
     let mut u = vec![0.0; flow.theta_dim()];
     let mut outside = |r: usize| flow.support().forward(theta.row(r), &mut u) == f64::NEG_INFINITY;
-    let bad: Vec<usize> =
-        (0..log_q.len()).filter(|&r| !log_q[r].is_finite() && !(log_q[r] == f64::NEG_INFINITY && outside(r))).collect();
+    // Allowed: finite values, and −inf for θ outside the support (log 0).
+    let allowed = |r: usize, outside: &mut dyn FnMut(usize) -> bool| {
+        log_q[r].is_finite() || (log_q[r] == f64::NEG_INFINITY && outside(r))
+    };
+    let bad: Vec<usize> = (0..log_q.len()).filter(|&r| !allowed(r, &mut outside)).collect();
     let x_row = match (bad.first(), x.rows()) {
         (Some(&r), rows) if rows > 1 => r,
         _ => 0,

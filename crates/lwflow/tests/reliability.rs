@@ -85,6 +85,9 @@ fn tamper(path: &Path, out: &Path, edit: impl Fn(&mut serde_json::Value), poke: 
     model_file::save(out, &file, model_file::Dtype::F64).unwrap();
 }
 
+/// An edit of a model file's metadata JSON.
+type MetaEdit = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn cause_02_model_files_are_validated_when_read() {
     let dir = scratch();
@@ -93,7 +96,7 @@ fn cause_02_model_files_are_validated_when_read() {
     save_flow(&good, &flow, &meta).unwrap();
     load_flow(&good).unwrap();
     let bad = dir.path().join("bad.lwf");
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(&str, MetaEdit, &str)> = vec![
         ("zero x std", Box::new(|m| m["x_standardizer"]["std"][0] = 0.0.into()), "x_standardizer column 1"),
         ("tiny x std", Box::new(|m| m["x_standardizer"]["std"][1] = 1e-300.into()), "x_standardizer column 2"),
         (
