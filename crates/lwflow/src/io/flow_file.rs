@@ -2,6 +2,12 @@
 //! metadata key `lwflow`, a JSON document with everything needed to rebuild it — architecture,
 //! prior/support, x standardisation, the model's description, the training settings and
 //! summary, and the lwflow version. Any safetensors reader can open the file.
+//!
+//! Reproducible byte for byte: the same seed and settings give the same tensors and the same
+//! metadata on any machine and thread count, except the wall-clock fields `summary.seconds` and,
+//! with `--components auto`, `auto_components.seconds` and `auto_components.smc_seconds`
+//! (pinned by `tests/reliability.rs`, `cause_13_…`). [`model_file::validate_flow_meta`] checks
+//! the metadata when a file is read.
 
 use std::path::Path;
 
