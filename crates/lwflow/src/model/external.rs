@@ -325,7 +325,8 @@ impl Process {
                 "the answer carries id {id}, but this is request {request_no}: the model answered a request twice or \
                  skipped one, so every later answer would belong to another request"
             )),
-            None if self.echoes_ids => {
+            // A line that is not a JSON object is reported as unreadable by the caller.
+            None if self.echoes_ids && line.trim_start().starts_with('{') => {
                 Err(format!("the answer has no id, but earlier answers echoed theirs; expected \"id\": {request_no}"))
             }
             None => Ok(()),
