@@ -27,7 +27,6 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use lwflow::model::{ExternalConfig, ExternalModel, Marginal, Model};
@@ -103,7 +102,8 @@ impl TrainFile {
                 let mut config =
                     ExternalConfig::new(model.command.get_ref().clone(), theta_dim, model.x_dim.get(), prior);
                 if let Some(t) = model.timeout_seconds {
-                    config.timeout = Duration::from_secs_f64(t.get());
+                    config.timeout = ExternalConfig::timeout_from_secs(t.get())
+                        .map_err(|e| at(model.kind.span(), "[model] timeout_seconds", e.to_string()))?;
                 }
                 Some(config)
             }
@@ -376,7 +376,7 @@ lr = 0.002
     fn valid_file_fills_unset_flags_and_flags_win() {
         let file = file(GOOD);
         let ext = file.external().expect("external model");
-        assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, Duration::from_secs(5)));
+        assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, std::time::Duration::from_secs(5)));
         assert_eq!(ext.command, vec!["python3", "m.py"]);
         assert_eq!((file.out(), file.task()), (Some(Path::new("m.lwf")), None));
         let m = merged(&file, "");

@@ -11,6 +11,8 @@
   zero          answers correctly but with a zero likelihood (null / -Infinity) on alternate rows
   short-payload (binary only) announces a full payload, writes half of it, then exits
   huge-payload  (binary only) announces a payload of 2^40 doubles
+  twice         answers the third request twice (both carry its id), shifting every later answer
+  stderr-flood  writes 64 MB of progress-bar text without a newline to stderr, then answers correctly
 
 With argv[2] == "f64le" the model accepts lwflow's binary framing in its first answer (which is
 correct, in JSON) and misbehaves from the second request on, in binary answers where the mode
@@ -43,7 +45,12 @@ def read_matrix(stdin, descriptor):
     return [list(values[r * cols : (r + 1) * cols]) for r in range(rows)]
 
 
+CURRENT_ID = None
+
+
 def write(stdout, reply, payload=b""):
+    if CURRENT_ID is not None:  # echo the request id, as a well-behaved model does
+        reply = {"id": CURRENT_ID, **reply}
     stdout.write(json.dumps(reply).encode() + b"\n" + payload)
     stdout.flush()
 
@@ -65,6 +72,8 @@ def main():
         if not line:
             break
         request = json.loads(line)
+        global CURRENT_ID
+        CURRENT_ID = request.get("id")
         was_binary = False
         for key in ("x", "theta"):
             if isinstance(request.get(key), dict):
@@ -112,6 +121,13 @@ def main():
             stdout.write(json.dumps({key: {"f64le": shape}}).encode() + b"\n" + payload[: len(payload) // 2])
             stdout.flush()
             sys.exit(3)
+        elif mode == "twice" and n == 3:
+            write(stdout, reply)
+        elif mode == "stderr-flood" and n == 1:
+            chunk = b"\r 42%|####      | 4242/10000 [00:01<00:02]" * 1000
+            for _ in range(64 * 1024 * 1024 // len(chunk)):
+                sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
         elif mode == "huge-payload":
             write(stdout, {key: {"f64le": [1 << 40, 2] if key == "x" else 1 << 40}})
             continue

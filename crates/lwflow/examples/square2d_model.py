@@ -119,7 +119,7 @@ def main():
             break
         if not line.strip():
             continue
-        extra, payload = {}, b""
+        extra, payload, request = {}, b"", {}
         try:
             request = json.loads(line)
             binary = False
@@ -142,6 +142,8 @@ def main():
         except Exception as e:  # report, keep serving
             reply, payload = {"error": "%s: %s" % (type(e).__name__, e)}, b""
         reply.update(extra)
+        if "id" in request:  # echo the request id first, so lwflow can match answers to requests
+            reply = {"id": request["id"], **reply}
         stdout.write(json.dumps(reply).encode() + b"\n" + payload)
         stdout.flush()
 

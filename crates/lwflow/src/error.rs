@@ -80,6 +80,38 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A size was above its stated limit ([`crate::limits`]); `what` names the flag or key.
+    #[error("{what} = {value} is above the limit of {limit} ({reason})")]
+    Limit {
+        /// The size, with the flag or config key that sets it, e.g. "hidden width (--hidden, key `hidden`)".
+        what: String,
+        /// The value asked for.
+        value: u64,
+        /// The largest value allowed.
+        limit: u64,
+        /// Why the limit exists.
+        reason: &'static str,
+    },
+    /// A density or a sample lwflow was about to hand out was not finite ([`crate::finite`]).
+    #[error(
+        "{what} for observation x = {obs}: {bad} of {total} rows are not finite (first: row {row}, {value}); {reason}"
+    )]
+    NonFiniteOutput {
+        /// "sample" or "log q(θ|x)".
+        what: &'static str,
+        /// The observation, as given.
+        obs: String,
+        /// Rows with a NaN or infinite value.
+        bad: usize,
+        /// Rows computed.
+        total: usize,
+        /// The first such row (0-based).
+        row: usize,
+        /// Its value.
+        value: f64,
+        /// Why, e.g. how far x is outside the prior predictive the model was trained on.
+        reason: String,
+    },
     /// A data file (e.g. a CSV of thetas) had a malformed entry; `line` and `column` are 1-based.
     #[error("{path} line {line}{}: {reason}", column_suffix(.column))]
     Parse {

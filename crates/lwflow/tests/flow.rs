@@ -223,7 +223,7 @@ fn set_moments_reach_the_conditioners_and_survive_the_model_file() {
     let dir = tempfile::Builder::new().prefix("lwflow-flow-set-moments-").tempdir().unwrap();
     let path = dir.path().join("set.lwf");
     let meta = FlowMeta {
-        lwflow_version: "test".into(),
+        lwflow_version: env!("CARGO_PKG_VERSION").into(),
         model: "test".into(),
         prior: prior.clone(),
         flow: flow.config().clone(),

@@ -14,6 +14,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     match &a.command {
         BenchCommand::Step(s) => {
             let threads = s.threads.unwrap_or_else(rayon::current_num_threads);
+            lwflow::limits::check_count(
+                "--threads",
+                threads,
+                lwflow::limits::MAX_THREADS,
+                "one thread per core is enough",
+            )?;
             rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().ok();
             let (act, act_name) = match s.act.unwrap_or(ActArg::Silu) {
                 ActArg::Silu => (Activation::Silu, "silu"),

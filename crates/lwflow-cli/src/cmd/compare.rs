@@ -7,6 +7,10 @@ use lwflow::io::read_samples;
 
 use crate::args::CompareArgs;
 
+/// Largest |value| `compare` accepts: squared distances between samples, summed over columns,
+/// must stay finite in f64 (max ≈ 1.8·10³⁰⁸), with room for the metrics' sums over rows.
+const MAX_COMPARE_ABS: f64 = 1e150;
+
 pub fn run(a: &CompareArgs) -> Result<()> {
     let read = |path: &std::path::Path| read_samples(path).with_context(|| format!("reading {}", path.display()));
     let (p, q) = (read(&a.a)?, read(&a.b)?);
@@ -18,6 +22,16 @@ pub fn run(a: &CompareArgs) -> Result<()> {
             a.b.display(),
             q.cols()
         );
+    }
+    for (path, m) in [(&a.a, &p), (&a.b, &q)] {
+        let largest = m.as_slice().iter().fold(0.0f64, |acc, v| acc.max(v.abs()));
+        if largest > MAX_COMPARE_ABS {
+            bail!(
+                "{}: values up to {largest:e}; the metrics' squared distances overflow beyond {MAX_COMPARE_ABS:e}: \
+                 rescale the samples",
+                path.display()
+            );
+        }
     }
     let c = compare_samples(p.as_ref(), q.as_ref(), a.seed)
         .with_context(|| format!("comparing {} with {}", a.a.display(), a.b.display()))?;

@@ -13,11 +13,15 @@ use super::{importance_line, task_model};
 use crate::args::{EvalArgs, ReferenceArg};
 
 pub fn run(a: &EvalArgs) -> Result<()> {
+    if a.num < lwflow::eval::MIN_COMPARE_ROWS {
+        bail!("--num {}: the metrics need at least {} samples", a.num, lwflow::eval::MIN_COMPARE_ROWS);
+    }
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     // The task whose reference applies (and whose likelihood serves --importance): `--task`,
     // else the one the model was trained on, checked against the flow's dimensions.
     let task = a.task.as_deref().unwrap_or(meta.model.as_str());
     let model = task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
+    lwflow::limits::check_sample_values("samples (--num)", a.num, flow.theta_dim())?;
     // The same references as `lwflow benchmark` (`build_reference`): `exact` is the task's own
     // density reference (two_moons': its fine grid), `grid` the task's grid or a generic one.
     let kind = match (a.reference, ReferenceKind::of_task(task)?) {
@@ -36,13 +40,14 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let opts = EvalOptions::all(a.num, a.seed);
         if a.importance {
             let icfg = ImportanceConfig::default();
-            let report = evaluate_importance(&flow, model.as_ref(), reference.as_ref(), &x, &opts, &icfg)?;
+            let report = evaluate_importance(&flow, model.as_ref(), reference.as_ref(), &x, &opts, &icfg)
+                .with_context(|| format!("--obs {obs}"))?;
             if let Some(diag) = &report.importance {
                 eprintln!("x = {obs}: {}", importance_line(diag, a.num));
             }
             reports.push(report);
         } else {
-            reports.push(evaluate(&flow, reference.as_ref(), &x, &opts)?);
+            reports.push(evaluate(&flow, reference.as_ref(), &x, &opts).with_context(|| format!("--obs {obs}"))?);
         }
     }
     if a.json {

@@ -7,6 +7,7 @@ use lwflow::MatRef;
 use crate::args::LogProbArgs;
 
 pub fn run(a: &LogProbArgs) -> Result<()> {
+    super::check_outputs(&[&a.out], None, &[Some(&a.model), Some(&a.input)])?;
     let (flow, _) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let x = parse_obs(&a.obs, flow.ctx_dim()).context("--obs")?;
     let (_, theta) = read_csv(&a.input, Some(flow.theta_dim()))?;

@@ -44,6 +44,22 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Checks every output before any work ([`lwflow::io::check_output_path`]): each file in `files` is
+/// writable and none of `inputs`; `plot_dir`, if given, is not an existing file. A run then never
+/// ends by discarding its result because the output cannot be written.
+pub fn check_outputs(files: &[&Path], plot_dir: Option<&Path>, inputs: &[Option<&Path>]) -> Result<()> {
+    let inputs: Vec<&Path> = inputs.iter().flatten().copied().collect();
+    for out in files {
+        lwflow::io::check_output_path(out, &inputs).context("--out")?;
+    }
+    if let Some(dir) = plot_dir {
+        if dir.exists() && !dir.is_dir() {
+            bail!("--plot-dir {}: is a file, not a directory", dir.display());
+        }
+    }
+    Ok(())
+}
+
 /// What to do for a model file whose task is not built in (an external model).
 pub const TASK_HINT: &str = "for a model trained on an external version of a built-in task, give --task NAME";
 

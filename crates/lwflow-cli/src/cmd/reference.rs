@@ -9,8 +9,10 @@ use crate::args::{MethodArg, ReferenceArgs};
 use crate::cmd::sample::theta_header;
 
 pub fn run(a: &ReferenceArgs) -> Result<()> {
+    super::check_outputs(&[&a.out], None, &[])?;
     let model = lwflow::tasks::by_name(&a.task).context("--task")?;
     let x = parse_obs(&a.obs, model.x_dim()).context("--obs")?;
+    lwflow::limits::check_sample_values("samples (--num)", a.num, model.theta_dim())?;
     let kind = match a.method {
         Some(MethodArg::Exact) => ReferenceKind::Exact,
         Some(MethodArg::Grid) => ReferenceKind::Grid,

@@ -9,8 +9,10 @@ use super::importance_line;
 use crate::args::SampleArgs;
 
 pub fn run(a: &SampleArgs) -> Result<()> {
+    super::check_outputs(&[&a.out], None, &[Some(&a.model)])?;
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let x = parse_obs(&a.obs, flow.ctx_dim()).context("--obs")?;
+    lwflow::limits::check_sample_values("samples (--num)", a.num, flow.theta_dim())?;
     let samples = if a.importance {
         let model = super::task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
         let corrected = importance_resample(model.as_ref(), &flow, &x, a.num, &ImportanceConfig::default(), a.seed)?;

@@ -74,6 +74,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let task = args.task.as_deref().or(file.as_ref().and_then(TrainFile::task));
     let model = open_model(task, file.as_ref())?;
     let out = args.out.as_deref().or(file.as_ref().and_then(TrainFile::out)).unwrap_or(Path::new(DEFAULT_OUT));
+    super::check_outputs(&[out], args.plot_dir.as_deref(), &[args.config.as_deref()])?;
     let file_settings = file.as_ref().map(|f| f.settings().clone()).unwrap_or_default();
     let settings = Settings::overlay([file_settings, args.settings()]);
     let Resolved { flow: mut flow_cfg, train: train_cfg, auto_components } =

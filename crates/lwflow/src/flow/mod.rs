@@ -70,6 +70,7 @@ impl<T: Real> Flow<T> {
 
     /// Builds the architecture with zero parameters (used when loading a model file).
     pub fn architecture(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer) -> Result<Self> {
+        crate::limits::check_flow(&config)?;
         let d = config.theta_dim;
         if d == 0 || prior.dim() != d {
             return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
@@ -330,6 +331,7 @@ impl<T: Real> Flow<T> {
                 *o = if *l == f64::NEG_INFINITY { f64::NEG_INFINITY } else { q.to_f64_lossless() + l };
             }
         });
+        crate::finite::check_log_q(self, theta, x, &out)?;
         Ok(out)
     }
 
@@ -337,6 +339,7 @@ impl<T: Real> Flow<T> {
     pub fn sample(&self, x: &[f64], n: usize, seed: u64) -> Result<Mat<f64>> {
         self.check_x(MatRef::new(x, 1, x.len()))?;
         let d = self.theta_dim();
+        crate::limits::check_sample_values("samples (--num)", n, d)?;
         let mut ctx_row = vec![T::zero(); self.context_width()];
         self.context_into(x, &mut ctx_row);
         let mut out = Mat::zeros(n, d);
@@ -352,6 +355,7 @@ impl<T: Real> Flow<T> {
                 out[r * d..(r + 1) * d].copy_from_slice(&buf);
             }
         });
+        crate::finite::check_samples(self, x, out.as_ref())?;
         Ok(out)
     }
 

@@ -1,6 +1,9 @@
 //! Atomic file replacement: write `.{name}.tmp-{pid}-{counter}` beside the target, fsync it,
 //! rename it over the target, fsync the directory (best effort). Readers see either the old
-//! file or the complete new one, never a prefix. On any error the temp file is removed.
+//! file or the complete new one, never a prefix. On any error the temp file is removed, and
+//! [`remove_temp_files`] removes the ones being written, for a signal handler about to exit
+//! (the CLI's, on SIGINT and SIGTERM; it also handles SIGXFSZ, so that exceeding `ulimit -f` is a
+//! write error — "File too large" — that removes the temp file, not a silent kill).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -12,6 +15,21 @@ use crate::error::{Error, Result};
 /// Distinguishes temp files of concurrent writers within one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Temp files being written now (created, not yet renamed or removed).
+static LIVE_TEMPS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn live_temps() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE_TEMPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes every temp file a [`write_atomic`] is writing now. For signal handlers that exit the
+/// process: the writes in flight are abandoned and their targets keep their old content.
+pub fn remove_temp_files() {
+    for tmp in live_temps().drain(..) {
+        let _ = fs::remove_file(tmp);
+    }
+}
+
 /// Writes `path` atomically: `write` fills a buffered temp file in the same directory, which is
 /// then fsynced and renamed over `path`. Errors (from `write` or the file system) remove the temp
 /// file and are returned as [`Error::Io`] naming `path`.
@@ -19,11 +37,58 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Resul
     let io_err = |source: io::Error| Error::Io { path: path.display().to_string(), source };
     let tmp = temp_path(path).map_err(io_err)?;
     let result = write_then_rename(&tmp, path, write);
+    live_temps().retain(|t| t != &tmp);
     if result.is_err() {
         // The temp file may not exist (creation failed) or may already be renamed; either is fine.
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(io_err)
+}
+
+/// Checks, before any work, that [`write_atomic`] will be able to write `path`: it is not a
+/// directory, its directory exists and accepts a new file (probed with a temp file that is removed
+/// at once), and it is not the same file as any of `inputs` (a command must never overwrite what it
+/// reads). Errors are [`Error::Invalid`] naming `path` and the reason; call this first, so that a
+/// long run never ends by throwing its result away.
+pub fn check_output_path(path: &Path, inputs: &[&Path]) -> Result<()> {
+    let bad = |reason: String| Error::invalid(format!("output {}", path.display()), reason);
+    if path.is_dir() {
+        return Err(bad("is a directory; give a file name".into()));
+    }
+    for input in inputs {
+        if same_file(path, input) {
+            return Err(bad(format!("is the input {}; writing it would destroy what is read", input.display())));
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(bad(format!("directory {} does not exist", dir.display())));
+    }
+    let probe = temp_path(path).map_err(|e| bad(e.to_string()))?;
+    match OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(bad(format!("cannot create a file in {}: {e}", dir.display()))),
+    }
+}
+
+/// Whether `a` and `b` name one existing file (after links; on Unix also hard links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (ma.dev(), ma.ino()) == (mb.dev(), mb.ino()) {
+            return true;
+        }
+    }
+    let _ = (ma, mb);
+    matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// `dir/.{name}.tmp-{pid}-{counter}` for target `dir/name`.
@@ -39,6 +104,7 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
 fn write_then_rename(tmp: &Path, path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     // `create_new` so that a stale temp file of another writer is never clobbered.
     let file = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+    live_temps().push(tmp.to_path_buf());
     let mut out = BufWriter::new(file);
     write(&mut out)?;
     let file = out.into_inner().map_err(|e| e.into_error())?;

@@ -2,6 +2,12 @@
 //! metadata key `lwflow`, a JSON document with everything needed to rebuild it — architecture,
 //! prior/support, x standardisation, the model's description, the training settings and
 //! summary, and the lwflow version. Any safetensors reader can open the file.
+//!
+//! Reproducible byte for byte: the same seed and settings give the same tensors and the same
+//! metadata on any machine and thread count, except the wall-clock fields `summary.seconds` and,
+//! with `--components auto`, `auto_components.seconds` and `auto_components.smc_seconds`
+//! (pinned by `tests/reliability.rs`, `cause_13_…`). [`model_file::validate_flow_meta`] checks
+//! the metadata when a file is read.
 
 use std::path::Path;
 
@@ -34,7 +40,9 @@ pub fn load_flow(path: &Path) -> Result<(Flow<f32>, FlowMeta)> {
     let json =
         file.metadata.get(META_KEY).ok_or_else(|| bad(format!("no '{META_KEY}' metadata: not an lwflow model")))?;
     let meta: FlowMeta = serde_json::from_str(json).map_err(|e| bad(format!("metadata '{META_KEY}': {e}")))?;
-    let mut flow = Flow::<f32>::architecture(meta.flow.clone(), &meta.prior, meta.x_standardizer.clone())?;
+    model_file::validate_flow_meta(&meta, file.tensors.iter().map(|t| t.data.len()).sum()).map_err(bad)?;
+    let mut flow = Flow::<f32>::architecture(meta.flow.clone(), &meta.prior, meta.x_standardizer.clone())
+        .map_err(|e| bad(e.to_string()))?;
     for (name, range) in flow.param_names() {
         let t = file.tensor(&name).ok_or_else(|| bad(format!("missing tensor '{name}'")))?;
         if t.data.len() != range.len() {

@@ -16,6 +16,8 @@ use serde::Serialize;
 
 use super::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::limits::{self, MAX_MODEL_FILE_BYTES};
+use crate::train::FlowMeta;
 
 /// A model file's contents: string metadata and named tensors.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -103,6 +105,10 @@ pub fn save(path: &Path, file: &ModelFile, dtype: Dtype) -> Result<()> {
 /// safetensors, has no metadata, or holds a tensor of another dtype.
 pub fn load(path: &Path) -> Result<ModelFile> {
     let fail = |reason: String| Error::ModelFile { path: path.display().to_string(), reason };
+    let size = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?.len();
+    if size > MAX_MODEL_FILE_BYTES {
+        return Err(fail(format!("{size} bytes is above the limit of {MAX_MODEL_FILE_BYTES} for a model file")));
+    }
     let buffer = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     let (_, header) = SafeTensors::read_metadata(&buffer).map_err(|e| fail(format!("not a safetensors file ({e})")))?;
     let metadata = header
@@ -120,11 +126,77 @@ pub fn load(path: &Path) -> Result<ModelFile> {
             let data = decode(view.dtype(), view.data()).ok_or_else(|| {
                 fail(format!("tensor '{name}' has dtype {:?}; only F32 and F64 are supported", view.dtype()))
             })?;
+            if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                return Err(fail(format!("tensor '{name}' value {i} is {}; every parameter must be finite", data[i])));
+            }
             Ok(Tensor { name, shape: view.shape().to_vec(), data })
         })
         .collect::<Result<Vec<_>>>()?;
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ModelFile { metadata, tensors })
+}
+
+/// The one validation pass over a flow's metadata when a model file is read, before anything
+/// is built from it: the version is compatible, every size is within its [`limits`] (and the
+/// file holds at least as many values as the architecture needs, so an absurd size is refused
+/// before any allocation), the prior is valid, and the x standardiser is finite with standard
+/// deviations a division can use. `n_values` is the number of tensor values in the file.
+/// Returns the reason for [`Error::ModelFile`].
+pub fn validate_flow_meta(meta: &FlowMeta, n_values: usize) -> std::result::Result<(), String> {
+    check_version(&meta.lwflow_version)?;
+    limits::check_flow(&meta.flow).map_err(|e| e.to_string())?;
+    let needed = limits::param_lower_bound(&meta.flow);
+    if needed > n_values {
+        return Err(format!(
+            "the architecture in the metadata needs at least {needed} parameters, the file holds {n_values} values"
+        ));
+    }
+    meta.prior.validate().map_err(|e| format!("prior: {e}"))?;
+    if meta.prior.dim() != meta.flow.theta_dim {
+        return Err(format!("prior has {} dimensions, the flow's θ has {}", meta.prior.dim(), meta.flow.theta_dim));
+    }
+    let norm = &meta.x_standardizer;
+    let width = meta.flow.context_width();
+    if norm.mean.len() != width || norm.std.len() != width {
+        return Err(format!(
+            "x_standardizer has {} means and {} standard deviations, the flow's context has {width} values",
+            norm.mean.len(),
+            norm.std.len()
+        ));
+    }
+    for (k, (&m, &s)) in norm.mean.iter().zip(&norm.std).enumerate() {
+        // Standardizer::fit floors std at 1e-12·(1 + |mean|); anything smaller was not fitted.
+        if !m.is_finite() || !s.is_finite() || s < MIN_RELATIVE_STD * (1.0 + m.abs()) {
+            return Err(format!(
+                "x_standardizer column {}: mean {m}, std {s}; need a finite mean and a finite std ≥ {MIN_RELATIVE_STD:e}·(1 + |mean|)",
+                k + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Smallest x standard deviation a model file may hold, relative to 1 + |mean| (half the floor
+/// [`crate::flow::Standardizer::fit`] applies).
+const MIN_RELATIVE_STD: f64 = 5e-13;
+
+/// Model files are compatible within one release series: the same major version, and for 0.x the
+/// same minor version (semver's rule for pre-1.0 crates).
+fn check_version(written: &str) -> std::result::Result<(), String> {
+    let ours = env!("CARGO_PKG_VERSION");
+    let series = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split('.');
+        let major = it.next()?.parse().ok()?;
+        let minor = it.next()?.parse().ok()?;
+        Some((major, if major == 0 { minor } else { 0 }))
+    };
+    match series(written) {
+        Some(s) if Some(s) == series(ours) => Ok(()),
+        Some(_) => Err(format!(
+            "written by lwflow {written}; this is lwflow {ours}, which reads model files of the same release series only"
+        )),
+        None => Err(format!("lwflow_version '{written}' is not a version number (expected MAJOR.MINOR.PATCH)")),
+    }
 }
 
 /// Serialises `value` to the JSON string stored under metadata key `key`; the error names `key`.

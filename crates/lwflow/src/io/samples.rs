@@ -20,6 +20,7 @@ pub fn write_csv(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()
     if header.len() != rows.cols() {
         return Err(Error::Shape { what: "write_csv header", expected: rows.cols(), got: header.len() });
     }
+    check_written(path, rows, true)?;
     write_atomic(path, |w| {
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(header)?;
@@ -43,6 +44,7 @@ pub fn write_csv(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()
 /// u16 little-endian, an ASCII Python-dict header padded with spaces and ended by `\n` so that
 /// magic + version + length + header is a multiple of 64 bytes, then the data in C order.
 pub fn write_npy(path: &Path, rows: MatRef<f64>) -> Result<()> {
+    check_written(path, rows, false)?;
     let header = npy_header(rows.rows(), rows.cols());
     write_atomic(path, |w| {
         w.write_all(&header)?;
@@ -56,8 +58,33 @@ pub fn write_npy(path: &Path, rows: MatRef<f64>) -> Result<()> {
     })
 }
 
+/// Every value lwflow writes is a number: NaN and +inf are refused, naming the file, row and column;
+/// −inf only where `allow_neg_inf` (a CSV of log-densities, where it is log 0 outside the support).
+fn check_written(path: &Path, rows: MatRef<f64>, allow_neg_inf: bool) -> Result<()> {
+    for r in 0..rows.rows() {
+        if let Some(c) = rows
+            .row(r)
+            .iter()
+            .position(|&v| v.is_nan() || v == f64::INFINITY || (v == f64::NEG_INFINITY && !allow_neg_inf))
+        {
+            return Err(Error::invalid(
+                format!("output {}", path.display()),
+                format!(
+                    "row {}, column {} is {}; refusing to write a value that is not a number",
+                    r + 1,
+                    c + 1,
+                    rows.row(r)[c]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Writes `.npy` if `path` ends in `.npy` (any case), CSV otherwise. `header` is ignored for npy.
+/// Samples must be finite: a non-finite value is refused ([`Error::Invalid`] naming row and column).
 pub fn write_samples(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()> {
+    check_written(path, rows, false)?;
     let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     if is_npy {
         if header.len() != rows.cols() {
@@ -181,6 +208,9 @@ pub fn read_npy(path: &Path) -> Result<Mat<f64>> {
         .ok_or_else(|| bad(format!("header of {header_len} bytes is truncated or not text")))?;
     let npy = NpyHeader::parse(header).map_err(bad)?;
     let (n_rows, n_cols) = npy.shape;
+    if n_cols == 0 {
+        return Err(bad(format!("shape ({n_rows}, 0) has no columns; samples need at least one")));
+    }
     let width = npy.dtype.width();
     let data = &bytes[data_start..];
     let n_values = n_rows.checked_mul(n_cols).filter(|n| n.checked_mul(width) == Some(data.len()));

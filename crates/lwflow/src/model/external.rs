@@ -24,6 +24,12 @@
 //! numpy model the binary framing makes a training step's 524 288 pairs ~70× cheaper than JSON
 //! (`benches/external.rs`, README).
 //!
+//! **Request ids.** Every request carries `"id": n` (1, 2, … per process). A model should echo it
+//! in its answer (`{"id": n, "x": ..}`); an answer whose id differs from the request's means the
+//! model answered some request twice or skipped one, and every later answer would be shifted, so
+//! the process is killed and the request fails. An answer without `id` is accepted (models written
+//! before ids existed), but once a model has echoed an id, every later answer must carry one.
+//!
 //! The process is started once and serves every request; requests are serialised by a mutex (the
 //! trainer's threads share the model). Each answer must arrive within the timeout: a reader thread
 //! feeds answers (line and payload) into a channel read with `recv_timeout`, and a writer thread
@@ -31,12 +37,17 @@
 //! crash, a timeout, an unreadable answer or a cut-short payload the process is killed and every
 //! later request fails; an `{"error": ..}` answer or an answer of the wrong length leaves it
 //! usable. Dropping the model closes the child's stdin (its signal to exit), waits briefly, then
-//! kills it. Nothing is cached.
+//! kills it. On Unix the child is started in its own process group and the whole group is killed,
+//! so a model started through a shell (`sh -c "python3 m.py"`) leaves no orphan; the groups of all
+//! running models are killed by [`kill_external_processes`] (the CLI calls it on SIGINT/SIGTERM).
+//! Its stderr is kept as a bounded tail ([`crate::limits::MAX_STDERR_TAIL`] bytes, lines ended by
+//! `\n` or `\r`), so a model printing progress bars forever cannot exhaust memory. Nothing is cached.
 
 mod wire;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
+
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -72,6 +83,21 @@ pub struct ExternalConfig {
 impl ExternalConfig {
     /// Default answer timeout.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Shortest answer timeout: below a millisecond no process can answer.
+    pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+    /// The timeout of `seconds` (key `timeout_seconds`), between [`Self::MIN_TIMEOUT`] and
+    /// [`crate::limits::MAX_TIMEOUT_SECONDS`]; errors name the key and the range.
+    pub fn timeout_from_secs(seconds: f64) -> Result<Duration> {
+        let (min, max) = (Self::MIN_TIMEOUT.as_secs_f64(), crate::limits::MAX_TIMEOUT_SECONDS);
+        if !(min..=max).contains(&seconds) {
+            return Err(Error::invalid(
+                "external model timeout_seconds",
+                format!("{seconds} is outside [{min}, {max}] seconds (1 ms to a week)"),
+            ));
+        }
+        Ok(Duration::from_secs_f64(seconds))
+    }
 
     /// A configuration with the default timeout.
     pub fn new(command: Vec<String>, theta_dim: usize, x_dim: usize, prior: Prior) -> Self {
@@ -81,6 +107,9 @@ impl ExternalConfig {
 
 /// Lines of the child's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 20;
+/// Bytes of one stderr line kept (the rest of the line is dropped); 20 of them stay within
+/// [`crate::limits::MAX_STDERR_TAIL`].
+const STDERR_LINE_BYTES: usize = crate::limits::MAX_STDERR_TAIL / STDERR_TAIL_LINES;
 /// How long `Drop` waits for the child to exit after closing its stdin before killing it.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
@@ -98,8 +127,10 @@ struct Process {
     /// Answers (line and payload) from the reader thread; disconnected at the child's EOF.
     answers: Receiver<std::io::Result<Answer>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
-    /// Requests sent so far; the current one's number names it in errors (1-based).
+    /// Requests sent so far; the current one's number names it in errors (1-based) and is its `id`.
     n_requests: u64,
+    /// Whether the model has echoed a request id (then every answer must).
+    echoes_ids: bool,
     /// Why the process is unusable, after a crash, timeout or protocol error.
     broken: Option<String>,
     /// Framing of requests: JSON until the model accepts binary in its first answer.
@@ -126,16 +157,15 @@ impl ExternalModel {
                 format!("has {} dimensions; theta_dim is {}", config.prior.dim(), config.theta_dim),
             ));
         }
-        if config.timeout.is_zero() {
-            return Err(Error::invalid("external model timeout", "must be positive"));
-        }
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+        ExternalConfig::timeout_from_secs(config.timeout.as_secs_f64())?;
+        let mut command = Command::new(program);
+        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
             .spawn()
             .map_err(|e| Error::Model(format!("could not start external model {:?}: {e}", config.command)))?;
+        process_groups().push(child.id());
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
@@ -145,21 +175,14 @@ impl ExternalModel {
         thread::spawn(move || write_requests(stdin, request_rx));
         thread::spawn(move || read_answers(stdout, answer_tx));
         let tail = Arc::clone(&stderr_tail);
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
-                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
-                if tail.len() == STDERR_TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-        });
+        thread::spawn(move || read_stderr(stderr, &tail));
         let process = Process {
             child,
             requests: Some(request_tx),
             answers: answer_rx,
             stderr_tail,
             n_requests: 0,
+            echoes_ids: false,
             broken: None,
             format: Format::Json,
             buf: Vec::new(),
@@ -202,7 +225,7 @@ impl ExternalModel {
             |reason: String| Error::External { op: "log_likelihood", request: request_no, rows: 0..n_rows, reason };
         let parsed: LogLikelihoodAnswer = parse_answer(&answer.line).map_err(fail)?;
         if let Some(message) = parsed.error {
-            return Err(fail(format!("the model answered with an error: {message}")));
+            return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
         }
         let values = parsed.log_likelihood.ok_or_else(|| fail(missing_key("log_likelihood", &answer.line)))?;
         let check = |r: usize, v: f64| {
@@ -253,7 +276,7 @@ impl Process {
         let offer = request_no == 1;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        request.encode(self.format, offer, &mut buf);
+        request.encode(self.format, offer, request_no, &mut buf);
         let sent = self.requests.as_ref().is_some_and(|tx| tx.send(buf).is_ok());
         let outcome = if sent {
             match self.answers.recv_timeout(timeout) {
@@ -283,7 +306,31 @@ impl Process {
                 }
             }
         }
+        if let Err(reason) = self.check_id(&answer.line, request_no) {
+            self.kill();
+            self.broken = Some(reason.clone());
+            return Err(fail(reason));
+        }
         Ok((answer, request_no))
+    }
+
+    /// The answer's `id` must be the request's; a model that echoed ids once must keep doing so.
+    fn check_id(&mut self, line: &str, request_no: u64) -> std::result::Result<(), String> {
+        match wire::answer_id(line) {
+            Some(id) if id == request_no => {
+                self.echoes_ids = true;
+                Ok(())
+            }
+            Some(id) => Err(format!(
+                "the answer carries id {id}, but this is request {request_no}: the model answered a request twice or \
+                 skipped one, so every later answer would belong to another request"
+            )),
+            // A line that is not a JSON object is reported as unreadable by the caller.
+            None if self.echoes_ids && line.trim_start().starts_with('{') => {
+                Err(format!("the answer has no id, but earlier answers echoed theirs; expected \"id\": {request_no}"))
+            }
+            None => Ok(()),
+        }
     }
 
     /// "the model process exited (status …)" plus the tail of its stderr.
@@ -311,24 +358,87 @@ impl Process {
 
     fn kill(&mut self) {
         self.requests = None;
+        kill_group(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        process_groups().retain(|&g| g != self.child.id());
     }
+}
+
+/// Process groups of the running external models (each child leads its own, id = its pid).
+fn process_groups() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// SIGKILL to the process group `group` (the child and everything it started); no-op off Unix.
+fn kill_group(group: u32) {
+    #[cfg(unix)]
+    if let Ok(pgid) = libc::pid_t::try_from(group) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory of ours.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = group;
+}
+
+/// Kills the process groups of every running external model. For a signal handler that is about
+/// to exit the process: `Drop` does not run then, and a model in its own group would not see the
+/// terminal's Ctrl-C.
+pub fn kill_external_processes() {
+    for group in process_groups().drain(..) {
+        kill_group(group);
+    }
+}
+
+/// The stderr reader thread: keeps the last [`STDERR_TAIL_LINES`] lines, each cut at
+/// [`STDERR_LINE_BYTES`]; `\r` ends a line like `\n`, so progress bars that redraw one line
+/// forever keep memory bounded.
+fn read_stderr(mut stderr: impl Read, tail: &Mutex<VecDeque<String>>) {
+    let mut chunk = [0u8; 8192];
+    let mut line: Vec<u8> = Vec::new();
+    let push = |line: &mut Vec<u8>| {
+        if line.is_empty() {
+            return;
+        }
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(String::from_utf8_lossy(line).into_owned());
+        line.clear();
+    };
+    loop {
+        let n = match stderr.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        for &b in &chunk[..n] {
+            if b == b'\n' || b == b'\r' {
+                push(&mut line);
+            } else if line.len() < STDERR_LINE_BYTES {
+                line.push(b);
+            }
+        }
+    }
+    push(&mut line);
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // Closing stdin is the child's signal to exit.
+        // Closing stdin is the child's signal to exit; then the group goes, with anything the
+        // child started and left behind.
         self.requests = None;
         let deadline = Instant::now() + EXIT_GRACE;
         while Instant::now() < deadline {
             match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
+                Ok(Some(_)) | Err(_) => break,
                 Ok(None) => thread::sleep(Duration::from_millis(5)),
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -431,7 +541,7 @@ impl Model for ExternalModel {
         let fail = |reason: String| Error::External { op: "simulate", request: request_no, rows: 0..n_rows, reason };
         let parsed: SimulateAnswer = parse_answer(&answer.line).map_err(fail)?;
         if let Some(message) = parsed.error {
-            return Err(fail(format!("the model answered with an error: {message}")));
+            return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
         }
         let x_dim = self.config.x_dim;
         let check = |r: usize, c: usize, v: f64| {
@@ -488,5 +598,26 @@ fn check_finite(what: &str, rows: Rows<'_>) -> Result<()> {
     match found {
         Some((r, v)) => Err(Error::invalid(format!("{what} row {r}"), format!("{v} is not finite"))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_tail_is_bounded() {
+        // 64 MB of a progress bar redrawn with '\r' and never a newline, then one very long line.
+        let mut flood: Vec<u8> = b"\r 42%|####      | 4242/10000".repeat(2_400_000);
+        flood.extend(std::iter::repeat_n(b'x', 10 * crate::limits::MAX_STDERR_TAIL));
+        flood.extend_from_slice(b"\nlast words\n");
+        let tail = Mutex::new(VecDeque::new());
+        read_stderr(std::io::Cursor::new(flood), &tail);
+        let tail = tail.into_inner().unwrap();
+        let held: usize = tail.iter().map(String::len).sum();
+        assert_eq!(tail.len(), STDERR_TAIL_LINES);
+        assert!(held <= crate::limits::MAX_STDERR_TAIL, "{held} bytes held");
+        assert_eq!(tail.back().map(String::as_str), Some("last words"));
+        assert_eq!(tail[STDERR_TAIL_LINES - 2].len(), STDERR_LINE_BYTES);
     }
 }

@@ -6,7 +6,7 @@ mod external;
 mod prior;
 mod simulate;
 
-pub use external::{ExternalConfig, ExternalModel};
+pub use external::{kill_external_processes, ExternalConfig, ExternalModel};
 pub use prior::{Marginal, Prior};
 pub use simulate::{simulate_pairs, simulate_pairs_into};
 

@@ -86,7 +86,7 @@ impl JointGaussian {
 impl Marginal {
     fn validate(&self, k: usize) -> Result<()> {
         let ok = match *self {
-            Marginal::Uniform { low, high } => low.is_finite() && high.is_finite() && low < high,
+            Marginal::Uniform { low, high } => low < high && (high - low).is_finite(),
             Marginal::Normal { mean, std } => mean.is_finite() && std.is_finite() && std > 0.0,
         };
         if ok {
@@ -94,7 +94,7 @@ impl Marginal {
         } else {
             Err(Error::invalid(
                 format!("prior dimension {k}"),
-                format!("{self:?}: need finite low < high, or finite mean and std > 0"),
+                format!("{self:?}: need finite low < high with a finite width high − low, or finite mean and std > 0"),
             ))
         }
     }
@@ -188,6 +188,34 @@ impl Prior {
         let log_det_half: f64 = (0..dim).map(|k| chol[k * dim + k].ln()).sum();
         let log_norm = log_det_half - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
         Ok(Self { marginals, joint: Some(JointGaussian { mean, precision_chol: chol, log_norm }) })
+    }
+
+    /// Checks what [`Prior::new`] and [`Prior::gaussian`] check, for a prior read from a file:
+    /// valid marginals, and for a correlated Gaussian a finite mean and a finite lower-triangular
+    /// factor with a positive diagonal.
+    pub fn validate(&self) -> Result<()> {
+        if self.marginals.is_empty() {
+            return Err(Error::invalid("prior", "needs at least one dimension"));
+        }
+        for (k, m) in self.marginals.iter().enumerate() {
+            m.validate(k)?;
+        }
+        if let Some(j) = &self.joint {
+            let dim = self.marginals.len();
+            let ok = j.mean.len() == dim
+                && j.mean.iter().all(|m| m.is_finite())
+                && j.precision_chol.len() == dim * dim
+                && j.precision_chol.iter().all(|v| v.is_finite())
+                && (0..dim).all(|k| j.precision_chol[k * dim + k] > 0.0)
+                && j.log_norm.is_finite();
+            if !ok {
+                return Err(Error::invalid(
+                    "Gaussian prior",
+                    "mean and Cholesky factor of the precision must be finite, of dimension d, with a positive diagonal",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether the dimensions are correlated (a joint Gaussian), so that the marginals alone do

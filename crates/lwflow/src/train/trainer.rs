@@ -132,6 +132,7 @@ impl TrainConfig {
         if self.clip_norm.is_nan() || self.clip_norm <= 0.0 {
             return Err(Error::invalid("train.clip_norm", "must be positive"));
         }
+        crate::limits::check_train(self)?;
         self.proposal.validate()?;
         self.temper.validate()
     }

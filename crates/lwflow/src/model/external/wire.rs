@@ -131,9 +131,10 @@ impl Request<'_> {
     }
 
     /// Writes the request line (with the format offer if `offer`) and, for `F64le`, the payloads.
-    pub(super) fn encode(&self, format: Format, offer: bool, buf: &mut Vec<u8>) {
+    pub(super) fn encode(&self, format: Format, offer: bool, id: u64, buf: &mut Vec<u8>) {
         #[derive(Serialize)]
         struct Line<'a> {
+            id: u64,
             op: &'static str,
             #[serde(skip_serializing_if = "Option::is_none")]
             x: Option<Field<'a>>,
@@ -148,6 +149,7 @@ impl Request<'_> {
             Request::LogLikelihood { x, theta } => (Some(x), theta, None),
         };
         let line = Line {
+            id,
             op: self.op(),
             x: x.map(|rows| Field { rows, format }),
             theta: Field { rows: theta, format },
@@ -187,7 +189,14 @@ pub(super) fn payload_len(line: &str) -> Result<usize, String> {
             serde_json::Value::Array(dims) => dims.iter().map(|d| d.as_u64().map(|d| d as usize)).collect(),
             other => other.as_u64().map(|d| vec![d as usize]),
         };
-        let bytes = dims
+        let Some(dims) = dims else {
+            return Err(format!(
+                "the payload descriptor {{\"f64le\": {shape}}} is not a shape; expected a whole number of values \
+                 or [rows, cols] of whole numbers: {}",
+                preview(line)
+            ));
+        };
+        let bytes = Some(dims)
             .and_then(|dims| dims.iter().try_fold(8usize, |acc, &d| acc.checked_mul(d)))
             .and_then(|bytes| total.checked_add(bytes))
             .filter(|&bytes| bytes <= MAX_PAYLOAD_BYTES);
@@ -241,6 +250,26 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Payload<T> {
         }
         d.deserialize_any(V(PhantomData))
     }
+}
+
+/// The `id` an answer echoes, if any: read from the top level of the line without parsing the
+/// (possibly megabytes of) values, since models write `{"id": n, ...}` first; a line that starts
+/// otherwise is searched for a top-level `"id"` key by a full parse only when it mentions one.
+pub(super) fn answer_id(line: &str) -> Option<u64> {
+    let rest = line.trim_start().strip_prefix('{')?.trim_start();
+    if let Some(after) = rest.strip_prefix("\"id\"") {
+        let digits = after.trim_start().strip_prefix(':')?.trim_start();
+        let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+        return digits[..end].parse().ok();
+    }
+    if !line.contains("\"id\"") {
+        return None;
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<u64>,
+    }
+    parse_answer::<Id>(line).ok().and_then(|a| a.id)
 }
 
 /// The values of a payload, in order.
@@ -358,6 +387,11 @@ pub(super) fn missing_key(key: &str, line: &str) -> String {
     format!("the answer has neither {key:?} nor \"error\": {}", preview(line))
 }
 
+/// A model's own error message, cut to its start if long (a 5 MB message is not printed whole).
+pub(super) fn model_message(message: &str) -> String {
+    preview(message)
+}
+
 /// The start of a long line, for error messages.
 pub(super) fn preview(line: &str) -> String {
     const MAX_CHARS: usize = 200;
@@ -394,16 +428,37 @@ mod tests {
     }
 
     #[test]
+    fn payload_descriptors_that_are_not_shapes_are_named_as_such() {
+        for bad in [r#"{"x": {"f64le": -5}}"#, r#"{"x": {"f64le": 2.5}}"#, r#"{"x": {"f64le": "many"}}"#] {
+            let err = payload_len(bad).unwrap_err();
+            assert!(err.contains("not a shape") && !err.contains("MiB"), "{bad}: {err}");
+        }
+        let err = payload_len(r#"{"x": {"f64le": [1099511627776, 2]}}"#).unwrap_err();
+        assert!(err.contains("more than the limit"), "{err}");
+        let long = "e".repeat(5_000_000);
+        assert!(model_message(&long).len() < 1000);
+    }
+
+    #[test]
+    fn answer_id_reads_a_leading_or_later_id_and_nothing_else() {
+        assert_eq!(answer_id(r#"{"id": 12, "x": [[1.0]]}"#), Some(12));
+        assert_eq!(answer_id(r#"{"x": [[1.0]], "id": 3}"#), Some(3));
+        assert_eq!(answer_id(r#"{"x": [[1.0]]}"#), None);
+        assert_eq!(answer_id(r#"{"error": "bad \"id\" value"}"#), None);
+        assert_eq!(answer_id("not json"), None);
+    }
+
+    #[test]
     fn f64le_request_is_a_header_line_then_x_then_theta_bytes() {
         let theta = Mat::from_fn(3, 2, |r, c| (10 * r + c) as f64 + 0.25);
         let x = [1.5, -2.0];
         let request =
             Request::LogLikelihood { x: Rows::Repeat { row: &x, n_rows: 3 }, theta: Rows::Mat(theta.as_ref()) };
         let mut buf = Vec::new();
-        request.encode(Format::F64le, false, &mut buf);
+        request.encode(Format::F64le, false, 7, &mut buf);
         let newline = buf.iter().position(|&b| b == b'\n').expect("one line");
         let header = std::str::from_utf8(&buf[..newline]).expect("utf-8");
-        assert_eq!(header, r#"{"op":"log_likelihood","x":{"f64le":[3,2]},"theta":{"f64le":[3,2]}}"#);
+        assert_eq!(header, r#"{"id":7,"op":"log_likelihood","x":{"f64le":[3,2]},"theta":{"f64le":[3,2]}}"#);
         let values: Vec<f64> = f64le_values(&buf[newline + 1..]).collect();
         let want: Vec<f64> = x.repeat(3).into_iter().chain(theta.as_slice().iter().copied()).collect();
         assert_eq!(values, want);
@@ -415,15 +470,15 @@ mod tests {
         let theta = Mat::from_fn(1, 2, |_, c| c as f64);
         let request = Request::Simulate { theta: Rows::Mat(theta.as_ref()), seed: 7 };
         let (mut first, mut later) = (Vec::new(), Vec::new());
-        request.encode(Format::Json, true, &mut first);
-        request.encode(Format::Json, false, &mut later);
+        request.encode(Format::Json, true, 1, &mut first);
+        request.encode(Format::Json, false, 2, &mut later);
         assert_eq!(
             std::str::from_utf8(&first).expect("utf-8"),
-            "{\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7,\"formats\":[\"json\",\"f64le\"]}\n"
+            "{\"id\":1,\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7,\"formats\":[\"json\",\"f64le\"]}\n"
         );
         assert_eq!(
             std::str::from_utf8(&later).expect("utf-8"),
-            "{\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7}\n"
+            "{\"id\":2,\"op\":\"simulate\",\"theta\":[[0.0,1.0]],\"seed\":7}\n"
         );
     }
 
@@ -440,5 +495,43 @@ mod tests {
         assert!(matches!(answer.x, Some(Payload::F64le(dims)) if dims == [4, 3]));
         let err = parse_answer::<SimulateAnswer>(r#"{"x": {"f64le": [4, 3], "extra": 1}}"#).err().expect("fails");
         assert!(err.contains("extra"), "{err}");
+    }
+
+    mod fuzz {
+        //! Property-based fuzzing of the answer parsers (proptest, inside `cargo test`): any line
+        //! gives a value or an error, never a panic or an allocation beyond the payload limit.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Cases per property: 512 × 2, well under a second in release mode.
+        const CASES: u32 = 512;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Arbitrary lines: payload sizes are bounded, parsers never panic.
+            #[test]
+            fn answer_parsers_take_any_line(line in "\\PC{0,120}") {
+                if let Ok(n) = payload_len(&line) {
+                    prop_assert!(n <= MAX_PAYLOAD_BYTES);
+                }
+                let _ = parse_answer::<SimulateAnswer>(&line);
+                let _ = parse_answer::<LogLikelihoodAnswer>(&line);
+                let _ = answer_id(&line);
+            }
+
+            /// Answer-shaped lines: keys, descriptors, ids, non-finite literals, nesting.
+            #[test]
+            fn answer_parsers_take_answer_shaped_lines(
+                line in r#"\{("id": ?-?[0-9]{0,21}, ?)?"(x|log_likelihood|error|format)": ?(\[(\[?(-?[0-9.e]{1,8}|null|NaN|-?Infinity|"[a-z]*")(, ?)?\]?){0,6}\]|\{"f64le": ?(\[-?[0-9.]{0,22}(, ?-?[0-9.]{0,22})?\]|-?[0-9.]{0,22}|"many")\}|"[a-z \\"]*")\}"#
+            ) {
+                if let Ok(n) = payload_len(&line) {
+                    prop_assert!(n <= MAX_PAYLOAD_BYTES);
+                }
+                let _ = parse_answer::<SimulateAnswer>(&line);
+                let _ = parse_answer::<LogLikelihoodAnswer>(&line);
+                let _ = answer_id(&line);
+            }
+        }
     }
 }

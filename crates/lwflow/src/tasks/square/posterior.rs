@@ -38,6 +38,13 @@ const N_UNIFORM: usize = 20_001;
 const N_PATCH: usize = 4_001;
 /// Half-width of a refinement patch, in local widths.
 const PATCH_WIDTHS: f64 = 40.0;
+/// Jump of log f across one cell beyond which the cell is treated as an unresolved wall ([`log_cell_mass`]);
+/// the grid resolves every region holding mass with jumps far below it (50 points per width).
+const UNRESOLVED_JUMP: f64 = 30.0;
+/// Smallest patch half-width, relative to high − low. For x_k ≳ 10¹⁰ the wall at a bound is
+/// narrower than this (10⁻¹² · 6 at the bound 3 spans ~10⁴ ulps), and c ± PATCH_WIDTHS·w would
+/// round to c, leaving the wall inside one coarse cell; the floor keeps points beside the bound.
+const MIN_PATCH_HALF_WIDTH: f64 = 1e-12;
 /// A dimension has two separated modes ±√x_k only when x_k > MODE_SPLIT·σ: then the density at
 /// 0 is below exp(−MODE_SPLIT² / 2) = e⁻² ≈ 0.14 of the peak; below it the modes merge into one.
 const MODE_SPLIT: f64 = 2.0;
@@ -55,11 +62,15 @@ struct AxisPosterior {
     x: f64,
     low: f64,
     high: f64,
+    /// |t*|, where the likelihood peaks (see [`log_f_rel`]).
+    peak: f64,
+    /// log Z_k − log N(x_k; t*², σ²): the normaliser relative to the peak.
+    log_z_rel: f64,
     /// log Z_k.
     log_z: f64,
     /// Sorted grid on [low, high], including both ends.
     grid: Vec<f64>,
-    /// log N(x_k; t², σ²) at each grid point (unnormalised log density).
+    /// log N(x_k; t², σ²) − log N(x_k; t*², σ²) at each grid point ([`log_f_rel`]).
     log_f: Vec<f64>,
     /// CDF at each grid point: 0 at `low`, 1 at `high`.
     cdf: Vec<f64>,
@@ -68,12 +79,15 @@ struct AxisPosterior {
 impl AxisPosterior {
     fn new(x: f64, noise: f64, low: f64, high: f64) -> Self {
         let grid = axis_grid(x, noise, low, high);
-        let log_f: Vec<f64> = grid.iter().map(|&t| log_normal(x, t * t, noise)).collect();
+        let (a, b) = (low.abs(), high.abs());
+        let peak_min = if low < 0.0 && high > 0.0 { 0.0 } else { a.min(b) };
+        let peak = x.max(0.0).sqrt().clamp(peak_min, a.max(b));
+        let log_f: Vec<f64> = grid.iter().map(|&t| log_f_rel(x, t, peak, noise)).collect();
         // log mass of each trapezoid cell.
         let log_m: Vec<f64> = grid
             .windows(2)
             .zip(log_f.windows(2))
-            .map(|(t, f)| (t[1] - t[0]).ln() + log_sum_exp(f) - std::f64::consts::LN_2)
+            .map(|(t, f)| (t[1] - t[0]).ln() + log_cell_mass(f[0], f[1]))
             .collect();
         let log_trapezoid = log_sum_exp(&log_m);
         // Euler–Maclaurin end correction, relative to the trapezoid total.
@@ -84,7 +98,12 @@ impl AxisPosterior {
             h * h / 12.0 * d_log_f * (log_f[i] - log_trapezoid).exp()
         };
         let rel_corr = end_term(n_grid - 1, grid[n_grid - 1] - grid[n_grid - 2]) - end_term(0, grid[1] - grid[0]);
-        let log_z = log_trapezoid + (-rel_corr).ln_1p();
+        // The correction assumes the grid resolves the density. For x_k ≳ 10¹⁰ the wall at a bound
+        // is narrower than f64 can space points there (decay length < 10⁻¹⁴); the posterior is then
+        // a point mass at the bound to f64 precision, and the trapezoid total is kept as it is.
+        let rel_corr = if rel_corr.abs() < 0.5 { rel_corr } else { 0.0 };
+        let log_z_rel = log_trapezoid + (-rel_corr).ln_1p();
+        let log_z = log_normal(x, peak * peak, noise) + log_z_rel;
         let mut cdf = Vec::with_capacity(n_grid);
         let mut acc = 0.0;
         cdf.push(0.0);
@@ -94,27 +113,20 @@ impl AxisPosterior {
         }
         // Rounding leaves acc within ~1e-13 of 1; pin the end so u ∈ [0, 1) always finds a cell.
         *cdf.last_mut().expect("grid has ≥ 2 points") = 1.0;
-        Self { x, low, high, log_z, grid, log_f, cdf }
+        Self { x, low, high, peak, log_z_rel, log_z, grid, log_f, cdf }
     }
 
     fn log_density(&self, t: f64, noise: f64) -> f64 {
         if t > self.low && t < self.high {
-            log_normal(self.x, t * t, noise) - self.log_z
+            log_f_rel(self.x, t, self.peak, noise) - self.log_z_rel
         } else {
             f64::NEG_INFINITY
         }
     }
 
-    /// max_t log p_k(t): the residual x_k − t² is smallest at t² = x_k clamped to the range of t².
-    fn max_log_density(&self, noise: f64) -> f64 {
-        let (a, b) = (self.low.abs(), self.high.abs());
-        let (t2_min, t2_max) = if self.low < 0.0 && self.high > 0.0 {
-            (0.0, a.max(b).powi(2))
-        } else {
-            (a.min(b).powi(2), a.max(b).powi(2))
-        };
-        let t2 = self.x.clamp(t2_min, t2_max);
-        log_normal(self.x, t2, noise) - self.log_z
+    /// max_t log p_k(t): the residual x_k − t² is smallest at |t| = t* ([`log_f_rel`] = 0 there).
+    fn max_log_density(&self) -> f64 {
+        -self.log_z_rel
     }
 
     /// Inverse CDF of the piecewise-linear density: find the cell, then solve the quadratic
@@ -131,6 +143,40 @@ impl AxisPosterior {
         let tau = if denom > 0.0 { (s * (fa + fb) / denom).clamp(0.0, 1.0) } else { s };
         self.grid[i] + tau * (self.grid[i + 1] - self.grid[i])
     }
+}
+
+/// log of a cell's mean density from its end values: the trapezoid log((f_a + f_b)/2), unless the
+/// density changes by more than e^UNRESOLVED_JUMP across the cell. Such a cell holds a wall the
+/// grid does not resolve (x_k ≳ 10¹⁰, decay length below f64's spacing at the bound), where the
+/// trapezoid's mass h·f_b/2 is wrong by a factor Δ/2 and scales with the cell's width; the
+/// log-linear (exponential) interpolation's mean f_b (1 − e^−Δ)/Δ, Δ = |log f_b − log f_a|, is
+/// exact for an exponential wall, so walls at both bounds get equal mass whatever their cells.
+fn log_cell_mass(log_fa: f64, log_fb: f64) -> f64 {
+    let (lo, hi) = (log_fa.min(log_fb), log_fa.max(log_fb));
+    let jump = hi - lo;
+    if jump > UNRESOLVED_JUMP {
+        hi + (-(-jump).exp_m1()).ln() - jump.ln()
+    } else {
+        log_sum_exp(&[log_fa, log_fb]) - std::f64::consts::LN_2
+    }
+}
+
+/// log N(x; t², σ²) − log N(x; t*², σ²), with t* = `peak` where the likelihood is largest (√x
+/// clamped to the range of |t|), in the cancellation-free form
+///
+///   ((x − t*²)² − (x − t²)²) / (2σ²) = (|t| − t*)(|t| + t*) · (x − (t² + t*²)/2) / σ².
+///
+/// Why: log N(x; t², σ²) itself is −(x − t²)²/(2σ²) ≈ −5·10²³ at x = 10¹⁰, where one ulp is 7·10⁷,
+/// so the differences of order 1 between grid points that shape the posterior were rounded away
+/// (and (x − t²)² overflows for |x| ≳ 10¹⁵⁴). Here |t| − t* is exact near the peak (Sterbenz)
+/// and nothing is squared that can overflow; a product that does is −∞, a density of zero.
+fn log_f_rel(x: f64, t: f64, peak: f64, noise: f64) -> f64 {
+    let t = t.abs();
+    let d = (t - peak) * (t + peak);
+    if d == 0.0 {
+        return 0.0;
+    }
+    d * (x - 0.5 * (t * t + peak * peak)) / noise / noise
 }
 
 /// A piecewise-uniform grid on [low, high], both ends included: spacing (high − low)/(N_UNIFORM − 1)
@@ -155,8 +201,9 @@ fn axis_grid(x: f64, noise: f64, low: f64, high: f64) -> Vec<f64> {
             let d1 = -2.0 * c * (x - c * c) / (noise * noise);
             let d2 = (6.0 * c * c - 2.0 * x) / (noise * noise);
             let width = (1.0 / d2.abs().sqrt().max(d1.abs())).min(span / 20.0);
-            let spacing = (2.0 * PATCH_WIDTHS * width / (N_PATCH - 1) as f64).min(coarse);
-            ((c - PATCH_WIDTHS * width).max(low), (c + PATCH_WIDTHS * width).min(high), spacing)
+            let half = (PATCH_WIDTHS * width).max(MIN_PATCH_HALF_WIDTH * span);
+            let spacing = (2.0 * half / (N_PATCH - 1) as f64).min(coarse);
+            ((c - half).max(low), (c + half).min(high), spacing)
         })
         .collect();
     patches.sort_by(|p, q| p.0.total_cmp(&q.0));
@@ -186,6 +233,9 @@ fn axis_grid(x: f64, noise: f64, low: f64, high: f64) -> Vec<f64> {
     }
     push_piece(cursor, high, coarse);
     grid.dedup_by(|a, b| (*a - *b).abs() <= 1e-14 * span);
+    // dedup drops the later of two close points; the grid must still end at `high`, or a wall
+    // there narrower than the dedup spacing (x_k ≳ 10¹⁰) loses part of its mass.
+    *grid.last_mut().expect("the grid holds low") = high;
     grid
 }
 
@@ -261,7 +311,7 @@ impl Reference for SquarePosterior {
     }
 
     fn max_log_density(&self) -> f64 {
-        self.axes.iter().map(|a| a.max_log_density(self.noise)).sum()
+        self.axes.iter().map(|a| a.max_log_density()).sum()
     }
 }
 
@@ -338,13 +388,13 @@ mod tests {
             let grid_max = (0..n_cells)
                 .map(|i| p.marginal_log_density(k, -3.0 + (i as f64 + 0.5) * 6.0 / n_cells as f64))
                 .fold(f64::NEG_INFINITY, f64::max);
-            let exact = a.max_log_density(0.1);
+            let exact = a.max_log_density();
             // Attained at t = √x_k clamped into the support (nudged inside the open interval).
             let arg = xs[k].max(0.0).sqrt().min(3.0 - 1e-12);
             let at_arg = p.marginal_log_density(k, arg);
             assert!(grid_max <= exact + 1e-12 && (exact - at_arg).abs() < 1e-8, "x = {}: {at_arg} vs {exact}", xs[k]);
         }
-        let total: f64 = p.axes.iter().map(|a| a.max_log_density(0.1)).sum();
+        let total: f64 = p.axes.iter().map(|a| a.max_log_density()).sum();
         assert!((p.max_log_density() - total).abs() < 1e-12);
     }
 
@@ -431,6 +481,25 @@ mod tests {
         let log_z: f64 = p.log_normalisers().iter().sum();
         for d in diffs {
             assert!((d + log_z).abs() < 1e-12, "{d} vs {}", -log_z);
+        }
+    }
+
+    /// Issue 16, cause 3: at x₁ = 10¹⁰ the two walls at ±3 carry equal mass, and beyond 10¹⁵⁵
+    /// (where (x − t²)² overflows) too; before, log N rounded to multiples of 10⁷ and every
+    /// sample came from one wall.
+    #[test]
+    fn huge_observations_keep_both_sign_modes() {
+        for x1 in [1e10, 1e155, 1e300] {
+            let p = SquarePosterior::new(&[x1, 1.0], 0.1, -3.0, 3.0).expect("valid");
+            let n = 4000;
+            let samples = p.sample(&mut stream(5, Stream::Metric, 0, 0), n);
+            let positive = (0..n).filter(|&r| samples.row(r)[0] > 0.0).count() as f64 / n as f64;
+            // Binomial(n, 1/2): standard error 0.5/√n.
+            assert!((positive - 0.5).abs() < N_STD_ERRS * 0.5 / (n as f64).sqrt(), "x₁ = {x1}: {positive}");
+            for r in 0..n {
+                let t = samples.row(r)[0];
+                assert!((t.abs() - 3.0).abs() < 1e-6 && t.abs() < 3.0 + 1e-12, "x₁ = {x1}: {t}");
+            }
         }
     }
 
