@@ -12,6 +12,11 @@
 //!   Biased by the discarded tail, exact when fewer than m weights are non-negligible.
 //!
 //! ESS_j = 1 / Σ_i w̃_ij² measures how many prior draws effectively inform x_j.
+//!
+//! An observation whose draws all have zero likelihood (every log w = −∞) has no weights to
+//! normalise: it is *skipped* for the step, its pairs get weight 0, the other J' observations
+//! share the loss (1/J' each), and its ESS is recorded as 0 ("no draw informs it"), which the
+//! [`EssStats`] summaries leave out. With nothing skipped J' = J and the weights are unchanged.
 
 use rand::Rng as _;
 use rayon::prelude::*;
@@ -117,28 +122,41 @@ pub fn systematic_resample(w: &[f64], u: f64, out: &mut [usize]) {
 /// Per-observation ESS of one step's weights.
 #[derive(Clone, Debug, Default)]
 pub struct EssStats {
-    /// ESS_j = 1/Σ_i w̃_ij² of each observation j, in [1, N].
+    /// ESS_j = 1/Σ_i w̃_ij² of each observation j, in [1, N]; 0 for a skipped observation
+    /// (every draw has zero likelihood: module docs).
     pub per_obs: Vec<f64>,
 }
 
 impl EssStats {
-    /// Mean ESS over observations (0 for none).
+    /// Mean ESS over the observations not skipped (0 for none).
     pub fn mean(&self) -> f64 {
-        self.per_obs.iter().sum::<f64>() / self.per_obs.len().max(1) as f64
+        // Skipped observations add 0 to the sum.
+        self.per_obs.iter().sum::<f64>() / (self.per_obs.len() - self.skipped()).max(1) as f64
     }
-    /// Smallest ESS over observations (+∞ for none).
+    /// Smallest ESS over the observations not skipped (+∞ for none).
     pub fn min(&self) -> f64 {
-        self.per_obs.iter().copied().fold(f64::INFINITY, f64::min)
+        self.per_obs.iter().copied().filter(|&e| e > 0.0).fold(f64::INFINITY, f64::min)
     }
-    /// The median over observations (robust to a few broad posteriors with huge ESS).
+    /// The median over the observations not skipped (robust to a few broad posteriors with huge ESS).
     pub fn median(&self) -> f64 {
-        median(&mut self.per_obs.clone())
+        let mut kept: Vec<f64> = self.per_obs.iter().copied().filter(|&e| e > 0.0).collect();
+        median(&mut kept)
     }
+    /// Observations skipped because every draw had zero likelihood.
+    pub fn skipped(&self) -> usize {
+        self.per_obs.iter().filter(|&&e| e == 0.0).count()
+    }
+}
+
+/// Whether every log-weight of an observation is −∞ (no draw has any likelihood: skipped).
+pub(crate) fn all_zero(log_w: &[f64]) -> bool {
+    log_w.iter().all(|&v| v == f64::NEG_INFINITY)
 }
 
 /// Turns each row of the J×N log-weight matrix into normalised weights in place, records each row's ESS, and
 /// fills `batch` with `per_obs` pairs per observation by `layout`. Deterministic given
-/// `(seed, step)`.
+/// `(seed, step)`. A row whose log-weights are all −∞ is skipped (module docs): its pairs point
+/// at draw 0 with weight 0.
 pub fn weighted_batch(
     log_w: &mut Mat<f64>,
     layout: BatchLayout,
@@ -160,6 +178,9 @@ pub fn weighted_batch(
         BatchLayout::TopWeights => n_theta,
     };
     batch.order.resize(n_obs * order_len, 0);
+    let skipped = log_w.as_slice().chunks(n_theta.max(1)).filter(|row| all_zero(row)).count();
+    // The observations that share the loss (none skipped: J' = J, the weights of before).
+    let n_kept = (n_obs - skipped).max(1);
     // `reduce` with `Result::and` keeps the first observation's error, like collecting would,
     // without a buffer of results.
     log_w
@@ -172,19 +193,26 @@ pub fn weighted_batch(
         .zip(batch.order.par_chunks_mut(order_len))
         .enumerate()
         .map(|(j, (((((row, idx), xi), w), e), order))| {
-            *e = normalise_weights(row, j)?;
             xi.fill(j);
+            if all_zero(row) {
+                row.fill(0.0);
+                *e = 0.0;
+                idx.fill(0);
+                w.fill(0.0);
+                return Ok(());
+            }
+            *e = normalise_weights(row, j)?;
             match layout {
                 BatchLayout::Resample => {
                     let u: f64 = stream(seed, Stream::Resample, step, j as u64).gen();
                     systematic_resample(row, u, idx);
-                    w.fill(1.0 / (n_obs * per_obs) as f64);
+                    w.fill(1.0 / (n_kept * per_obs) as f64);
                 }
                 BatchLayout::TopWeights => {
                     top_indices(row, idx, order);
                     let top: f64 = idx.iter().map(|&i| row[i]).sum();
                     for (wi, &i) in w.iter_mut().zip(idx.iter()) {
-                        *wi = row[i] / (top * n_obs as f64);
+                        *wi = row[i] / (top * n_kept as f64);
                     }
                 }
             }

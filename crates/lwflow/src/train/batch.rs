@@ -14,7 +14,7 @@ use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::{log_likelihood_blocks, log_likelihood_matrix, Model, Prior};
 use crate::real::Real;
 use crate::rng::{stream, Stream};
-use crate::weights::{normalise_weights, weighted_batch, BatchLayout, EssStats, WeightedBatch};
+use crate::weights::{all_zero, normalise_weights, weighted_batch, BatchLayout, EssStats, WeightedBatch};
 
 use super::chunks::{log_q_at, Chunk};
 use super::proposal::defensive_log_offset;
@@ -245,7 +245,8 @@ impl<T: Real> Batch<T> {
 
     /// Weights of every adaptive draw at temperature `beta`, self-normalised per observation
     /// and scaled by 1/J so that Σ_b w_b = 1: the loss uses all draws, no resampling (they are
-    /// already spread like r ≈ p).
+    /// already spread like r ≈ p). An observation whose draws all have zero likelihood is skipped
+    /// (weights 0, ESS 0, the others scaled by 1/J': [`crate::weights`] module docs).
     pub(crate) fn weigh_all(&mut self, beta: f64) -> Result<()> {
         let (n_obs, m) = (self.log_lik.rows(), self.log_lik.cols());
         ensure(&mut self.log_w, n_obs, m);
@@ -256,11 +257,17 @@ impl<T: Real> Batch<T> {
         }
         self.ess.per_obs.resize(n_obs, 0.0);
         for (j, row) in self.log_w.as_mut_slice().chunks_mut(m).enumerate() {
-            self.ess.per_obs[j] = normalise_weights(row, j)?;
+            self.ess.per_obs[j] = if all_zero(row) {
+                row.fill(0.0);
+                0.0
+            } else {
+                normalise_weights(row, j)?
+            };
         }
+        let n_kept = (n_obs - self.ess.skipped()).max(1);
         self.support_term = 0.0;
         for (b, &wt) in self.log_w.as_slice().iter().enumerate() {
-            let wb = wt / n_obs as f64;
+            let wb = wt / n_kept as f64;
             self.w[b] = T::lit(wb);
             self.support_term += wb * self.ld_all[b];
         }

@@ -77,6 +77,14 @@ pub struct TrainConfig {
     /// Optional wall-clock limit in seconds. Stopping on time makes the result depend on the
     /// machine's speed; leave it unset for runs that must be reproducible from the seed.
     pub time_limit: Option<f64>,
+    /// Optional budget of model calls: likelihood evaluations plus simulations, the
+    /// prior-predictive standardiser's and the validation batch's included, never exceeded. The run
+    /// stops before a step that would exceed it (and validates after the last step run); settings
+    /// whose fixed costs (standardiser, validation batch, one step) already exceed it are refused.
+    /// [`crate::train::fit`] gives the standardiser a tenth of the budget, at most its usual 10,000
+    /// simulations. Unset: no limit.
+    #[serde(default)]
+    pub budget: Option<u64>,
     /// Seed of every random stream; the same seed gives the same model on any thread count.
     pub seed: u64,
 }
@@ -101,6 +109,7 @@ impl Default for TrainConfig {
             temper: TemperConfig::default(),
             reverse_kl: 0.0,
             time_limit: None,
+            budget: None,
             seed: 1,
         }
     }
@@ -182,6 +191,13 @@ pub struct StepReport {
     pub adaptive: bool,
     /// Learning rate used for this step.
     pub lr: f64,
+    /// Likelihood evaluations so far (cumulative, the validation batch's included).
+    pub likelihood_evals: u64,
+    /// Simulator calls so far (cumulative: training and validation observations, and those
+    /// counted before the trainer started, such as the standardiser's).
+    pub simulations: u64,
+    /// Observations skipped so far because every draw had zero likelihood for them.
+    pub skipped_obs: u64,
 }
 
 /// Summary of a finished run; stored in the model file.
@@ -189,7 +205,7 @@ pub struct StepReport {
 pub struct TrainSummary {
     /// Optimiser steps taken (below the budget after early stopping or a time limit).
     pub steps_run: usize,
-    /// Whether the run ended on patience or the time limit.
+    /// Whether the run ended on patience, the time limit or the model-call budget.
     pub stopped_early: bool,
     /// Step whose parameters were kept (best validation loss; the last step of an adaptive run).
     pub best_step: usize,
@@ -210,6 +226,16 @@ pub struct TrainSummary {
     pub draws_per_obs_late: usize,
     /// Likelihood pairs L(x_j|θ_i) evaluated over the run (J·N per prior step, J·M per adaptive step, plus validation).
     pub likelihood_evals: u64,
+    /// Simulator calls x ~ p(x|θ) over the run: J per step, the validation observations and the
+    /// prior-predictive standardiser's (when trained through [`crate::train::fit`]).
+    /// `likelihood_evals + simulations` is the run's cost in model calls (≤ `train.budget`).
+    #[serde(default)]
+    pub simulations: u64,
+    /// (observation, step) pairs left out of a training step because every draw had zero
+    /// likelihood for the observation (its weights are zero, it is excluded from the loss and the
+    /// ESS figures). Validation observations are excluded the same way but not counted here.
+    #[serde(default)]
+    pub skipped_obs: u64,
     /// Wall-clock training time, seconds.
     pub seconds: f64,
     /// (step, train loss, validation loss) at each validation.
@@ -232,6 +258,87 @@ pub struct TrainSummary {
     /// Whether the early steps were tempered.
     #[serde(default)]
     pub tempered: bool,
+}
+
+/// Model calls: likelihood evaluations L(x_j|θ_i) and simulator calls x ~ p(x|θ).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelCalls {
+    /// Likelihood pairs evaluated.
+    pub likelihood_evals: u64,
+    /// Observations simulated.
+    pub simulations: u64,
+}
+
+impl ModelCalls {
+    /// Likelihood evaluations plus simulations: what `train.budget` limits.
+    pub fn total(&self) -> u64 {
+        self.likelihood_evals + self.simulations
+    }
+
+    /// The calls of `n_obs` simulated observations, each weighted against `draws` draws.
+    pub(crate) fn weighted_obs(n_obs: usize, draws: usize) -> Self {
+        Self { likelihood_evals: (n_obs * draws) as u64, simulations: n_obs as u64 }
+    }
+
+    /// The calls of both.
+    pub(crate) fn plus(self, other: Self) -> Self {
+        Self {
+            likelihood_evals: self.likelihood_evals + other.likelihood_evals,
+            simulations: self.simulations + other.simulations,
+        }
+    }
+}
+
+/// Draws each training observation of step `step` is weighted against: N for prior steps
+/// (fewer during an adaptive run's warm-up: a rough start for q needs fewer), M for adaptive ones.
+fn draws_at(cfg: &TrainConfig, adaptive_from: Option<usize>, step: usize) -> usize {
+    match adaptive_from {
+        None => cfg.thetas_per_step,
+        Some(first) if step < first => cfg.thetas_per_step.min(cfg.proposal.warmup_thetas),
+        Some(_) => cfg.proposal.draws_per_obs,
+    }
+}
+
+/// Refuses a budget that cannot cover `spent`, the calls of the steps before training (the
+/// standardiser's simulations, then `what_else`), before they are made.
+pub(crate) fn check_spent(cfg: &TrainConfig, spent: ModelCalls, what_else: &str) -> Result<()> {
+    match cfg.budget {
+        Some(budget) if spent.total() > budget => Err(Error::invalid(
+            "train.budget",
+            format!(
+                "{budget} model calls cannot cover the {} the standardiser's simulations {what_else} need \
+                 before training starts",
+                spent.total()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a budget that cannot cover the calls spent before training, the validation batch and
+/// (once the proposal is known) one step.
+fn check_fixed_costs(
+    cfg: &TrainConfig,
+    spent: ModelCalls,
+    val: ModelCalls,
+    first_step: Option<ModelCalls>,
+) -> Result<()> {
+    let Some(budget) = cfg.budget else { return Ok(()) };
+    let need = spent.plus(val).plus(first_step.unwrap_or_default()).total();
+    if need <= budget {
+        return Ok(());
+    }
+    let step = first_step.map_or(String::new(), |s| format!(", {} for one training step", s.total()));
+    Err(Error::invalid(
+        "train.budget",
+        format!(
+            "{budget} model calls cannot cover the fixed costs of {need}: {} spent before training \
+             (the standardiser's simulations), {} for the validation batch (val_obs × (thetas_per_step + 1)){step}; \
+             raise the budget or lower val_obs, thetas_per_step, obs_per_step",
+            spent.total(),
+            val.total()
+        ),
+    ))
 }
 
 /// Standardisation of the conditioners' context (x and its [`ObsFeatures`]'s statistics) from `n`
@@ -350,6 +457,17 @@ impl<'a, T: Real> Trainer<'a, T> {
     /// Checks the settings against `model` and `flow`, builds the validation batch and runs the
     /// pilot that decides the automatic proposal and tempering, and allocates every buffer.
     pub fn new(model: &'a dyn Model, flow: &'a mut Flow<T>, cfg: &'a TrainConfig) -> Result<Self> {
+        Self::with_spent(model, flow, cfg, ModelCalls::default())
+    }
+
+    /// [`Trainer::new`] for a run that has already spent `spent` model calls (the prior-predictive
+    /// standardiser's simulations, say): they are counted in the summary and against `train.budget`.
+    pub fn with_spent(
+        model: &'a dyn Model,
+        flow: &'a mut Flow<T>,
+        cfg: &'a TrainConfig,
+        spent: ModelCalls,
+    ) -> Result<Self> {
         cfg.validate()?;
         if model.theta_dim() != flow.theta_dim() || model.x_dim() != flow.ctx_dim() {
             return Err(Error::invalid(
@@ -366,8 +484,12 @@ impl<'a, T: Real> Trainer<'a, T> {
         let started = Instant::now();
         let settings = cfg.batch_settings();
         let (d, c) = (flow.theta_dim(), flow.context_width());
+        let val_calls = ModelCalls::weighted_obs(cfg.val_obs, cfg.thetas_per_step);
+        check_fixed_costs(cfg, spent, val_calls, None)?;
         let val = validation_batch(model, flow, cfg, &settings)?;
         let (pilot_ess, adaptive_from, tempered) = pilot(&val, flow, cfg);
+        let first_step = ModelCalls::weighted_obs(cfg.obs_per_step, draws_at(cfg, adaptive_from, 0));
+        check_fixed_costs(cfg, spent, val_calls, Some(first_step))?;
 
         let m = cfg.pairs_per_obs;
         let adaptive_rows = if adaptive_from.is_some() { cfg.obs_per_step * cfg.proposal.draws_per_obs } else { 0 };
@@ -380,8 +502,9 @@ impl<'a, T: Real> Trainer<'a, T> {
             pilot_median_ess: pilot_ess,
             adaptive_from,
             tempered,
-            // The validation batch's likelihood evaluations, spent here.
-            likelihood_evals: val.log_lik.as_slice().len() as u64,
+            // The validation batch's calls, spent here, after those spent before.
+            likelihood_evals: spent.likelihood_evals + val.log_lik.as_slice().len() as u64,
+            simulations: spent.simulations + cfg.val_obs as u64,
             history: Vec::with_capacity(validations),
             ess_history: Vec::with_capacity(validations),
             beta_history: Vec::with_capacity(validations),
@@ -415,9 +538,22 @@ impl<'a, T: Real> Trainer<'a, T> {
         })
     }
 
-    /// Whether the run is over: the step budget is spent, or it stopped on patience or time.
+    /// Whether the run is over: the step budget is spent, it stopped on patience or time, or the
+    /// next step would exceed `train.budget`.
     pub fn is_done(&self) -> bool {
-        self.stopped || self.summary.steps_run >= self.cfg.steps
+        self.stopped || self.summary.steps_run >= self.cfg.steps || self.out_of_budget()
+    }
+
+    /// Model calls spent so far.
+    pub fn calls(&self) -> ModelCalls {
+        ModelCalls { likelihood_evals: self.summary.likelihood_evals, simulations: self.summary.simulations }
+    }
+
+    /// Whether the next step's model calls would take the run over `train.budget`.
+    fn out_of_budget(&self) -> bool {
+        let step = self.summary.steps_run;
+        let next = ModelCalls::weighted_obs(self.cfg.obs_per_step, draws_at(self.cfg, self.adaptive_from, step));
+        self.cfg.budget.is_some_and(|budget| self.calls().plus(next).total() > budget)
     }
 
     /// Steps taken so far.
@@ -440,6 +576,8 @@ impl<'a, T: Real> Trainer<'a, T> {
         let adaptive = self.adaptive_from.is_some_and(|s| step >= s);
         let (loss, beta) = if adaptive { self.adaptive_gradient(step)? } else { self.prior_gradient(step)? };
         self.summary.likelihood_evals += self.batch.log_lik.as_slice().len() as u64;
+        self.summary.simulations += cfg.obs_per_step as u64;
+        self.summary.skipped_obs += self.batch.ess.skipped() as u64;
         if beta < 1.0 {
             self.summary.beta_one_step = step + 1;
         }
@@ -451,23 +589,24 @@ impl<'a, T: Real> Trainer<'a, T> {
         let ess = &self.batch.ess;
         let (ess_mean, ess_min) = (ess.mean(), ess.min());
         self.ess_scratch.clear();
-        self.ess_scratch.extend_from_slice(&ess.per_obs);
+        self.ess_scratch.extend(ess.per_obs.iter().filter(|&&e| e > 0.0));
         let ess_median = median(&mut self.ess_scratch);
         self.ess_sum += ess_mean;
         self.ess_trace.push((ess_min, ess_median));
         self.summary.draws_per_obs_late = self.batch.log_lik.cols();
         self.summary.steps_run = step + 1;
 
-        // The last step run (budget or time limit) always validates, so every run has a
-        // validation loss and kept parameters to report.
+        // The last step run (steps, time limit or model-call budget) always validates, so every
+        // run has a validation loss and kept parameters to report.
         let out_of_time = cfg.time_limit.is_some_and(|t| self.started.elapsed().as_secs_f64() > t);
+        let out_of_calls = step + 1 < cfg.steps && self.out_of_budget();
         let mut val_loss = None;
-        if (step + 1) % cfg.val_every == 0 || step + 1 == cfg.steps || out_of_time {
+        if (step + 1) % cfg.val_every == 0 || step + 1 == cfg.steps || out_of_time || out_of_calls {
             let v = self.validate()?;
             self.record_validation(v, ess_mean, beta);
             val_loss = Some(v);
         }
-        if self.since_best >= cfg.patience || out_of_time {
+        if self.since_best >= cfg.patience || out_of_time || out_of_calls {
             self.summary.stopped_early = true;
             self.stopped = true;
         }
@@ -482,6 +621,9 @@ impl<'a, T: Real> Trainer<'a, T> {
             beta,
             adaptive,
             lr,
+            likelihood_evals: self.summary.likelihood_evals,
+            simulations: self.summary.simulations,
+            skipped_obs: self.summary.skipped_obs,
         })
     }
 
@@ -490,9 +632,7 @@ impl<'a, T: Real> Trainer<'a, T> {
     fn prior_gradient(&mut self, step: usize) -> Result<(f64, f64)> {
         let cfg = self.cfg;
         let flow: &Flow<T> = self.flow;
-        // The warm-up of an adaptive run only needs a rough start for q: fewer draws.
-        let n_theta = cfg.thetas_per_step;
-        let n = if self.adaptive_from.is_some() { n_theta.min(cfg.proposal.warmup_thetas) } else { n_theta };
+        let n = draws_at(cfg, self.adaptive_from, step);
         let x = self.x_sim.as_ref();
         self.batch.draw_prior(self.model, flow, x, n, cfg.seed, Stream::Theta, step as u64)?;
         let beta = self.tempering.update(&cfg.temper, self.tempered, step, cfg.steps, &self.batch.log_lik, None);
