@@ -298,4 +298,30 @@ mod tests {
             assert!((e.per_obs[1] - 7.52).abs() < 0.01);
         }
     }
+
+    /// An observation with no likelihood anywhere is skipped: its pairs get weight 0, the other
+    /// two share the loss (Σ w = 1, each observation's pairs 1/2), its ESS is 0 and left out of
+    /// the summaries, and the others' pairs and ESS are those of a batch without it.
+    #[test]
+    fn observation_without_likelihood_is_skipped() {
+        for layout in [BatchLayout::Resample, BatchLayout::TopWeights] {
+            let peaks = |j: usize, i: usize| -((i as f64 - 10.0 * j as f64) / 3.0).powi(2);
+            let mut lw = Mat::from_fn(3, 50, |j, i| if j == 1 { f64::NEG_INFINITY } else { peaks(j, i) });
+            let (mut b, mut e) = (WeightedBatch::default(), EssStats::default());
+            weighted_batch(&mut lw, layout, 8, 1, 0, &mut b, &mut e).expect("a skipped observation is no error");
+            assert_eq!((e.skipped(), e.per_obs[1]), (1, 0.0));
+            assert!(b.w[8..16].iter().all(|&w| w == 0.0), "{layout:?}: skipped pairs carry weight");
+            for j in [0, 2] {
+                let sum: f64 = b.w[8 * j..8 * (j + 1)].iter().sum();
+                assert!((sum - 0.5).abs() < 1e-12, "{layout:?} obs {j}: {sum}");
+            }
+            let mut full = Mat::from_fn(3, 50, peaks);
+            let (mut b3, mut e3) = (WeightedBatch::default(), EssStats::default());
+            weighted_batch(&mut full, layout, 8, 1, 0, &mut b3, &mut e3).unwrap();
+            assert_eq!(b.theta_idx[16..], b3.theta_idx[16..]);
+            let kept = [e3.per_obs[0], e3.per_obs[2]];
+            assert_eq!(e.min(), kept[0].min(kept[1]));
+            assert!((e.mean() - (kept[0] + kept[1]) / 2.0).abs() < 1e-12);
+        }
+    }
 }
