@@ -8,8 +8,8 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use lwflow::settings::{
-    parse_choice, BaseFamily, BaseSettings, Choice, Components, CouplingFamily, FlowSettings, Fraction, NonNegativeF64,
-    OpenFraction, Positive, PositiveF64, Settings, TrainSettings, ValueError,
+    parse_choice, BaseFamily, BaseSettings, Choice, Components, CouplingFamily, FlowSettings, Fraction, LearningRate,
+    NonNegativeF64, OpenFraction, Positive, PositiveF64, Settings, TailBound, TrainSettings, ValueError,
 };
 use lwflow::train::{MixtureInit, ProposalKind, Toggle};
 use lwflow::weights::BatchLayout;
@@ -253,9 +253,9 @@ pub struct TrainArgs {
     /// Spline bins (with --flow spline).
     #[arg(long)]
     pub bins: Option<Positive>,
-    /// Splines act on [-B, B] and are the identity outside (with --flow spline).
+    /// Splines act on [-B, B] and are the identity outside (with --flow spline); B ≤ 1000.
     #[arg(long)]
-    pub tail_bound: Option<PositiveF64>,
+    pub tail_bound: Option<TailBound>,
     /// Number of coupling layers.
     #[arg(long)]
     pub layers: Option<Positive>,
@@ -293,9 +293,9 @@ pub struct TrainArgs {
     /// Prior draws θ per step, shared by all observations of the step (prior proposal).
     #[arg(long)]
     pub thetas_per_step: Option<Positive>,
-    /// Adam learning rate.
+    /// Adam learning rate, in (0, 1].
     #[arg(long, allow_negative_numbers = true)]
-    pub lr: Option<PositiveF64>,
+    pub lr: Option<LearningRate>,
     /// Global gradient-norm clip applied before each Adam step [default: 10].
     #[arg(long, allow_negative_numbers = true)]
     pub clip_norm: Option<PositiveF64>,
@@ -620,7 +620,7 @@ mod tests {
         assert_eq!(t.base, Some(BaseFamily::Gmm));
         assert_eq!(t.components, Some(Components::Count(Positive::new(6).unwrap())));
         assert_eq!(t.steps.map(Positive::get), Some(500));
-        assert_eq!(t.lr.map(PositiveF64::get), Some(1e-3));
+        assert_eq!(t.lr.map(LearningRate::get), Some(1e-3));
         assert!(t.quiet);
         assert_eq!((t.seed, t.out, t.config), (None, None, None));
         let cli = parse("lwflow train --config run.toml --seed 5").unwrap();

@@ -389,7 +389,7 @@ lr = 0.002
         assert_eq!(f.set_members.map(Positive::get), Some(3));
         let t = &m.train;
         assert_eq!(
-            (t.steps.map(Positive::get), t.layout, t.lr.map(PositiveF64::get)),
+            (t.steps.map(Positive::get), t.layout, t.lr.map(lwflow::settings::LearningRate::get)),
             (Some(20), Some(BatchLayout::TopWeights), Some(0.002))
         );
         let m = merged(&file, "--seed 1 --steps 5 --base cgmm");

@@ -42,6 +42,18 @@ pub const MAX_THREADS: usize = 1024;
 pub const MAX_MODEL_FILE_BYTES: u64 = 1 << 32;
 /// Bytes of an external model's stderr kept for error messages (the tail; older bytes are dropped).
 pub const MAX_STDERR_TAIL: usize = 64 * 1024;
+/// Largest Adam learning rate (`--lr`, key `[train] lr`). Adam moves each weight by about the
+/// learning rate per step; beyond 1 the first steps throw the weights far outside the range the
+/// network works in, and q becomes NaN at step 0 for rates near the float range.
+pub const MAX_LEARNING_RATE: f64 = 1.0;
+/// Largest spline tail bound B (`--tail-bound`, key `[flow] tail_bound`). θ reaches the splines
+/// standardised (unit scale), so [−B, B] with B in the tens already covers it; beyond 10³ the
+/// knots, placed in f32 on an interval 2B wide, lose the resolution unit-scale detail needs, and
+/// near the float range 2B overflows.
+pub const MAX_TAIL_BOUND: f64 = 1000.0;
+/// SMC particles per observation (`lwflow components --particles`, and two per requested sample
+/// of an SMC reference): the particles, their copies and likelihoods stay within a few GiB.
+pub const MAX_SMC_PARTICLES: usize = 1 << 24;
 /// Longest external-model timeout, in seconds (a week; `Duration` overflows far above).
 pub const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
@@ -49,6 +61,15 @@ pub const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 pub fn check_count(what: &str, value: usize, limit: usize, reason: &'static str) -> Result<()> {
     if value > limit {
         return Err(Error::Limit { what: what.to_string(), value: value as u64, limit: limit as u64, reason });
+    }
+    Ok(())
+}
+
+/// Fails with [`Error::Invalid`] unless `value` is a finite number in (0, `max`]; `what` names the
+/// flag and key.
+pub fn check_positive_at_most(what: &str, value: f64, max: f64) -> Result<()> {
+    if !(value > 0.0 && value <= max) {
+        return Err(Error::invalid(what, format!("{value:?} is outside (0, {max}]")));
     }
     Ok(())
 }
@@ -84,6 +105,13 @@ pub fn check_flow(cfg: &FlowConfig) -> Result<()> {
         MAX_COMPONENTS,
         "spreading the initial means is O(K²) per step",
     )?;
+    if let CouplingConfig::Spline { tail_bound, .. } = cfg.coupling {
+        check_positive_at_most(
+            "spline tail bound (--tail-bound, key `[flow] tail_bound`)",
+            tail_bound,
+            MAX_TAIL_BOUND,
+        )?;
+    }
     let n_params = param_lower_bound(cfg);
     check_count("trainable parameters of the flow", n_params, MAX_PARAMS, "2²⁸ parameters, 1 GiB in f32")
 }
@@ -108,6 +136,7 @@ pub fn param_lower_bound(cfg: &FlowConfig) -> usize {
 
 /// Every size of a training run within its limit (the config keys and flags that set them).
 pub fn check_train(cfg: &TrainConfig) -> Result<()> {
+    check_positive_at_most("learning rate (--lr, key `[train] lr`)", cfg.lr, MAX_LEARNING_RATE)?;
     check_count(
         "observations per step (--obs-per-step, key `obs_per_step`)",
         cfg.obs_per_step,

@@ -17,10 +17,11 @@
 //! | `[base] components` | `--components` | [`Components`] | the task's; `auto` for a built-in task |
 //! | `[flow] kind` | `--flow` | [`CouplingFamily`] | spline |
 //! | `[flow] layers`, `hidden`, `depth` | `--layers` … | [`Positive`] | 6, 128, 2 |
-//! | `[flow] bins`, `tail_bound` | `--bins` … | [`Positive`], [`PositiveF64`] | 8, 5 |
+//! | `[flow] bins`, `tail_bound` | `--bins` … | [`Positive`], [`TailBound`] (≤ 10³) | 8, 5 |
 //! | `[flow] set_members` | `--set-members` | [`Positive`] | 1 (slcp: 4) |
 //! | `[train] steps`, `obs_per_step`, `thetas_per_step`, `batch`, `draws_per_obs` | `--steps` … | [`Positive`] | [`TrainConfig::default`] |
-//! | `[train] lr`, `clip_norm`, `time_limit` | `--lr` … | [`PositiveF64`] | 10⁻³, 10, none |
+//! | `[train] lr` | `--lr` | [`LearningRate`] (≤ 1) | 10⁻³ |
+//! | `[train] clip_norm`, `time_limit` | `--clip-norm` … | [`PositiveF64`] | 10, none |
 //! | `[train] layout`, `mixture_init`, `proposal`, `temper` | `--layout` … | [`Choice`] | resample, separated, auto, auto |
 //! | `[train] prior_share`, `temper_end` | `--prior-share` … | [`Fraction`] | 0.25, 0.5 |
 //! | `[train] temper_target` | `--temper-target` | [`OpenFraction`] | 0.5 |
@@ -35,7 +36,9 @@ pub mod values;
 
 pub use choice::{parse_choice, BaseFamily, Choice, CouplingFamily};
 pub use resolve::Resolved;
-pub use values::{Components, Fraction, NonNegativeF64, OpenFraction, Positive, PositiveF64, ValueError};
+pub use values::{
+    Components, Fraction, LearningRate, NonNegativeF64, OpenFraction, Positive, PositiveF64, TailBound, ValueError,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -90,7 +93,7 @@ pub struct FlowSettings {
     /// Spline bins (spline couplings only).
     pub bins: Option<Positive>,
     /// Splines act on [−B, B] (spline couplings only).
-    pub tail_bound: Option<PositiveF64>,
+    pub tail_bound: Option<TailBound>,
 }
 
 /// The training run.
@@ -106,7 +109,7 @@ pub struct TrainSettings {
     /// Rows per step with the prior proposal: J × pairs per observation.
     pub batch: Option<Positive>,
     /// Peak Adam learning rate.
-    pub lr: Option<PositiveF64>,
+    pub lr: Option<LearningRate>,
     /// Global gradient-norm clip.
     pub clip_norm: Option<PositiveF64>,
     /// Which (θ, x) pairs of the weight matrix the flow is trained on.
@@ -179,7 +182,7 @@ mod tests {
         assert_eq!(merged.base.components, Some(Components::Count(Positive::new(6).expect("valid"))));
         assert_eq!(merged.train.steps.map(Positive::get), Some(5));
         assert_eq!(merged.train.layout, Some(BatchLayout::TopWeights));
-        assert_eq!(merged.train.lr.map(PositiveF64::get), Some(0.002));
+        assert_eq!(merged.train.lr.map(LearningRate::get), Some(0.002));
         // The other order: the file wins where both speak.
         let merged = Settings::overlay([flags, file.clone()]);
         assert_eq!((merged.base.kind, merged.train.steps.map(Positive::get)), (Some(BaseFamily::Gmm), Some(20)));
@@ -193,6 +196,8 @@ mod tests {
         assert!(err(serde_json::json!({ "train": { "stepz": 2 } })).contains("stepz"));
         assert!(err(serde_json::json!({ "flow": { "layers": 0 } })).contains("at least 1"));
         assert!(err(serde_json::json!({ "train": { "prior_share": 1.5 } })).contains("(0, 1]"));
+        assert!(err(serde_json::json!({ "train": { "lr": 1e308 } })).contains("learning-rate range"));
+        assert!(err(serde_json::json!({ "flow": { "tail_bound": 1e308 } })).contains("tail-bound range"));
         assert!(err(serde_json::json!({ "train": { "layout": "top" } })).contains("top-weights"));
     }
 }

@@ -2,8 +2,8 @@
 //! components and which coupling parameters a partial set of settings means.
 
 use super::{
-    BaseFamily, BaseSettings, Components, CouplingFamily, FlowSettings, Fraction, NonNegativeF64, OpenFraction,
-    Positive, PositiveF64, Settings, TrainSettings,
+    BaseFamily, BaseSettings, Components, CouplingFamily, FlowSettings, Fraction, LearningRate, NonNegativeF64,
+    OpenFraction, Positive, PositiveF64, Settings, TailBound, TrainSettings,
 };
 use crate::error::{Error, Result};
 use crate::flow::{BaseConfig, CouplingConfig, FlowConfig, ObsFeatures};
@@ -86,7 +86,7 @@ impl FlowSettings {
         match &mut flow.coupling {
             CouplingConfig::Spline { bins, tail_bound } => {
                 *bins = self.bins.map_or(*bins, Positive::get);
-                *tail_bound = self.tail_bound.map_or(*tail_bound, PositiveF64::get);
+                *tail_bound = self.tail_bound.map_or(*tail_bound, TailBound::get);
             }
             CouplingConfig::Affine { .. } => {}
         }
@@ -118,7 +118,7 @@ impl TrainSettings {
         }
         set_count(&mut train.proposal.draws_per_obs, self.draws_per_obs);
         let set_number = |to: &mut f64, from: Option<f64>| *to = from.unwrap_or(*to);
-        set_number(&mut train.lr, self.lr.map(PositiveF64::get));
+        set_number(&mut train.lr, self.lr.map(LearningRate::get));
         set_number(&mut train.clip_norm, self.clip_norm.map(PositiveF64::get));
         set_number(&mut train.proposal.prior_share, self.prior_share.map(Fraction::get));
         set_number(&mut train.temper.target_ess_fraction, self.temper_target.map(OpenFraction::get));

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::limits::{MAX_LEARNING_RATE, MAX_TAIL_BOUND};
+
 /// Why a setting's value was rejected: what was given and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -16,7 +18,7 @@ pub struct ValueError(pub(crate) String);
 /// "'{s}' is not $what".
 macro_rules! checked_value {
     ($(#[$doc:meta])* $name:ident($inner:ty) read as $raw:ty = $raw_name:literal, $what:literal,
-     |$v:ident| $check:expr, $expected:literal) => {
+     |$v:ident| $check:expr, $expected:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = $raw_name)]
@@ -39,7 +41,8 @@ macro_rules! checked_value {
             fn try_from($v: $raw) -> Result<Self, ValueError> {
                 match $check {
                     Some(ok) => Ok(Self(ok)),
-                    None => Err(ValueError(format!(concat!("{} ", $expected), $v))),
+                    // Debug: the shortest form that reads back (1e308, not 309 digits).
+                    None => Err(ValueError(format!("{:?} {}", $v, $expected))),
                 }
             }
         }
@@ -68,10 +71,24 @@ checked_value! {
 }
 
 checked_value! {
-    /// A finite number > 0: learning rate, clip norm, time limit, tail bound.
+    /// A finite number > 0: clip norm, time limit.
     PositiveF64(f64) read as f64 = "f64", "a number",
     |v| (v.is_finite() && v > 0.0).then_some(v),
     "must be a finite number greater than 0"
+}
+
+checked_value! {
+    /// An Adam learning rate in (0, [`MAX_LEARNING_RATE`]].
+    LearningRate(f64) read as f64 = "f64", "a number",
+    |v| (v > 0.0 && v <= MAX_LEARNING_RATE).then_some(v),
+    format!("is outside the learning-rate range (0, {MAX_LEARNING_RATE}]")
+}
+
+checked_value! {
+    /// A spline tail bound B in (0, [`MAX_TAIL_BOUND`]]: the splines act on [−B, B].
+    TailBound(f64) read as f64 = "f64", "a number",
+    |v| (v > 0.0 && v <= MAX_TAIL_BOUND).then_some(v),
+    format!("is outside the tail-bound range (0, {MAX_TAIL_BOUND}]")
 }
 
 checked_value! {
@@ -177,6 +194,19 @@ mod tests {
         assert_eq!(e, "inf must be a finite number greater than 0");
         assert_eq!("x".parse::<PositiveF64>().expect_err("text").to_string(), "'x' is not a number");
         assert!(NonNegativeF64::new(f64::NAN).is_err() && Fraction::new(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn learning_rate_and_tail_bound_have_an_upper_limit() {
+        assert_eq!("1e-3".parse::<LearningRate>().map(LearningRate::get), Ok(1e-3));
+        assert_eq!(LearningRate::new(MAX_LEARNING_RATE).map(LearningRate::get), Ok(MAX_LEARNING_RATE));
+        let e = "1e308".parse::<LearningRate>().expect_err("too large").to_string();
+        assert_eq!(e, format!("1e308 is outside the learning-rate range (0, {MAX_LEARNING_RATE}]"));
+        assert!(LearningRate::new(0.0).is_err() && LearningRate::new(f64::NAN).is_err());
+        assert_eq!("5".parse::<TailBound>().map(TailBound::get), Ok(5.0));
+        let e = TailBound::new(1e308).expect_err("too large").to_string();
+        assert_eq!(e, format!("1e308 is outside the tail-bound range (0, {MAX_TAIL_BOUND}]"));
+        assert!(TailBound::new(-1.0).is_err() && TailBound::new(f64::INFINITY).is_err());
     }
 
     #[test]
