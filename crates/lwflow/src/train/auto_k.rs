@@ -178,6 +178,12 @@ pub fn auto_components(model: &dyn Model, cfg: &AutoKConfig) -> Result<AutoK> {
     if cfg.n_obs == 0 || cfg.k_max == 0 || cfg.smc_moves_per_stage == 0 {
         return Err(Error::invalid("auto components", "n_obs, k_max and smc_moves_per_stage must be ≥ 1"));
     }
+    crate::limits::check_count(
+        "SMC particles per observation (--particles)",
+        cfg.n_particles,
+        crate::limits::MAX_SMC_PARTICLES,
+        "the particles of one SMC run must fit a few GiB",
+    )?;
     if !(cfg.dip_ratio > 0.0 && cfg.dip_ratio < 1.0) {
         return Err(Error::invalid("auto components dip_ratio", format!("{}: need 0 < r < 1", cfg.dip_ratio)));
     }

@@ -106,7 +106,8 @@ impl Default for SmcConfig {
 }
 
 /// Runs adaptive-tempering SMC for the posterior of `model` at observation `x`.
-/// Errors: `x` of the wrong length; invalid settings (N < 100, a target fraction outside (0, 1),
+/// Errors: `x` of the wrong length; invalid settings (N < 100 or above
+/// [`crate::limits::MAX_SMC_PARTICLES`], a target fraction outside (0, 1),
 /// zero moves or stages); a NaN or +inf log-likelihood ([`Error::BadLogLikelihood`], `row` = the
 /// particle); zero likelihood on every prior draw ([`Error::DegenerateWeights`]); β short of 1
 /// after `max_stages`.
@@ -117,6 +118,12 @@ pub fn smc_reference(model: &dyn Model, x: &[f64], cfg: &SmcConfig) -> Result<Sm
     if cfg.n_particles < MIN_PARTICLES {
         return Err(Error::invalid("smc n_particles", format!("{}: need at least {MIN_PARTICLES}", cfg.n_particles)));
     }
+    crate::limits::check_count(
+        "SMC particles (--particles; an SMC reference uses two per sample of --num)",
+        cfg.n_particles,
+        crate::limits::MAX_SMC_PARTICLES,
+        "the particles of one SMC run must fit a few GiB",
+    )?;
     if !(cfg.target_ess_fraction > 0.0 && cfg.target_ess_fraction < 1.0) {
         return Err(Error::invalid("smc target_ess_fraction", format!("{}: need 0 < f < 1", cfg.target_ess_fraction)));
     }
