@@ -142,8 +142,18 @@ pub fn importance_resample<T: Real>(
         model.log_likelihood_at(x, draws.as_ref(), &mut log_lik)?;
         for r in 0..round_draws {
             let log_prior = model.prior().log_density(draws.row(r));
-            if log_q[r].is_nan() {
-                return Err(Error::invalid("importance proposal", format!("log q is NaN at draw {}", log_w.len())));
+            // `Flow::log_prob` refuses NaN and +inf already; kept so a weight can never be NaN,
+            // and the error blames q (the model file), not the likelihood, naming the observation.
+            if log_q[r].is_nan() || log_q[r] == f64::INFINITY {
+                return Err(Error::NonFiniteOutput {
+                    what: "log q(θ|x) of the importance proposal (the model file's flow)",
+                    obs: crate::finite::describe_obs(x),
+                    bad: 1,
+                    total: round_draws,
+                    row: r,
+                    value: log_q[r],
+                    reason: crate::finite::reason(flow, x),
+                });
             }
             if log_lik[r].is_nan() || log_lik[r] == f64::INFINITY {
                 return Err(Error::BadLogLikelihood { row: log_w.len(), obs: 0, value: log_lik[r] });
