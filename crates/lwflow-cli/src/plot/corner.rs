@@ -53,7 +53,7 @@ pub fn corner(
     }
     let labels = if labels.is_empty() { default_labels(dim) } else { labels.to_vec() };
     let ranges = (0..dim)
-        .map(|c| axis_range(samples, overlay, c))
+        .map(|c| axis_range(samples, overlay, c).with_context(|| format!("{} (column {})", labels[c], c + 1)))
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("{}: corner plot", at()))?;
     let fig = CornerFigure { samples, overlay, labels, title, ranges };
@@ -61,6 +61,7 @@ pub fn corner(
 }
 
 /// Axis range of column `c`: the AXIS_QUANTILES of samples and overlay together, padded by 5 %.
+/// Errors say which set holds the non-finite values, or that the values are too far apart to draw.
 fn axis_range(samples: MatRef<f64>, overlay: Option<MatRef<f64>>, c: usize) -> Result<(f64, f64)> {
     let mut values: Vec<f64> = (0..samples.rows()).map(|r| samples.at(r, c)).collect();
     if let Some(o) = overlay {
@@ -68,13 +69,21 @@ fn axis_range(samples: MatRef<f64>, overlay: Option<MatRef<f64>>, c: usize) -> R
     }
     values.retain(|v| v.is_finite());
     if values.is_empty() {
-        bail!("column {} has no finite values", c + 1);
+        let of_overlay = overlay.map_or(String::new(), |o| format!(" and none of the {} reference draws", o.rows()));
+        bail!(
+            "none of the {} samples{of_overlay} is a finite number (all NaN or ±inf), so there is nothing to draw",
+            samples.rows()
+        );
     }
     values.sort_by(f64::total_cmp);
     let pick = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
     let (lo, hi) = (pick(AXIS_QUANTILES.0), pick(AXIS_QUANTILES.1));
     let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
-    Ok((lo - pad, hi + pad))
+    let range = (lo - pad, hi + pad);
+    if !(range.0.is_finite() && range.1.is_finite()) {
+        bail!("the values span [{lo:e}, {hi:e}], too wide for an axis (its width overflows a float)");
+    }
+    Ok(range)
 }
 
 /// Equal plotting rectangles on a grid of `n_rows` × `n_cols` cells, with `left` and `bottom`
@@ -275,5 +284,13 @@ mod tests {
         check_outputs(dir, "corner6", |p| corner(p, samples.as_ref(), None, &labels, "6-D, no overlay"));
         let too_wide = Mat::<f64>::zeros(10, 7);
         assert!(corner(&dir.join("wide.png"), too_wide.as_ref(), None, &[], "").is_err());
+        // A column without a finite value, or too wide to draw, is named with what is wrong.
+        let mut bad = mixture_samples(50, 2, 4, 0.45);
+        (0..50).for_each(|r| bad.row_mut(r)[1] = f64::NAN);
+        let msg = format!("{:#}", corner(&dir.join("nan.png"), bad.as_ref(), None, &[], "").unwrap_err());
+        assert!(msg.contains("(column 2)") && msg.contains("none of the 50 samples is a finite number"), "{msg}");
+        (0..50).for_each(|r| bad.row_mut(r)[1] = if r % 2 == 0 { 1e308 } else { -1e308 });
+        let msg = format!("{:#}", corner(&dir.join("wide.png"), bad.as_ref(), None, &[], "").unwrap_err());
+        assert!(msg.contains("(column 2)") && msg.contains("too wide for an axis"), "{msg}");
     }
 }
