@@ -379,3 +379,49 @@ fn cause_13_same_seed_gives_identical_model_files_except_the_timings() {
     };
     assert_eq!(without_timings(&files[0]), without_timings(&files[1]));
 }
+
+#[test]
+fn cause_12_learning_rate_and_tail_bound_are_refused_with_their_range() {
+    // From a file or flags (the settings layer): the value and its stated range.
+    let settings = |json| serde_json::from_value::<lwflow::settings::Settings>(json).unwrap_err().to_string();
+    let msg = settings(serde_json::json!({ "train": { "lr": 1e308 } }));
+    assert!(msg.contains("1e308") && msg.contains("learning-rate range (0, 1]"), "{msg}");
+    let msg = settings(serde_json::json!({ "flow": { "tail_bound": 1e308 } }));
+    assert!(msg.contains("1e308") && msg.contains("tail-bound range (0, 1000]"), "{msg}");
+    // From the library's own configs: refused before step 0, naming the flag and key.
+    let model = lwflow::tasks::by_name("square2d").unwrap();
+    let train = TrainConfig { lr: 1e308, ..TrainConfig::default() };
+    let cfg = FlowConfig::new(2, 2, BaseConfig::Gaussian);
+    let msg = lwflow::train::fit(model.as_ref(), cfg, train, &mut |_| {}).unwrap_err().to_string();
+    assert!(msg.contains("--lr") && msg.contains("[train] lr") && msg.contains("(0, 1]"), "{msg}");
+    let cfg = FlowConfig {
+        coupling: lwflow::flow::CouplingConfig::Spline { bins: 8, tail_bound: 1e308 },
+        ..FlowConfig::new(2, 2, BaseConfig::Gaussian)
+    };
+    let norm = Standardizer { mean: vec![0.0; 2], std: vec![1.0; 2] };
+    let msg = Flow::<f32>::new(cfg, model.prior(), norm, 1).unwrap_err().to_string();
+    assert!(msg.contains("--tail-bound") && msg.contains("[flow] tail_bound") && msg.contains("(0, 1000]"), "{msg}");
+}
+
+#[test]
+fn cause_04_smc_particles_have_a_stated_limit() {
+    let model = lwflow::tasks::by_name("square2d").unwrap();
+    let cfg = lwflow::train::AutoKConfig { n_particles: 1 << 40, ..Default::default() };
+    let msg = lwflow::train::auto_components(model.as_ref(), &cfg).unwrap_err().to_string();
+    assert!(msg.contains("--particles") && msg.contains(&(1usize << 40).to_string()) && msg.contains("limit"), "{msg}");
+    let cfg = lwflow::reference::SmcConfig { n_particles: 1 << 40, ..Default::default() };
+    let msg = lwflow::reference::smc_reference(model.as_ref(), &[1.0, 1.0], &cfg).unwrap_err().to_string();
+    assert!(msg.contains("--particles") && msg.contains("limit"), "{msg}");
+}
+
+#[test]
+fn cause_12_importance_blames_q_not_the_likelihood() {
+    let (flow, _) = flow();
+    let model = lwflow::tasks::by_name("square2d").unwrap();
+    let cfg = lwflow::importance::ImportanceConfig::default();
+    let msg = lwflow::importance::importance_resample(model.as_ref(), &flow, &[1e39, 1.0], 100, &cfg, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("x = [1e39, 1]") && msg.contains("prior predictive"), "{msg}");
+    assert!(!msg.contains("log-likelihood"), "the likelihood is blamed: {msg}");
+}
