@@ -201,3 +201,60 @@ fn cause_12_messages_name_the_cause() {
     let msg = stderr(&o);
     assert!(o.status.code() == Some(1) && msg.contains("--num 1") && msg.contains("at least 10"), "{msg}");
 }
+
+#[test]
+fn cause_12_lr_and_tail_bound_state_their_range_as_flags_and_keys() {
+    let dir = scratch();
+    let out = dir.path().join("m.lwf");
+    let out = out.to_str().unwrap();
+    for (flag, range) in [("--lr", "(0, 1]"), ("--tail-bound", "(0, 1000]")] {
+        let o = lwflow(&["train", "--task", "square2d", flag, "1e308", "--out", out]);
+        let msg = stderr(&o);
+        assert!(o.status.code() == Some(2) && msg.contains(flag) && msg.contains(range), "{msg}");
+    }
+    for (table, key, range) in [("train", "lr", "(0, 1]"), ("flow", "tail_bound", "(0, 1000]")] {
+        let config = dir.path().join(format!("{key}.toml"));
+        std::fs::write(&config, format!("task = \"square2d\"\n[{table}]\n{key} = 1e308\n")).unwrap();
+        let o = lwflow(&["train", "--config", config.to_str().unwrap(), "--out", out]);
+        let msg = stderr(&o);
+        assert!(o.status.code() == Some(1) && msg.contains(key) && msg.contains(range), "{msg}");
+    }
+    assert!(!Path::new(out).exists(), "refused before training");
+}
+
+#[test]
+fn cause_04_smc_particles_beyond_their_limit_name_the_flag() {
+    let o = lwflow(&["components", "--task", "square2d", "--seeds", "1", "--particles", "1000000000000"]);
+    let msg = stderr(&o);
+    assert!(o.status.code() == Some(1) && msg.contains("--particles") && msg.contains("limit"), "{msg}");
+}
+
+#[test]
+fn cause_12_the_corner_plot_names_the_column_and_what_is_wrong() {
+    let dir = scratch();
+    let model = tiny_model(dir.path());
+    // Reference draws whose second column spans ±1e308: the axis width overflows.
+    let reference = dir.path().join("ref.csv");
+    let rows: String = (0..2000).map(|i| format!("0.5,{}e308\n", if i % 2 == 0 { 1 } else { -1 })).collect();
+    std::fs::write(&reference, format!("theta_1,theta_2\n{rows}")).unwrap();
+    let plot = dir.path().join("corner.png");
+    let o = lwflow(&[
+        "plot",
+        "--model",
+        model.to_str().unwrap(),
+        "--obs",
+        "1,1",
+        "--num",
+        "100",
+        "--reference",
+        reference.to_str().unwrap(),
+        "--out",
+        plot.to_str().unwrap(),
+    ]);
+    let msg = stderr(&o);
+    assert!(
+        o.status.code() == Some(1) && msg.contains("θ2 (column 2)") && msg.contains("too wide for an axis"),
+        "{msg}"
+    );
+    assert!(!plot.exists());
+}
