@@ -31,10 +31,12 @@
 //! `--base` and `--flow`.
 
 pub mod choice;
+mod keywords;
 mod resolve;
 pub mod values;
 
 pub use choice::{parse_choice, BaseFamily, Choice, CouplingFamily};
+pub use keywords::Keyword;
 pub use resolve::Resolved;
 pub use values::{
     Components, Fraction, LearningRate, NonNegativeF64, OpenFraction, Positive, PositiveF64, TailBound, ValueError,

@@ -31,6 +31,8 @@ pub use trainer::{
     AUTO_ESS_THRESHOLD,
 };
 
+use std::ops::ControlFlow;
+
 use crate::error::Result;
 use crate::flow::{Flow, FlowConfig};
 use crate::model::Model;
@@ -53,6 +55,21 @@ pub fn fit(
     train_cfg: TrainConfig,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<(Flow<f32>, FlowMeta)> {
+    fit_until(model, flow_cfg, train_cfg, &mut |r| {
+        on_step(r);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`fit`], stopped early when `on_step` returns [`ControlFlow::Break`] (a user's interrupt): the
+/// flow and metadata are then those of a run whose budget ended at that step (the best
+/// validated parameters so far, `summary.steps_run` the steps taken).
+pub fn fit_until(
+    model: &dyn Model,
+    flow_cfg: FlowConfig,
+    train_cfg: TrainConfig,
+    on_step: &mut dyn FnMut(&StepReport) -> ControlFlow<()>,
+) -> Result<(Flow<f32>, FlowMeta)> {
     let n_norm = standardizer_simulations(train_cfg.budget);
     let norm = prior_predictive_standardizer(model, flow_cfg.x_features, n_norm, train_cfg.seed)?;
     let mut flow = Flow::<f32>::new(flow_cfg.clone(), model.prior(), norm.clone(), train_cfg.seed)?;
@@ -67,7 +84,9 @@ pub fn fit(
     }
     let mut trainer = Trainer::with_spent(model, &mut flow, &train_cfg, spent)?;
     while !trainer.is_done() {
-        on_step(&trainer.step()?);
+        if on_step(&trainer.step()?).is_break() {
+            break;
+        }
     }
     let summary = trainer.finish();
     let meta = FlowMeta {

@@ -1,0 +1,221 @@
+//! `lwflow.Posterior`: a trained flow q(θ|x) with its metadata: samples, densities, model files
+//! (the CLI's `.lwf`, read and written by the same library functions) and the description
+//! `lwflow info` prints. Sampling and densities run with the GIL released.
+
+use std::path::PathBuf;
+
+use lwflow::flow::Flow;
+use lwflow::importance::{importance_resample, ImportanceConfig};
+use lwflow::io::{load_flow, save_flow};
+use lwflow::train::FlowMeta;
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::arrays;
+use crate::errors::IntoPy;
+use crate::model::PyModel;
+use crate::prior::PyPrior;
+
+/// The seed of `sample` when none is given: `lwflow sample`'s default, so both give the same draws.
+pub const DEFAULT_SAMPLE_SEED: u64 = 1;
+
+/// A trained posterior approximation q(θ|x).
+#[pyclass(name = "Posterior", module = "lwflow", frozen)]
+pub struct PyPosterior {
+    pub flow: Flow<f32>,
+    pub meta: FlowMeta,
+    /// The model whose likelihood importance sampling uses: the one trained on, or the built-in
+    /// task a model file names.
+    pub model: Option<Py<PyModel>>,
+}
+
+impl PyPosterior {
+    fn likelihood_model<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyModel>> {
+        self.model.as_ref().map(|m| m.bind(py)).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "importance sampling needs the likelihood of '{}': pass model=lwflow.Model(...) \
+                 (or a built-in task's name)",
+                self.meta.model
+            ))
+        })
+    }
+}
+
+/// `model` given to a method (a Model or a task name), or the posterior's own.
+fn model_arg<'py>(py: Python<'py>, model: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyModel>>> {
+    match model {
+        None => Ok(None),
+        Some(m) => match m.extract::<String>() {
+            Ok(name) => Ok(Some(Bound::new(py, PyModel::task(&name)?)?)),
+            Err(_) => Ok(Some(m.cast::<PyModel>()?.clone())),
+        },
+    }
+}
+
+#[pymethods]
+impl PyPosterior {
+    /// `n` draws θ ~ q(θ|x), shape (n, theta_dim); x of shape (x_dim,). With x of shape
+    /// (n_obs, x_dim), shape (n_obs, n, theta_dim), row j the draws of observation j (the same as
+    /// sampling x[j] alone). The same seed gives the same draws as `lwflow sample --seed`
+    /// (default 1, as there). With `importance=True`, draws from 0.1·prior + 0.9·q are weighted
+    /// by the likelihood and resampled (`importance()` also returns the diagnostics).
+    #[pyo3(signature = (x, n = 1000, seed = None, importance = false, model = None))]
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n: usize,
+        seed: Option<u64>,
+        importance: bool,
+        model: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (obs, many) = arrays::observations(x, "x", self.flow.ctx_dim())?;
+        let seed = seed.unwrap_or(DEFAULT_SAMPLE_SEED);
+        let d = self.flow.theta_dim();
+        let mut values = Vec::with_capacity(obs.rows() * n * d);
+        if importance {
+            let given = model_arg(py, model)?;
+            let model = match &given {
+                Some(m) => m,
+                None => self.likelihood_model(py)?,
+            };
+            let m = model.get();
+            for j in 0..obs.rows() {
+                let result = py.detach(|| {
+                    importance_resample(m.model.as_ref(), &self.flow, obs.row(j), n, &ImportanceConfig::default(), seed)
+                });
+                values.extend_from_slice(m.raise(result)?.samples.as_slice());
+            }
+        } else {
+            py.detach(|| -> lwflow::Result<()> {
+                for j in 0..obs.rows() {
+                    values.extend_from_slice(self.flow.sample(obs.row(j), n, seed)?.as_slice());
+                }
+                Ok(())
+            })
+            .py_err()?;
+        }
+        let array = PyArray1::from_vec(py, values);
+        Ok(if many { array.reshape([obs.rows(), n, d])?.into_any() } else { array.reshape([n, d])?.into_any() })
+    }
+
+    /// Importance-corrected draws for one observation x and how far to trust them: a dict with
+    /// `samples` (n, theta_dim), `ess`, `draws`, `unique`, `log_evidence` (log p(x)).
+    #[pyo3(signature = (x, n = 1000, seed = None, model = None))]
+    fn importance<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        n: usize,
+        seed: Option<u64>,
+        model: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let x = arrays::vector(x, "x", self.flow.ctx_dim())?;
+        let given = model_arg(py, model)?;
+        let model = match &given {
+            Some(m) => m,
+            None => self.likelihood_model(py)?,
+        };
+        let m = model.get();
+        let seed = seed.unwrap_or(DEFAULT_SAMPLE_SEED);
+        let result =
+            py.detach(|| importance_resample(m.model.as_ref(), &self.flow, &x, n, &ImportanceConfig::default(), seed));
+        let corrected = m.raise(result)?;
+        let out = pythonize::pythonize(py, &corrected.diagnostics)?.cast_into::<PyDict>()?;
+        out.set_item("samples", arrays::to_numpy(py, corrected.samples.as_ref()))?;
+        Ok(out)
+    }
+
+    /// log q(θ_r | x) per row of theta (shape (n, theta_dim)); x of shape (x_dim,) for all rows,
+    /// or (n, x_dim) row by row. −inf outside the prior's support.
+    fn log_prob<'py>(
+        &self,
+        py: Python<'py>,
+        theta: &Bound<'py, PyAny>,
+        x: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let theta = arrays::matrix(theta, "theta", self.flow.theta_dim())?;
+        let (x, _) = arrays::observations(x, "x", self.flow.ctx_dim())?;
+        let out = py.detach(|| self.flow.log_prob(theta.as_ref(), x.as_ref())).py_err()?;
+        Ok(arrays::vec_to_numpy(py, out))
+    }
+
+    /// Writes the model file (`.lwf`, what `lwflow train --out` writes; `lwflow sample` reads it).
+    fn save(&self, py: Python, path: PathBuf) -> PyResult<()> {
+        py.detach(|| save_flow(&path, &self.flow, &self.meta)).py_err()
+    }
+
+    /// What `lwflow info` prints: architecture, prior, training settings and summary.
+    #[getter]
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (flow, meta) = (&self.flow, &self.meta);
+        let info = serde_json::json!({
+            "task": meta.model,
+            "theta_dim": flow.theta_dim(),
+            "x_dim": flow.ctx_dim(),
+            "base": meta.flow.base.name(),
+            "components": meta.flow.base.components(),
+            "n_params": flow.n_params(),
+            "flow": meta.flow,
+            "prior": meta.prior,
+            "x_standardizer": meta.x_standardizer,
+            "train": meta.train,
+            "summary": meta.summary,
+            "auto_components": meta.auto_components,
+            "lwflow_version": meta.lwflow_version,
+        });
+        Ok(pythonize::pythonize(py, &info)?)
+    }
+
+    /// Dimension of θ.
+    #[getter]
+    fn theta_dim(&self) -> usize {
+        self.flow.theta_dim()
+    }
+
+    /// Dimension of x.
+    #[getter]
+    fn x_dim(&self) -> usize {
+        self.flow.ctx_dim()
+    }
+
+    /// The prior the flow was trained with.
+    #[getter]
+    fn prior(&self) -> PyPrior {
+        PyPrior { prior: self.meta.prior.clone() }
+    }
+
+    /// The model importance sampling uses, if known.
+    #[getter]
+    fn model(&self, py: Python) -> Option<Py<PyModel>> {
+        self.model.as_ref().map(|m| m.clone_ref(py))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Posterior({}, theta_dim={}, x_dim={}, base={})",
+            self.meta.model,
+            self.flow.theta_dim(),
+            self.flow.ctx_dim(),
+            self.meta.flow.base.name()
+        )
+    }
+}
+
+/// Reads a model file written by `lwflow train` or `Posterior.save`. Importance sampling uses the
+/// built-in task the file names, or `model`.
+#[pyfunction]
+#[pyo3(signature = (path, model = None))]
+pub fn load(py: Python, path: PathBuf, model: Option<&Bound<PyAny>>) -> PyResult<PyPosterior> {
+    let (flow, meta) = py.detach(|| load_flow(&path)).py_err()?;
+    let model = match model_arg(py, model)? {
+        Some(m) => Some(m.unbind()),
+        None => match lwflow::tasks::find(&meta.model) {
+            Some(entry) => Some(Py::new(py, PyModel::task(entry.name)?)?),
+            None => None,
+        },
+    };
+    Ok(PyPosterior { flow, meta, model })
+}
