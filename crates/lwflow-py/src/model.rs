@@ -16,7 +16,7 @@ use lwflow::rand::Rng as _;
 use lwflow::rng::{stream, Rng, Stream};
 use lwflow::{Error, Mat, MatMut, MatRef, Prior};
 use numpy::{PyArray1, PyArray2};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::arrays::{self, float_array, shape_text};
@@ -52,12 +52,40 @@ pub struct PythonModel {
     calls: [AtomicU64; 2],
     /// The first failure of a run, kept for [`PythonModel::take_failure`].
     failure: Mutex<Option<PyErr>>,
+    /// A Ctrl-C that arrived while a function ran on the main thread ([`PythonModel::call`]).
+    interrupt: Mutex<Option<PyErr>>,
 }
 
 impl PythonModel {
     /// The failure that stopped the last run, if any; clears it for the next run.
     pub fn take_failure(&self) -> Option<PyErr> {
         self.failure.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Whether Ctrl-C arrived during a call of the current run.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// The `KeyboardInterrupt` raised inside a call of the last run, if any; clears it.
+    pub fn take_interrupt(&self) -> Option<PyErr> {
+        self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Runs `call` with the GIL. The trainer calls some functions from the thread that started
+    /// training, the main thread, where Python raises `KeyboardInterrupt` for Ctrl-C inside the
+    /// user's function: the first such call is kept as the run's interrupt and made again, so the
+    /// step completes and training stops at its end with what it has learnt (a second Ctrl-C
+    /// fails the call and ends training at once).
+    fn call(&self, op: Op, call: u64, mut run: impl FnMut(Python) -> PyResult<()>) -> lwflow::Result<()> {
+        Python::attach(|py| match run(py) {
+            Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) && !self.interrupted() => {
+                *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                run(py)
+            }
+            result => result,
+        })
+        .map_err(|e| self.fail(op, call, e))
     }
 
     fn failed(&self) -> bool {
@@ -149,7 +177,7 @@ impl Model for PythonModel {
         }
         let call = self.next_call(op);
         let n = theta.rows();
-        Python::attach(|py| {
+        self.call(op, call, |py| {
             let args = (arrays::to_numpy(py, x), arrays::to_numpy(py, theta));
             self.call_for_array(py, op, call, args, &[n], out)?;
             // −inf is a zero likelihood; NaN and +inf are the model's bug.
@@ -164,7 +192,6 @@ impl Model for PythonModel {
             }
             Ok(())
         })
-        .map_err(|e| self.fail(op, call, e))
     }
 
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, mut x: MatMut<f64>) -> lwflow::Result<()> {
@@ -176,7 +203,7 @@ impl Model for PythonModel {
         let seed: u64 = rng.gen();
         let (n, dx) = (theta.rows(), self.x_dim);
         let mut values = vec![0.0; n * dx];
-        Python::attach(|py| {
+        self.call(op, call, |py| {
             self.call_for_array(py, op, call, (arrays::to_numpy(py, theta), seed), &[n, dx], &mut values)?;
             if let Some(k) = values.iter().position(|v| !v.is_finite()) {
                 return Err(PyValueError::new_err(format!(
@@ -187,8 +214,7 @@ impl Model for PythonModel {
                 )));
             }
             Ok(())
-        })
-        .map_err(|e| self.fail(op, call, e))?;
+        })?;
         for r in 0..n {
             x.row_mut(r).copy_from_slice(&values[r * dx..(r + 1) * dx]);
         }
@@ -218,6 +244,16 @@ impl PyModel {
     /// The failure that stopped the last run of a Python model, if any (cleared).
     pub fn take_failure(&self) -> Option<PyErr> {
         self.python.as_ref().and_then(|p| p.take_failure())
+    }
+
+    /// Whether Ctrl-C arrived inside a Python model's function during the current run.
+    pub fn interrupted(&self) -> bool {
+        self.python.as_ref().is_some_and(|p| p.interrupted())
+    }
+
+    /// That Ctrl-C's `KeyboardInterrupt`, if any (cleared).
+    pub fn take_interrupt(&self) -> Option<PyErr> {
+        self.python.as_ref().and_then(|p| p.take_interrupt())
     }
 }
 
@@ -283,6 +319,7 @@ impl PyModel {
             simulator: simulator.unbind(),
             calls: [AtomicU64::new(0), AtomicU64::new(0)],
             failure: Mutex::new(None),
+            interrupt: Mutex::new(None),
         });
         Ok(Self { model: python.clone(), task: None, python: Some(python) })
     }

@@ -73,6 +73,7 @@ pub fn train(
     let Resolved { flow: mut flow_cfg, train: train_cfg, auto_components } =
         settings.resolve(m.task, m.model.theta_dim(), m.model.x_dim()).map_err(keyword_error)?;
     m.take_failure();
+    m.take_interrupt();
     let mut interrupt: Option<PyErr> = None;
     let mut last_check = Instant::now();
     let result = py.detach(|| {
@@ -83,6 +84,9 @@ pub fn train(
             None
         };
         let (flow, mut meta) = fit_until(m.model.as_ref(), flow_cfg, train_cfg, &mut |r| {
+            if m.interrupted() {
+                return ControlFlow::Break(());
+            }
             if last_check.elapsed() < CHECK_EVERY {
                 return ControlFlow::Continue(());
             }
@@ -103,6 +107,7 @@ pub fn train(
         Ok((flow, meta))
     });
     let (flow, meta) = m.raise(result)?;
+    let interrupt = interrupt.or_else(|| m.take_interrupt());
     if progress {
         let s = meta.summary.as_ref().expect("fit records a summary");
         let line = format!(
