@@ -77,7 +77,7 @@ pub fn w2(py: Python, p: &Bound<PyAny>, q: &Bound<PyAny>) -> PyResult<f64> {
 /// KL(p‖q) from log p and log q at draws from p, as (estimate, standard error).
 #[pyfunction]
 pub fn kl_p_q(log_p: &Bound<PyAny>, log_q: &Bound<PyAny>) -> PyResult<(f64, f64)> {
-    let log_p = float_array(log_p, "log_p")?.as_array().iter().copied().collect::<Vec<_>>();
+    let log_p = arrays::row_major(&float_array(log_p, "log_p")?.as_array());
     let log_q = arrays::vector(log_q, "log_q", log_p.len())?;
     if log_p.is_empty() {
         return Err(PyValueError::new_err("log_p: need at least one value"));

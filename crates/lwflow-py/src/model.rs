@@ -141,8 +141,9 @@ impl PythonModel {
                 shape_text(shape)
             )));
         }
-        for (o, v) in out.iter_mut().zip(view.iter()) {
-            *o = *v;
+        match view.as_slice() {
+            Some(values) => out.copy_from_slice(values),
+            None => out.iter_mut().zip(view.iter()).for_each(|(o, v)| *o = *v),
         }
         Ok(())
     }
@@ -151,6 +152,22 @@ impl PythonModel {
 /// "[a, b, c]" for a row in a message.
 fn row_text(row: &[f64]) -> String {
     format!("[{}]", row.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(", "))
+}
+
+/// −inf is a zero likelihood; NaN and +inf are the model's bug, reported with the call, the row
+/// and its θ and x (`x` has one row per θ row, or one row for all).
+fn check_log_likelihood(call: u64, x: MatRef<f64>, theta: MatRef<f64>, out: &[f64]) -> PyResult<()> {
+    match out.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+        None => Ok(()),
+        Some(r) => Err(PyValueError::new_err(format!(
+            "log_likelihood call {call} returned {} at row {r} of {} (theta = {}, x = {}); \
+             expected finite values, or -inf for a zero likelihood",
+            out[r],
+            out.len(),
+            row_text(theta.row(r)),
+            row_text(x.row(if x.rows() == 1 { 0 } else { r }))
+        ))),
+    }
 }
 
 impl Model for PythonModel {
@@ -180,17 +197,7 @@ impl Model for PythonModel {
         self.call(op, call, |py| {
             let args = (arrays::to_numpy(py, x), arrays::to_numpy(py, theta));
             self.call_for_array(py, op, call, args, &[n], out)?;
-            // −inf is a zero likelihood; NaN and +inf are the model's bug.
-            if let Some(r) = out.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
-                return Err(PyValueError::new_err(format!(
-                    "log_likelihood call {call} returned {} at row {r} of {n} (theta = {}, x = {}); \
-                     expected finite values, or -inf for a zero likelihood",
-                    out[r],
-                    row_text(theta.row(r)),
-                    row_text(x.row(r))
-                )));
-            }
-            Ok(())
+            check_log_likelihood(call, x, theta, out)
         })
     }
 

@@ -25,7 +25,7 @@ fn values(obj: &Bound<PyAny>, what: &str) -> PyResult<Vec<f64>> {
     let array = float_array(obj, what)?;
     let view = array.as_array();
     match view.shape() {
-        [] | [_] => Ok(view.iter().copied().collect()),
+        [] | [_] => Ok(arrays::row_major(&view)),
         shape => {
             Err(PyValueError::new_err(format!("{what}: expected a number or shape (dim,), got {}", shape_text(shape))))
         }

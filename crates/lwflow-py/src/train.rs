@@ -21,6 +21,8 @@ use crate::posterior::PyPosterior;
 
 /// How often the step callback takes the GIL: Ctrl-C answers within this, plus one step.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
+/// How often the progress line is rewritten.
+const SHOW_EVERY: Duration = Duration::from_secs(1);
 
 /// A resolve error about "train.steps" is about the keyword `steps`.
 fn keyword_error(e: Error) -> PyErr {
@@ -76,6 +78,7 @@ pub fn train(
     m.take_interrupt();
     let mut interrupt: Option<PyErr> = None;
     let mut last_check = Instant::now();
+    let mut last_shown: Option<Instant> = None;
     let result = py.detach(|| {
         let auto = if auto_components {
             let cfg = AutoKConfig { seed: train_cfg.seed, ..AutoKConfig::default() };
@@ -97,7 +100,8 @@ pub fn train(
                     return ControlFlow::Break(());
                 }
                 // Progress is best effort: a closed stderr must not stop training.
-                if progress {
+                if progress && last_shown.is_none_or(|t| t.elapsed() >= SHOW_EVERY) {
+                    last_shown = Some(Instant::now());
                     let _ = show_progress(py, r);
                 }
                 ControlFlow::Continue(())
