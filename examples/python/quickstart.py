@@ -6,7 +6,7 @@ only known up to a common sign, A·sin(ω t) = (−A)·sin(−ω t), so the post
 has two disconnected modes: the case a mixture base is for.
 
     pip install ./crates/lwflow-py        # once, from the repository root
-    python examples/python/quickstart.py  # about 3 minutes on 2 cores; writes quickstart_corner.png
+    python examples/python/quickstart.py  # 1000 steps; prints the C2ST, writes quickstart_corner.png
 """
 
 import time
