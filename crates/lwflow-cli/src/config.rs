@@ -11,6 +11,7 @@
 //! theta_dim = 2
 //! x_dim = 2
 //! timeout_seconds = 60
+//! workers = 1                    # copies of the program; each call's rows are spread over them
 //! [prior]                        # required with [model]: uniform (low, high) or normal (mean, std), per dimension
 //! kind = "uniform"
 //! low = [-3.0, -3.0]
@@ -44,6 +45,8 @@ pub struct TrainFile {
     settings: Settings,
     /// The `[model]` + `[prior]` tables, resolved.
     external: Option<ExternalConfig>,
+    /// Copies of the external model to run (`[model] workers`, default 1).
+    workers: usize,
 }
 
 impl TrainFile {
@@ -108,8 +111,17 @@ impl TrainFile {
                 Some(config)
             }
         };
+        let workers = match raw.model.as_ref().and_then(|m| m.workers.as_ref()) {
+            Some(w) => {
+                let n = w.get_ref().get();
+                ExternalModel::check_workers(n).map_err(|e| at(w.span(), "[model] workers", e.to_string()))?;
+                n
+            }
+            None => 1,
+        };
         let settings = Settings { seed: raw.seed, base: raw.base, flow: raw.flow, train: raw.train };
-        Ok(Self { path: path.to_path_buf(), task: raw.task.map(Spanned::into_inner), out: raw.out, settings, external })
+        let task = raw.task.map(Spanned::into_inner);
+        Ok(Self { path: path.to_path_buf(), task, out: raw.out, settings, external, workers })
     }
 
     pub fn path(&self) -> &Path {
@@ -135,6 +147,11 @@ impl TrainFile {
     pub fn external(&self) -> Option<&ExternalConfig> {
         self.external.as_ref()
     }
+
+    /// Copies of the external model to run (`[model] workers`; 1 when absent).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
 }
 
 /// The model to train on: the built-in `task`, or else the config file's external model
@@ -144,7 +161,7 @@ pub fn open_model(task: Option<&str>, file: Option<&TrainFile>) -> Result<Box<dy
         (Some(task), _) => Ok(lwflow::tasks::by_name(task)?),
         (None, Some(file)) => match file.external() {
             Some(external) => Ok(Box::new(
-                ExternalModel::spawn(external.clone())
+                ExternalModel::spawn(external.clone(), file.workers())
                     .with_context(|| format!("starting the external model of {}", file.path().display()))?,
             )),
             None => bail!("{}: give a task (or --task) or a [model] table", file.path().display()),
@@ -185,6 +202,7 @@ struct ModelTable {
     theta_dim: Spanned<Positive>,
     x_dim: Positive,
     timeout_seconds: Option<PositiveF64>,
+    workers: Option<Spanned<Positive>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
@@ -525,6 +543,21 @@ lr = 0.002
 
         let both = format!("task = \"square2d\"\n{GOOD}");
         assert!(error(&both).starts_with("run.toml line 1, column 8: task: given together with a [model]"));
+    }
+
+    #[test]
+    fn workers_default_to_one_and_are_checked() {
+        assert_eq!(file(GOOD).workers(), 1);
+        let four = GOOD.replace("timeout_seconds = 5", "timeout_seconds = 5\nworkers = 4");
+        assert_eq!(file(&four).workers(), 4);
+        let msg = error(&GOOD.replace("timeout_seconds = 5", "timeout_seconds = 5\nworkers = 0"));
+        assert!(msg.starts_with("run.toml line 10, column 11: [model] workers") && msg.contains("at least 1"), "{msg}");
+        let msg = error(&GOOD.replace("timeout_seconds = 5", "timeout_seconds = 5\nworkers = 100000"));
+        assert!(
+            msg.starts_with("run.toml line 10, column 11: [model] workers") && msg.contains("model.workers = 100000"),
+            "{msg}"
+        );
+        assert!(msg.contains(&lwflow::limits::MAX_EXTERNAL_WORKERS.to_string()), "{msg}");
     }
 
     #[test]
