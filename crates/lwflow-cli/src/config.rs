@@ -7,7 +7,7 @@
 //! task = "square2d"              # a built-in task, or a [model] table (not both):
 //! [model]
 //! kind = "external"
-//! command = ["python3", "my_model.py"]   # run in the current directory
+//! command = ["python3", "my_model.py"]   # run in this file's directory
 //! theta_dim = 2
 //! x_dim = 2
 //! timeout_seconds = 60
@@ -16,6 +16,7 @@
 //! kind = "uniform"
 //! low = [-3.0, -3.0]
 //! high = [3.0, 3.0]
+//! names = ["freq", "phase"]      # optional: sample-file columns and plot axes (default theta_1, theta_2)
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound, set_members
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
@@ -111,6 +112,13 @@ impl TrainFile {
                 Some(config)
             }
         };
+        // Relative paths in the file are taken from the file's directory, not the working directory.
+        let dir = std::path::absolute(path).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+        let external = external.map(|config| ExternalConfig { dir: dir.clone(), ..config });
+        let out = match (raw.out, &dir) {
+            (Some(out), Some(dir)) if out.is_relative() => Some(dir.join(out)),
+            (out, _) => out,
+        };
         let workers = match raw.model.as_ref().and_then(|m| m.workers.as_ref()) {
             Some(w) => {
                 let n = w.get_ref().get();
@@ -121,7 +129,7 @@ impl TrainFile {
         };
         let settings = Settings { seed: raw.seed, base: raw.base, flow: raw.flow, train: raw.train };
         let task = raw.task.map(Spanned::into_inner);
-        Ok(Self { path: path.to_path_buf(), task, out: raw.out, settings, external, workers })
+        Ok(Self { path: path.to_path_buf(), task, out, settings, external, workers })
     }
 
     pub fn path(&self) -> &Path {
@@ -133,7 +141,7 @@ impl TrainFile {
         self.task.as_deref()
     }
 
-    /// The model file the file names, if any.
+    /// The model file the file names, if any (a relative `out` taken from the file's directory).
     pub fn out(&self) -> Option<&Path> {
         self.out.as_deref()
     }
@@ -220,6 +228,7 @@ struct PriorTable {
     high: Option<Spanned<Vec<f64>>>,
     mean: Option<Spanned<Vec<f64>>>,
     std: Option<Spanned<Vec<f64>>>,
+    names: Option<Spanned<Vec<String>>>,
 }
 
 /// A config error before it is placed in the file: span, key, reason.
@@ -277,7 +286,13 @@ impl PriorTable {
                 PriorKind::Normal => Marginal::Normal { mean: a, std: b },
             })
             .collect();
-        Prior::new(marginals).map_err(|e| (arrays[0].span(), keys[0], e.to_string()))
+        let prior = Prior::new(marginals).map_err(|e| (arrays[0].span(), keys[0], e.to_string()))?;
+        match &self.names {
+            Some(names) => {
+                prior.with_names(names.get_ref().clone()).map_err(|e| (names.span(), "[prior] names", e.to_string()))
+            }
+            None => Ok(prior),
+        }
     }
 }
 
@@ -396,7 +411,12 @@ lr = 0.002
         let ext = file.external().expect("external model");
         assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, std::time::Duration::from_secs(5)));
         assert_eq!(ext.command, vec!["python3", "m.py"]);
-        assert_eq!((file.out(), file.task()), (Some(Path::new("m.lwf")), None));
+        let here = std::env::current_dir().expect("a working directory");
+        assert_eq!((file.out(), file.task()), (Some(here.join("m.lwf").as_path()), None));
+        assert_eq!(ext.dir.as_deref(), Some(here.as_path()));
+        let elsewhere = TrainFile::parse(Path::new("/configs/run.toml"), GOOD).expect("valid");
+        assert_eq!(elsewhere.out(), Some(Path::new("/configs/m.lwf")));
+        assert_eq!(elsewhere.external().and_then(|e| e.dir.as_deref()), Some(Path::new("/configs")));
         let m = merged(&file, "");
         assert_eq!((m.seed, m.base.kind, m.base.components), (Some(7), Some(BaseFamily::Gmm), count(6)));
         let f = &m.flow;
@@ -543,6 +563,16 @@ lr = 0.002
 
         let both = format!("task = \"square2d\"\n{GOOD}");
         assert!(error(&both).starts_with("run.toml line 1, column 8: task: given together with a [model]"));
+    }
+
+    #[test]
+    fn prior_names_are_kept_and_checked() {
+        let named = GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nnames = [\"freq\", \"phase\"]");
+        let prior = file(&named).external().expect("external model").prior.clone();
+        assert_eq!(prior.names(), ["freq", "phase"]);
+        let msg = error(&GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nnames = [\"a\", \"a\"]"));
+        assert!(msg.starts_with("run.toml line 15, column 9: [prior] names") && msg.contains("prior.names"), "{msg}");
+        assert_eq!(file(GOOD).external().expect("external model").prior.given_names(), None);
     }
 
     #[test]

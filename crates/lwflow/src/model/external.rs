@@ -53,6 +53,7 @@ mod wire;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -84,6 +85,11 @@ pub struct ExternalConfig {
     pub prior: Prior,
     /// Longest wait for one answer; past it the process is killed and the request fails.
     pub timeout: Duration,
+    /// The directory the process runs in, against which a relative program path (one with a
+    /// directory part, `./model`, `bin/model`) is also taken: a config file's directory, so
+    /// that `command = ["python3", "model.py"]` means the model.py beside it. `None`: the
+    /// caller's working directory, and the program as `Command` finds it.
+    pub dir: Option<PathBuf>,
 }
 
 impl ExternalConfig {
@@ -107,7 +113,7 @@ impl ExternalConfig {
 
     /// A configuration with the default timeout.
     pub fn new(command: Vec<String>, theta_dim: usize, x_dim: usize, prior: Prior) -> Self {
-        Self { command, theta_dim, x_dim, prior, timeout: Self::DEFAULT_TIMEOUT }
+        Self { command, theta_dim, x_dim, prior, timeout: Self::DEFAULT_TIMEOUT, dir: None }
     }
 }
 
@@ -381,7 +387,19 @@ impl Process {
     fn start(config: &ExternalConfig, copy: usize, copies: usize) -> Result<Self> {
         let label = if copies > 1 { format!("copy {} of {copies}: ", copy + 1) } else { String::new() };
         let (program, args) = config.command.split_first().expect("the command was checked to be non-empty");
-        let mut command = Command::new(program);
+        let mut command = match &config.dir {
+            Some(dir) => {
+                let program = Path::new(program);
+                let mut command = if program.is_relative() && program.components().count() > 1 {
+                    Command::new(dir.join(program))
+                } else {
+                    Command::new(program)
+                };
+                command.current_dir(dir);
+                command
+            }
+            None => Command::new(program),
+        };
         command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
