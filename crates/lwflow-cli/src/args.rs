@@ -175,6 +175,13 @@ pub struct PlotArgs {
     /// Reference samples (CSV with a header row) drawn as an overlay.
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Figure title (default: the model's name, or its file's for a long one, and the observation).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Axis labels, comma-separated, one per dimension of θ (default: the prior's names, `[prior]
+    /// names`, else θ1, θ2, …).
+    #[arg(long, allow_hyphen_values = true)]
+    pub labels: Option<String>,
 }
 
 #[derive(Debug, Args)]

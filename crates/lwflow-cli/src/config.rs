@@ -7,14 +7,16 @@
 //! task = "square2d"              # a built-in task, or a [model] table (not both):
 //! [model]
 //! kind = "external"
-//! command = ["python3", "my_model.py"]   # run in the current directory
+//! command = ["python3", "my_model.py"]   # run in this file's directory
 //! theta_dim = 2
 //! x_dim = 2
 //! timeout_seconds = 60
+//! workers = 1                    # copies of the program; each call's rows are spread over them
 //! [prior]                        # required with [model]: uniform (low, high) or normal (mean, std), per dimension
 //! kind = "uniform"
 //! low = [-3.0, -3.0]
 //! high = [3.0, 3.0]
+//! names = ["freq", "phase"]      # optional: sample-file columns and plot axes (default theta_1, theta_2)
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound, set_members
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
@@ -44,6 +46,8 @@ pub struct TrainFile {
     settings: Settings,
     /// The `[model]` + `[prior]` tables, resolved.
     external: Option<ExternalConfig>,
+    /// Copies of the external model to run (`[model] workers`, default 1).
+    workers: usize,
 }
 
 impl TrainFile {
@@ -108,8 +112,24 @@ impl TrainFile {
                 Some(config)
             }
         };
+        // Relative paths in the file are taken from the file's directory, not the working directory.
+        let dir = std::path::absolute(path).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+        let external = external.map(|config| ExternalConfig { dir: dir.clone(), ..config });
+        let out = match (raw.out, &dir) {
+            (Some(out), Some(dir)) if out.is_relative() => Some(dir.join(out)),
+            (out, _) => out,
+        };
+        let workers = match raw.model.as_ref().and_then(|m| m.workers.as_ref()) {
+            Some(w) => {
+                let n = w.get_ref().get();
+                ExternalModel::check_workers(n).map_err(|e| at(w.span(), "[model] workers", e.to_string()))?;
+                n
+            }
+            None => 1,
+        };
         let settings = Settings { seed: raw.seed, base: raw.base, flow: raw.flow, train: raw.train };
-        Ok(Self { path: path.to_path_buf(), task: raw.task.map(Spanned::into_inner), out: raw.out, settings, external })
+        let task = raw.task.map(Spanned::into_inner);
+        Ok(Self { path: path.to_path_buf(), task, out, settings, external, workers })
     }
 
     pub fn path(&self) -> &Path {
@@ -121,7 +141,7 @@ impl TrainFile {
         self.task.as_deref()
     }
 
-    /// The model file the file names, if any.
+    /// The model file the file names, if any (a relative `out` taken from the file's directory).
     pub fn out(&self) -> Option<&Path> {
         self.out.as_deref()
     }
@@ -135,6 +155,11 @@ impl TrainFile {
     pub fn external(&self) -> Option<&ExternalConfig> {
         self.external.as_ref()
     }
+
+    /// Copies of the external model to run (`[model] workers`; 1 when absent).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
 }
 
 /// The model to train on: the built-in `task`, or else the config file's external model
@@ -144,7 +169,7 @@ pub fn open_model(task: Option<&str>, file: Option<&TrainFile>) -> Result<Box<dy
         (Some(task), _) => Ok(lwflow::tasks::by_name(task)?),
         (None, Some(file)) => match file.external() {
             Some(external) => Ok(Box::new(
-                ExternalModel::spawn(external.clone())
+                ExternalModel::spawn(external.clone(), file.workers())
                     .with_context(|| format!("starting the external model of {}", file.path().display()))?,
             )),
             None => bail!("{}: give a task (or --task) or a [model] table", file.path().display()),
@@ -185,6 +210,7 @@ struct ModelTable {
     theta_dim: Spanned<Positive>,
     x_dim: Positive,
     timeout_seconds: Option<PositiveF64>,
+    workers: Option<Spanned<Positive>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
@@ -202,6 +228,7 @@ struct PriorTable {
     high: Option<Spanned<Vec<f64>>>,
     mean: Option<Spanned<Vec<f64>>>,
     std: Option<Spanned<Vec<f64>>>,
+    names: Option<Spanned<Vec<String>>>,
 }
 
 /// A config error before it is placed in the file: span, key, reason.
@@ -259,7 +286,13 @@ impl PriorTable {
                 PriorKind::Normal => Marginal::Normal { mean: a, std: b },
             })
             .collect();
-        Prior::new(marginals).map_err(|e| (arrays[0].span(), keys[0], e.to_string()))
+        let prior = Prior::new(marginals).map_err(|e| (arrays[0].span(), keys[0], e.to_string()))?;
+        match &self.names {
+            Some(names) => {
+                prior.with_names(names.get_ref().clone()).map_err(|e| (names.span(), "[prior] names", e.to_string()))
+            }
+            None => Ok(prior),
+        }
     }
 }
 
@@ -378,7 +411,12 @@ lr = 0.002
         let ext = file.external().expect("external model");
         assert_eq!((ext.theta_dim, ext.x_dim, ext.timeout), (2, 3, std::time::Duration::from_secs(5)));
         assert_eq!(ext.command, vec!["python3", "m.py"]);
-        assert_eq!((file.out(), file.task()), (Some(Path::new("m.lwf")), None));
+        let here = std::env::current_dir().expect("a working directory");
+        assert_eq!((file.out(), file.task()), (Some(here.join("m.lwf").as_path()), None));
+        assert_eq!(ext.dir.as_deref(), Some(here.as_path()));
+        let elsewhere = TrainFile::parse(Path::new("/configs/run.toml"), GOOD).expect("valid");
+        assert_eq!(elsewhere.out(), Some(Path::new("/configs/m.lwf")));
+        assert_eq!(elsewhere.external().and_then(|e| e.dir.as_deref()), Some(Path::new("/configs")));
         let m = merged(&file, "");
         assert_eq!((m.seed, m.base.kind, m.base.components), (Some(7), Some(BaseFamily::Gmm), count(6)));
         let f = &m.flow;
@@ -525,6 +563,31 @@ lr = 0.002
 
         let both = format!("task = \"square2d\"\n{GOOD}");
         assert!(error(&both).starts_with("run.toml line 1, column 8: task: given together with a [model]"));
+    }
+
+    #[test]
+    fn prior_names_are_kept_and_checked() {
+        let named = GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nnames = [\"freq\", \"phase\"]");
+        let prior = file(&named).external().expect("external model").prior.clone();
+        assert_eq!(prior.names(), ["freq", "phase"]);
+        let msg = error(&GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nnames = [\"a\", \"a\"]"));
+        assert!(msg.starts_with("run.toml line 15, column 9: [prior] names") && msg.contains("prior.names"), "{msg}");
+        assert_eq!(file(GOOD).external().expect("external model").prior.given_names(), None);
+    }
+
+    #[test]
+    fn workers_default_to_one_and_are_checked() {
+        assert_eq!(file(GOOD).workers(), 1);
+        let four = GOOD.replace("timeout_seconds = 5", "timeout_seconds = 5\nworkers = 4");
+        assert_eq!(file(&four).workers(), 4);
+        let msg = error(&GOOD.replace("timeout_seconds = 5", "timeout_seconds = 5\nworkers = 0"));
+        assert!(msg.starts_with("run.toml line 10, column 11: [model] workers") && msg.contains("at least 1"), "{msg}");
+        let msg = error(&GOOD.replace("timeout_seconds = 5", "timeout_seconds = 5\nworkers = 100000"));
+        assert!(
+            msg.starts_with("run.toml line 10, column 11: [model] workers") && msg.contains("model.workers = 100000"),
+            "{msg}"
+        );
+        assert!(msg.contains(&lwflow::limits::MAX_EXTERNAL_WORKERS.to_string()), "{msg}");
     }
 
     #[test]

@@ -13,12 +13,13 @@ const CASES: u32 = 512;
 
 /// A valid config with an external model: (line before the value, value); each property
 /// replaces one value.
-const TEMPLATE: [(&str, &str); 12] = [
+const TEMPLATE: [(&str, &str); 13] = [
     ("seed = ", "1"),
     ("[model]\nkind = \"external\"\ncommand = ", "[\"python3\", \"m.py\"]"),
     ("theta_dim = ", "2"),
     ("x_dim = ", "3"),
     ("timeout_seconds = ", "5"),
+    ("workers = ", "2"),
     ("[prior]\nkind = \"uniform\"\nlow = ", "[-3.0, -3.0]"),
     ("high = ", "[3.0, 3.0]"),
     ("[base]\nkind = \"gmm\"\ncomponents = ", "6"),

@@ -179,3 +179,50 @@ fn components_reads_the_model_from_a_config_file() {
     let pick: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     assert!(pick["task"].as_str().is_some_and(|t| t.starts_with("external(python3")), "{pick}");
 }
+
+#[test]
+fn relative_paths_are_taken_from_the_config_files_directory() {
+    if !has_python() {
+        return;
+    }
+    let (files_guard, cwd_guard) = (scratch("relative"), scratch("cwd"));
+    let models = files_guard.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    std::fs::copy(square2d_script(), models.join("model.py")).unwrap();
+    let text = external_config(Path::new("m.lwf"))
+        .replace(&square2d_script(), "model.py")
+        .replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nnames = [\"freq\", \"phase\"]");
+    assert!(text.contains("command = [\"python3\", \"model.py\"]") && text.contains("out = \"m.lwf\""), "{text}");
+    let config = write(&models, "run.toml", &text);
+    // Run from another directory: the model and the output are found beside the config file.
+    let out = Command::new(env!("CARGO_BIN_EXE_lwflow"))
+        .current_dir(cwd_guard.path())
+        .args(["train", "--config", &config, "--steps", "2", "--quiet"])
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "train failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(models.join("m.lwf").exists(), "the model file is not beside the config");
+    assert_eq!(
+        std::fs::read_dir(cwd_guard.path()).unwrap().count(),
+        0,
+        "something was written to the working directory"
+    );
+    // The prior's names are the sample file's columns and the plot's axes.
+    let (model, samples) = (models.join("m.lwf"), models.join("s.csv"));
+    let (m, csv) = (model.to_str().unwrap(), samples.to_str().unwrap());
+    let out = lwflow(&["sample", "--model", m, "--obs", "1,1", "--num", "5", "--out", csv]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&samples).unwrap();
+    assert_eq!(text.lines().next(), Some("freq,phase"), "{text}");
+    let png = models.join("corner.png");
+    let plot = |extra: &[&str]| {
+        let args = [&["plot", "--model", m, "--obs", "1,1", "--num", "500", "--out", png.to_str().unwrap()], extra];
+        lwflow(&args.concat())
+    };
+    let out = plot(&[]);
+    assert!(out.status.success() && png.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = plot(&["--labels", "a,b,c", "--title", "mine"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--labels: 3 labels for θ of dimension 2"), "{err}");
+    assert!(plot(&["--labels", "f,φ", "--title", "mine"]).status.success());
+}

@@ -59,7 +59,7 @@ fn main() {
     let script: PathBuf = [env!("CARGO_MANIFEST_DIR"), "examples", "square2d_model.py"].iter().collect();
     let script = script.to_str().expect("utf-8").to_string();
     let spawn = |command: Vec<String>| {
-        ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior.clone())).expect("python3 starts")
+        ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior.clone()), 1).expect("python3 starts")
     };
     let canned = spawn(vec!["python3".into(), "-c".into(), CANNED.into(), N_THETA.to_string()]);
     let json = spawn(vec!["python3".into(), script.clone(), "--json".into()]);

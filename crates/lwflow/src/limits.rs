@@ -57,6 +57,10 @@ pub const MAX_SMC_PARTICLES: usize = 1 << 24;
 /// Longest external-model timeout, in seconds (a week; `Duration` overflows far above).
 pub const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
+/// Copies of an external model's process (key `[model] workers`): each is a process with its
+/// own pipes and three threads; far more than the cores of any machine gains nothing.
+pub const MAX_EXTERNAL_WORKERS: usize = 256;
+
 /// Fails with [`Error::Limit`] when `value > limit`; `what` names the flag or key.
 pub fn check_count(what: &str, value: usize, limit: usize, reason: &'static str) -> Result<()> {
     if value > limit {

@@ -51,7 +51,7 @@ fn square2d_external(python: &str, framing: Framing) -> ExternalModel {
     if framing == Framing::Json {
         command.push("--json".into());
     }
-    ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior)).expect("python3 starts")
+    ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior), 1).expect("python3 starts")
 }
 
 /// A misbehaving model; with `Framing::F64le` it accepts the binary framing in its first
@@ -64,7 +64,7 @@ fn misbehaving(python: &str, mode: &str, framing: Framing, timeout: Duration) ->
     }
     let mut config = ExternalConfig::new(command, 2, 2, prior);
     config.timeout = timeout;
-    ExternalModel::spawn(config).expect("python3 starts")
+    ExternalModel::spawn(config, 1).expect("python3 starts")
 }
 
 fn random_mat(rows: usize, seed: u64, low: f64, high: f64) -> Mat<f64> {
@@ -272,12 +272,13 @@ fn non_finite_inputs_are_rejected_before_sending() {
 fn missing_program_and_bad_config_are_errors() {
     let prior = Prior::uniform_box(2, -1.0, 1.0).expect("valid");
     let missing = ExternalConfig::new(vec!["/nonexistent/lwflow-model".into()], 2, 2, prior.clone());
-    let msg = ExternalModel::spawn(missing).err().expect("cannot start").to_string();
+    let msg = ExternalModel::spawn(missing, 1).err().expect("cannot start").to_string();
     assert!(msg.contains("could not start") && msg.contains("lwflow-model"), "{msg}");
-    let msg = ExternalModel::spawn(ExternalConfig::new(vec![], 2, 2, prior.clone())).err().expect("empty").to_string();
+    let msg =
+        ExternalModel::spawn(ExternalConfig::new(vec![], 2, 2, prior.clone()), 1).err().expect("empty").to_string();
     assert!(msg.contains("command"), "{msg}");
     let msg =
-        ExternalModel::spawn(ExternalConfig::new(vec!["true".into()], 3, 2, prior)).err().expect("dims").to_string();
+        ExternalModel::spawn(ExternalConfig::new(vec!["true".into()], 3, 2, prior), 1).err().expect("dims").to_string();
     assert!(msg.contains("prior") && msg.contains("theta_dim is 3"), "{msg}");
 }
 
@@ -300,4 +301,163 @@ fn external_model_trains_a_tiny_flow() {
     };
     let (_flow, meta) = lwflow::train::fit(&model, flow_cfg, train_cfg, &mut |_| {}).expect("trains");
     assert_eq!(meta.summary.expect("summary").steps_run, 3);
+}
+
+/// The Python square2d on the binary framing in `workers` copies; with `sleep_ms`, through
+/// `slow_model.py`, sleeping that long per row of every request.
+fn square2d_copies(python: &str, workers: usize, sleep_ms: Option<&str>) -> ExternalModel {
+    let prior = Prior::uniform_box(2, Square::LOW, Square::HIGH).expect("valid");
+    let command = match sleep_ms {
+        None => vec![python.into(), example("square2d_model.py")],
+        Some(ms) => vec![python.into(), example("slow_model.py"), "--ms".into(), ms.into()],
+    };
+    ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior), workers).expect("python3 starts")
+}
+
+fn bits(values: &[f64]) -> Vec<u64> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn four_workers_give_the_bits_of_one_and_share_the_requests() {
+    let Some(py) = python() else { return };
+    let (one, four) = (square2d_copies(py, 1, None), square2d_copies(py, 4, None));
+    assert_eq!((one.workers(), four.workers()), (1, 4));
+    // 5003 pairs: blocks of 1250 and 1251 rows, one per copy.
+    let n_pairs = 5003;
+    let theta = random_mat(n_pairs, 21, -3.0, 3.0);
+    let x = random_mat(n_pairs, 22, -0.5, 9.5);
+    let (mut a, mut b) = (vec![0.0; n_pairs], vec![0.0; n_pairs]);
+    one.log_likelihood(x.as_ref(), theta.as_ref(), &mut a).expect("answers");
+    four.log_likelihood(x.as_ref(), theta.as_ref(), &mut b).expect("answers");
+    assert_eq!(bits(&a), bits(&b));
+    one.log_likelihood_at(&[1.3, 0.2], theta.as_ref(), &mut a).expect("answers");
+    four.log_likelihood_at(&[1.3, 0.2], theta.as_ref(), &mut b).expect("answers");
+    assert_eq!(bits(&a), bits(&b));
+    // 20 000 simulated rows: 79 requests of at most 256 rows, each with its own seed, whatever
+    // the number of copies.
+    let theta = random_mat(20_000, 23, -3.0, 3.0);
+    let (mut xa, mut xb) = (Mat::zeros(20_000, 2), Mat::zeros(20_000, 2));
+    one.simulate(theta.as_ref(), &mut stream(5, Stream::Simulate, 0, 0), xa.as_mut()).expect("answers");
+    four.simulate(theta.as_ref(), &mut stream(5, Stream::Simulate, 0, 0), xb.as_mut()).expect("answers");
+    assert_eq!(bits(xa.as_slice()), bits(xb.as_slice()));
+    // Each block has its own seed: the first rows of two blocks do not share their noise.
+    let noise = |x: &Mat<f64>, r: usize| x.row(r)[0] - theta.row(r)[0].powi(2);
+    assert_ne!(noise(&xa, 0).to_bits(), noise(&xa, 256).to_bits());
+    assert_eq!(one.requests_per_copy(), [81]);
+    assert_eq!(four.requests_per_copy(), [22, 22, 22, 21]);
+}
+
+#[test]
+fn slow_model_trains_the_same_flow_with_one_and_four_workers() {
+    let Some(py) = python() else { return };
+    let flows: Vec<_> = [1, 4]
+        .into_iter()
+        .map(|workers| {
+            // 0.1 ms per row: the standardiser's 10 000 simulations take a second on one copy.
+            let model = square2d_copies(py, workers, Some("0.1"));
+            let flow_cfg = lwflow::flow::FlowConfig {
+                n_layers: 2,
+                hidden: vec![16],
+                ..lwflow::flow::FlowConfig::new(2, 2, lwflow::flow::BaseConfig::Gmm { components: 2 })
+            };
+            let train_cfg = lwflow::train::TrainConfig {
+                steps: 3,
+                obs_per_step: 4,
+                thetas_per_step: 64,
+                val_every: 2,
+                val_obs: 4,
+                seed: 3,
+                ..Default::default()
+            };
+            let (flow, meta) = lwflow::train::fit(&model, flow_cfg, train_cfg, &mut |_| {}).expect("trains");
+            let requests = model.requests_per_copy();
+            assert_eq!(requests.len(), workers);
+            assert!(requests.iter().all(|&n| n > 0), "{workers} workers: requests {requests:?}");
+            let summary = meta.summary.expect("summary");
+            (flow.params().iter().map(|p| p.to_bits()).collect::<Vec<_>>(), summary.steps_run, summary.likelihood_evals)
+        })
+        .collect();
+    assert_eq!(flows[0], flows[1]);
+}
+
+/// A misbehaving model in `workers` copies (JSON lines).
+fn misbehaving_copies(python: &str, mode: &str, workers: usize) -> ExternalModel {
+    let prior = Prior::uniform_box(2, -3.0, 3.0).expect("valid");
+    let command = vec![python.into(), example("misbehaving_model.py"), mode.into()];
+    ExternalModel::spawn(ExternalConfig::new(command, 2, 2, prior), workers).expect("python3 starts")
+}
+
+#[test]
+fn a_failing_copy_is_named_with_its_rows_request_and_stderr() {
+    let Some(py) = python() else { return };
+    // Both copies answer their first block, then exit: the error is the first copy's (rows 0..2 of 4).
+    let model = misbehaving_copies(py, "exit", 2);
+    let theta = random_mat(4, 7, -3.0, 3.0);
+    model.log_likelihood_at(&[1.0, 2.0], theta.as_ref(), &mut [0.0; 4]).expect("first requests are answered");
+    let msg = failing_request(&model, "log_likelihood").to_string();
+    assert!(msg.contains("log_likelihood request 2 (rows 0..2): copy 1 of 2: the model process ended"), "{msg}");
+    assert!(msg.contains("exiting on purpose") && msg.contains('3'), "{msg}");
+    let msg = failing_request(&model, "simulate").to_string();
+    assert!(
+        msg.contains("simulate request 3 (rows 0..4): copy 1 of 2: the model process is no longer usable"),
+        "{msg}"
+    );
+    // An error answer leaves the copies usable; rows are the call's rows, not the block's.
+    let model = misbehaving_copies(py, "nan", 3);
+    let msg = failing_request(&model, "log_likelihood").to_string();
+    assert!(msg.contains("request 1 (rows 0..1): copy 1 of 3: log_likelihood[0] is NaN"), "{msg}");
+    let msg = failing_request(&model, "log_likelihood").to_string();
+    assert!(msg.contains("request 2 (rows 0..1): copy 1 of 3: log_likelihood[0] is NaN"), "{msg}");
+    assert_eq!(model.requests_per_copy(), [2, 2, 2]);
+}
+
+#[test]
+fn zero_workers_and_too_many_are_errors_naming_the_key() {
+    let prior = Prior::uniform_box(2, -1.0, 1.0).expect("valid");
+    let config = ExternalConfig::new(vec!["true".into()], 2, 2, prior);
+    let msg = ExternalModel::spawn(config.clone(), 0).err().expect("no copies").to_string();
+    assert!(msg.contains("model.workers") && msg.contains("at least 1"), "{msg}");
+    let too_many = lwflow::limits::MAX_EXTERNAL_WORKERS + 1;
+    let msg = ExternalModel::spawn(config, too_many).err().expect("too many").to_string();
+    assert!(msg.contains("model.workers") && msg.contains(&too_many.to_string()), "{msg}");
+}
+
+/// State letter of a process from /proc (None once it is gone); Z is a zombie awaiting its reaper.
+#[cfg(target_os = "linux")]
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn every_copy_started_through_a_shell_leaves_no_orphan() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pid_file = dir.path().join("pids");
+    let script = format!("sleep 300 & echo $! >> {}; wait", pid_file.display());
+    let mut config =
+        ExternalConfig::new(vec!["sh".into(), "-c".into(), script], 2, 2, Prior::uniform_box(2, -3.0, 3.0).unwrap());
+    config.timeout = Duration::from_millis(500);
+    let model = ExternalModel::spawn(config, 3).expect("sh starts");
+    let theta = random_mat(3, 1, -3.0, 3.0);
+    let msg = model.log_likelihood_at(&[1.0, 1.0], theta.as_ref(), &mut [0.0; 3]).unwrap_err().to_string();
+    assert!(msg.contains("copy 1 of 3: no answer within"), "{msg}");
+    let start = Instant::now();
+    drop(model);
+    assert!(start.elapsed() < Duration::from_secs(2), "drop took {:?}", start.elapsed());
+    let pids: Vec<u32> = std::fs::read_to_string(&pid_file)
+        .expect("pids written")
+        .lines()
+        .map(|l| l.trim().parse().expect("a pid"))
+        .collect();
+    assert_eq!(pids.len(), 3);
+    for pid in pids {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(process_state(pid), Some(s) if s != 'Z') && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let state = process_state(pid);
+        assert!(matches!(state, None | Some('Z')), "a copy's child {pid} is still running ({state:?})");
+    }
 }

@@ -223,7 +223,7 @@ fn misbehaving(mode: &str, timeout: Duration) -> ExternalModel {
     let command = vec!["python3".into(), script.display().to_string(), mode.into()];
     let mut config = ExternalConfig::new(command, 2, 2, Prior::uniform_box(2, -3.0, 3.0).unwrap());
     config.timeout = timeout;
-    ExternalModel::spawn(config).unwrap()
+    ExternalModel::spawn(config, 1).unwrap()
 }
 
 fn simulate(model: &dyn Model, seed: u64) -> lwflow::Result<Mat<f64>> {
@@ -313,7 +313,7 @@ fn cause_10_a_model_started_through_a_shell_leaves_no_orphan() {
     let mut config =
         ExternalConfig::new(vec!["sh".into(), "-c".into(), script], 2, 2, Prior::uniform_box(2, -3.0, 3.0).unwrap());
     config.timeout = Duration::from_millis(500);
-    let model = ExternalModel::spawn(config).unwrap();
+    let model = ExternalModel::spawn(config, 1).unwrap();
     let msg = simulate(&model, 1).unwrap_err().to_string();
     assert!(msg.contains("no answer within"), "{msg}");
     drop(model);

@@ -21,12 +21,13 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     } else {
         flow.sample(&x, a.num, a.seed)?
     };
-    let header = theta_header(flow.theta_dim());
+    // The prior's names (`[prior] names`), else theta_1 .. theta_d.
+    let header = meta.prior.names();
     write_samples(&a.out, &header, samples.as_ref()).with_context(|| format!("writing {}", a.out.display()))?;
     Ok(())
 }
 
-/// Column names theta_1 .. theta_d.
+/// Column names theta_1 .. theta_d (of an unnamed prior).
 pub fn theta_header(d: usize) -> Vec<String> {
-    (1..=d).map(|k| format!("theta_{k}")).collect()
+    lwflow::Prior::default_names(d)
 }

@@ -31,7 +31,11 @@
 //! before ids existed), but once a model has echoed an id, every later answer must carry one.
 //!
 //! The process is started once and serves every request; requests are serialised by a mutex (the
-//! trainer's threads share the model). Each answer must arrive within the timeout: a reader thread
+//! trainer's threads share the model). With `workers` = N > 1, N copies of the program run, and
+//! each call's rows are cut into contiguous blocks, one request per block, sent to the copies
+//! concurrently and written back at their rows ([`blocks`] says how, and why the results are
+//! the same bits as with one copy); a copy's failure is reported as one process's, naming the
+//! copy. Each answer must arrive within the timeout: a reader thread
 //! feeds answers (line and payload) into a channel read with `recv_timeout`, and a writer thread
 //! sends requests, so a child that neither reads nor answers cannot block the caller. After a
 //! crash, a timeout, an unreadable answer or a cut-short payload the process is killed and every
@@ -43,10 +47,13 @@
 //! Its stderr is kept as a bounded tail ([`crate::limits::MAX_STDERR_TAIL`] bytes, lines ended by
 //! `\n` or `\r`), so a model printing progress bars forever cannot exhaust memory. Nothing is cached.
 
+mod blocks;
 mod wire;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -78,6 +85,11 @@ pub struct ExternalConfig {
     pub prior: Prior,
     /// Longest wait for one answer; past it the process is killed and the request fails.
     pub timeout: Duration,
+    /// The directory the process runs in, against which a relative program path (one with a
+    /// directory part, `./model`, `bin/model`) is also taken: a config file's directory, so
+    /// that `command = ["python3", "model.py"]` means the model.py beside it. `None`: the
+    /// caller's working directory, and the program as `Command` finds it.
+    pub dir: Option<PathBuf>,
 }
 
 impl ExternalConfig {
@@ -101,7 +113,7 @@ impl ExternalConfig {
 
     /// A configuration with the default timeout.
     pub fn new(command: Vec<String>, theta_dim: usize, x_dim: usize, prior: Prior) -> Self {
-        Self { command, theta_dim, x_dim, prior, timeout: Self::DEFAULT_TIMEOUT }
+        Self { command, theta_dim, x_dim, prior, timeout: Self::DEFAULT_TIMEOUT, dir: None }
     }
 }
 
@@ -113,15 +125,21 @@ const STDERR_LINE_BYTES: usize = crate::limits::MAX_STDERR_TAIL / STDERR_TAIL_LI
 /// How long `Drop` waits for the child to exit after closing its stdin before killing it.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
 
-/// A [`Model`] served by an external process; see the module docs for the protocol.
+/// A [`Model`] served by one or more copies of an external process; see the module docs for the
+/// protocol.
 pub struct ExternalModel {
     config: ExternalConfig,
-    process: Mutex<Process>,
+    /// The running copies (`workers` of them); each call's blocks go to them concurrently.
+    copies: Vec<Mutex<Process>>,
 }
 
 /// The running child and the threads around it.
 struct Process {
     child: Child,
+    /// "copy k of N: " when N > 1 copies run (prefixed to every error), else empty.
+    label: String,
+    /// Set once the process group has been killed (it is killed once: its id may be reused).
+    killed: bool,
     /// Request lines to the writer thread; `None` once closed (the child sees EOF on stdin).
     requests: Option<Sender<Vec<u8>>>,
     /// Answers (line and payload) from the reader thread; disconnected at the child's EOF.
@@ -140,11 +158,13 @@ struct Process {
 }
 
 impl ExternalModel {
-    /// Validates `config` and starts the process.
-    pub fn spawn(config: ExternalConfig) -> Result<Self> {
-        let Some((program, args)) = config.command.split_first() else {
+    /// Validates `config` and `workers` and starts `workers` copies of the process (key
+    /// `[model] workers`; [`ExternalModel::check_workers`]). If a copy cannot start, those
+    /// already started are stopped.
+    pub fn spawn(config: ExternalConfig, workers: usize) -> Result<Self> {
+        if config.command.is_empty() {
             return Err(Error::invalid("external model command", "is empty; expected a program and its arguments"));
-        };
+        }
         if config.theta_dim == 0 || config.x_dim == 0 {
             return Err(Error::invalid(
                 "external model dimensions",
@@ -158,36 +178,34 @@ impl ExternalModel {
             ));
         }
         ExternalConfig::timeout_from_secs(config.timeout.as_secs_f64())?;
-        let mut command = Command::new(program);
-        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command
-            .spawn()
-            .map_err(|e| Error::Model(format!("could not start external model {:?}: {e}", config.command)))?;
-        process_groups().push(child.id());
-        let stdin = child.stdin.take().expect("stdin is piped");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (request_tx, request_rx) = mpsc::channel::<Vec<u8>>();
-        let (answer_tx, answer_rx) = mpsc::channel();
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        thread::spawn(move || write_requests(stdin, request_rx));
-        thread::spawn(move || read_answers(stdout, answer_tx));
-        let tail = Arc::clone(&stderr_tail);
-        thread::spawn(move || read_stderr(stderr, &tail));
-        let process = Process {
-            child,
-            requests: Some(request_tx),
-            answers: answer_rx,
-            stderr_tail,
-            n_requests: 0,
-            echoes_ids: false,
-            broken: None,
-            format: Format::Json,
-            buf: Vec::new(),
-        };
-        Ok(Self { config, process: Mutex::new(process) })
+        Self::check_workers(workers)?;
+        let copies =
+            (0..workers).map(|k| Process::start(&config, k, workers).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { config, copies })
+    }
+
+    /// `workers` (copies of the process, key `[model] workers`) is at least 1 and at most
+    /// [`crate::limits::MAX_EXTERNAL_WORKERS`]; errors name `model.workers`.
+    pub fn check_workers(workers: usize) -> Result<()> {
+        if workers == 0 {
+            return Err(Error::invalid("model.workers", "is 0; expected at least 1 copy of the model process"));
+        }
+        crate::limits::check_count(
+            "model.workers",
+            workers,
+            crate::limits::MAX_EXTERNAL_WORKERS,
+            "each copy is a process with its own pipes and threads",
+        )
+    }
+
+    /// Copies of the process running (`workers`).
+    pub fn workers(&self) -> usize {
+        self.copies.len()
+    }
+
+    /// Requests sent to each copy so far, in copy order (how a call's blocks were spread).
+    pub fn requests_per_copy(&self) -> Vec<u64> {
+        self.copies.iter().map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).n_requests).collect()
     }
 
     /// What the process was started with.
@@ -203,8 +221,8 @@ impl ExternalModel {
         }
     }
 
-    /// Sends one `log_likelihood` request for the pairs (x_r, θ_r), x_r = `x.row(r)` or, with
-    /// `Rows::Repeat`, the same x for every θ row.
+    /// Sends the `log_likelihood` requests for the pairs (x_r, θ_r), x_r = `x.row(r)` or, with
+    /// `Rows::Repeat`, the same x for every θ row: one block of rows per copy ([`blocks::balanced`]).
     fn request_log_likelihood(&self, x: Rows<'_>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
         let n_rows = theta.rows();
         if out.len() != n_rows || x.len() != n_rows {
@@ -218,18 +236,41 @@ impl ExternalModel {
         }
         check_finite("external log_likelihood theta", Rows::Mat(theta))?;
         check_finite("external log_likelihood x", x)?;
-        let request = Request::LogLikelihood { x, theta: Rows::Mat(theta) };
-        let mut process = self.process.lock().unwrap_or_else(|e| e.into_inner());
-        let (answer, request_no) = process.exchange(&request, self.config.timeout)?;
-        let fail =
-            |reason: String| Error::External { op: "log_likelihood", request: request_no, rows: 0..n_rows, reason };
-        let parsed: LogLikelihoodAnswer = parse_answer(&answer.line).map_err(fail)?;
+        let mut items = Vec::with_capacity(self.copies.len());
+        let mut rest = out;
+        for rows in blocks::balanced(n_rows, self.copies.len()) {
+            let (block, tail) = rest.split_at_mut(rows.len());
+            rest = tail;
+            items.push((rows, block));
+        }
+        blocks::spread(items, self.copies.len(), |copy, (rows, out)| {
+            let request = Request::LogLikelihood {
+                x: x.rows_range(rows.clone()),
+                theta: Rows::Mat(theta.rows_range(rows.start, rows.len())),
+            };
+            self.log_likelihood_block(copy, &request, rows, out)
+        })
+    }
+
+    /// One `log_likelihood` request, for the call's rows `rows`, to copy `copy`; its answer into `out`.
+    fn log_likelihood_block(
+        &self,
+        copy: usize,
+        request: &Request<'_>,
+        rows: Range<usize>,
+        out: &mut [f64],
+    ) -> Result<()> {
+        let n_rows = rows.len();
+        let (answer, sent) = self.exchange(copy, request, rows.clone())?;
+        let fail = |reason: String| sent.error(reason);
+        let parsed: LogLikelihoodAnswer = parse_answer(&answer.line).map_err(&fail)?;
         if let Some(message) = parsed.error {
             return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
         }
         let values = parsed.log_likelihood.ok_or_else(|| fail(missing_key("log_likelihood", &answer.line)))?;
         let check = |r: usize, v: f64| {
             if v.is_nan() || v == f64::INFINITY {
+                let r = rows.start + r;
                 Err(fail(format!("log_likelihood[{r}] is {v}; write a zero likelihood as null or -Infinity")))
             } else {
                 Ok(v)
@@ -259,17 +300,153 @@ impl ExternalModel {
         }
         Ok(())
     }
+
+    /// One `simulate` request, for the call's rows `rows`, to copy `copy`; its x into `x`
+    /// (`rows.len()` × x_dim values, row-major).
+    fn simulate_block(&self, copy: usize, request: &Request<'_>, rows: Range<usize>, x: &mut [f64]) -> Result<()> {
+        let n_rows = rows.len();
+        let (answer, sent) = self.exchange(copy, request, rows.clone())?;
+        let fail = |reason: String| sent.error(reason);
+        let parsed: SimulateAnswer = parse_answer(&answer.line).map_err(&fail)?;
+        if let Some(message) = parsed.error {
+            return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
+        }
+        let x_dim = self.config.x_dim;
+        let check = |r: usize, c: usize, v: f64| {
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(fail(format!("x[{}][{c}] is {v}; simulations must be finite", rows.start + r)))
+            }
+        };
+        match parsed.x.ok_or_else(|| fail(missing_key("x", &answer.line)))? {
+            Payload::Inline(answer_rows) => {
+                if answer_rows.len() != n_rows {
+                    return Err(fail(format!("expected {n_rows} rows of x, got {}", answer_rows.len())));
+                }
+                for (r, (row, dst)) in answer_rows.iter().zip(x.chunks_exact_mut(x_dim)).enumerate() {
+                    if row.len() != x_dim {
+                        let r = rows.start + r;
+                        return Err(fail(format!("x row {r} has {} values, expected x_dim = {x_dim}", row.len())));
+                    }
+                    for (c, (dst, v)) in dst.iter_mut().zip(row).enumerate() {
+                        *dst = check(r, c, v.0)?;
+                    }
+                }
+            }
+            Payload::F64le(dims) => {
+                let (got_rows, got_cols) = match dims[..] {
+                    [rows, cols] => (rows, cols),
+                    _ => return Err(fail(format!("x payload has shape {dims:?}; expected [{n_rows}, {x_dim}]"))),
+                };
+                if got_rows != n_rows {
+                    return Err(fail(format!("expected {n_rows} rows of x, got {got_rows}")));
+                }
+                if got_cols != x_dim {
+                    return Err(fail(format!("x rows have {got_cols} values, expected x_dim = {x_dim}")));
+                }
+                for (i, (dst, v)) in x.iter_mut().zip(f64le_values(&answer.payload)).enumerate() {
+                    *dst = check(i / x_dim, i % x_dim, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `request` (the call's rows `rows`) to copy `copy` and waits for its answer (the
+    /// copy is locked meanwhile, so answers cannot cross). Returns the answer and what names
+    /// the request in errors.
+    fn exchange(&self, copy: usize, request: &Request<'_>, rows: Range<usize>) -> Result<(Answer, Sent)> {
+        let mut process = self.copies[copy].lock().unwrap_or_else(|e| e.into_inner());
+        let (answer, request_no) = process.exchange(request, rows.clone(), self.config.timeout)?;
+        let sent = Sent { op: request.op(), request_no, rows, label: process.label.clone() };
+        Ok((answer, sent))
+    }
+}
+
+/// A request that was answered, as its errors name it: the op, the copy's request number, the
+/// call's rows it covered and (with several copies) the copy.
+struct Sent {
+    op: &'static str,
+    request_no: u64,
+    rows: Range<usize>,
+    label: String,
+}
+
+impl Sent {
+    /// The error `reason` about this request's answer.
+    fn error(&self, reason: String) -> Error {
+        let Sent { op, request_no, ref rows, ref label } = *self;
+        Error::External { op, request: request_no, rows: rows.clone(), reason: format!("{label}{reason}") }
+    }
 }
 
 impl Process {
-    /// Sends `request` (in the framing agreed so far) and waits for one answer. Errors here
-    /// (not running, EOF, timeout, a cut-short payload) leave the process broken, killed, and
-    /// name the request. The first answer may switch later requests to binary framing.
-    fn exchange(&mut self, request: &Request<'_>, timeout: Duration) -> Result<(Answer, u64)> {
+    /// Starts copy `copy` (0-based) of `copies` of the program, with its reader, writer and
+    /// stderr threads, in its own process group.
+    fn start(config: &ExternalConfig, copy: usize, copies: usize) -> Result<Self> {
+        let label = if copies > 1 { format!("copy {} of {copies}: ", copy + 1) } else { String::new() };
+        let (program, args) = config.command.split_first().expect("the command was checked to be non-empty");
+        let mut command = match &config.dir {
+            Some(dir) => {
+                let program = Path::new(program);
+                let mut command = if program.is_relative() && program.components().count() > 1 {
+                    Command::new(dir.join(program))
+                } else {
+                    Command::new(program)
+                };
+                command.current_dir(dir);
+                command
+            }
+            None => Command::new(program),
+        };
+        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
+            .spawn()
+            .map_err(|e| Error::Model(format!("{label}could not start external model {:?}: {e}", config.command)))?;
+        process_groups().push(child.id());
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (request_tx, request_rx) = mpsc::channel::<Vec<u8>>();
+        let (answer_tx, answer_rx) = mpsc::channel();
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        thread::spawn(move || write_requests(stdin, request_rx));
+        thread::spawn(move || read_answers(stdout, answer_tx));
+        let tail = Arc::clone(&stderr_tail);
+        thread::spawn(move || read_stderr(stderr, &tail));
+        Ok(Process {
+            child,
+            label,
+            killed: false,
+            requests: Some(request_tx),
+            answers: answer_rx,
+            stderr_tail,
+            n_requests: 0,
+            echoes_ids: false,
+            broken: None,
+            format: Format::Json,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends `request` (the call's rows `rows`, in the framing agreed so far) and waits for one
+    /// answer. Errors here (not running, EOF, timeout, a cut-short payload) leave the process
+    /// broken, killed, and name the request. The first answer may switch later requests to
+    /// binary framing.
+    fn exchange(&mut self, request: &Request<'_>, rows: Range<usize>, timeout: Duration) -> Result<(Answer, u64)> {
         self.n_requests += 1;
         let request_no = self.n_requests;
-        let (op, n_rows) = (request.op(), request.n_rows());
-        let fail = |reason: String| Error::External { op, request: request_no, rows: 0..n_rows, reason };
+        let op = request.op();
+        let label = self.label.clone();
+        let fail = |reason: String| Error::External {
+            op,
+            request: request_no,
+            rows: rows.clone(),
+            reason: format!("{label}{reason}"),
+        };
         if let Some(why) = &self.broken {
             return Err(fail(format!("the model process is no longer usable: {why}")));
         }
@@ -358,6 +535,9 @@ impl Process {
 
     fn kill(&mut self) {
         self.requests = None;
+        if std::mem::replace(&mut self.killed, true) {
+            return;
+        }
         kill_group(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -426,19 +606,37 @@ fn read_stderr(mut stderr: impl Read, tail: &Mutex<VecDeque<String>>) {
     push(&mut line);
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Closing stdin is the child's signal to exit; then the group goes, with anything the
-        // child started and left behind.
+impl Process {
+    /// Closes the child's stdin (its signal to exit), waits for it until `deadline`, then kills
+    /// the group, with anything the child started and left behind.
+    fn shut_down(&mut self, deadline: Instant) {
         self.requests = None;
-        let deadline = Instant::now() + EXIT_GRACE;
-        while Instant::now() < deadline {
+        while !self.killed && Instant::now() < deadline {
             match self.child.try_wait() {
                 Ok(Some(_)) | Err(_) => break,
                 Ok(None) => thread::sleep(Duration::from_millis(5)),
             }
         }
         self.kill();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.shut_down(Instant::now() + EXIT_GRACE);
+    }
+}
+
+impl Drop for ExternalModel {
+    /// Every copy's stdin is closed first, so the copies exit together within one grace period.
+    fn drop(&mut self) {
+        for process in self.copies.iter_mut() {
+            process.get_mut().unwrap_or_else(|e| e.into_inner()).requests = None;
+        }
+        let deadline = Instant::now() + EXIT_GRACE;
+        for process in self.copies.iter_mut() {
+            process.get_mut().unwrap_or_else(|e| e.into_inner()).shut_down(deadline);
+        }
     }
 }
 
@@ -535,54 +733,21 @@ impl Model for ExternalModel {
             return Ok(());
         }
         check_finite("external simulate theta", Rows::Mat(theta))?;
-        let request = Request::Simulate { theta: Rows::Mat(theta), seed: rng.gen() };
-        let mut process = self.process.lock().unwrap_or_else(|e| e.into_inner());
-        let (answer, request_no) = process.exchange(&request, self.config.timeout)?;
-        let fail = |reason: String| Error::External { op: "simulate", request: request_no, rows: 0..n_rows, reason };
-        let parsed: SimulateAnswer = parse_answer(&answer.line).map_err(fail)?;
-        if let Some(message) = parsed.error {
-            return Err(fail(format!("the model answered with an error: {}", wire::model_message(&message))));
-        }
+        // Fixed blocks, each with its own seed drawn in block order: the same x for any number
+        // of copies (see `blocks`); one block, one seed for calls of up to 256 rows.
         let x_dim = self.config.x_dim;
-        let check = |r: usize, c: usize, v: f64| {
-            if v.is_finite() {
-                Ok(v)
-            } else {
-                Err(fail(format!("x[{r}][{c}] is {v}; simulations must be finite")))
-            }
-        };
-        match parsed.x.ok_or_else(|| fail(missing_key("x", &answer.line)))? {
-            Payload::Inline(rows) => {
-                if rows.len() != n_rows {
-                    return Err(fail(format!("expected {n_rows} rows of x, got {}", rows.len())));
-                }
-                for (r, row) in rows.iter().enumerate() {
-                    if row.len() != x_dim {
-                        return Err(fail(format!("x row {r} has {} values, expected x_dim = {x_dim}", row.len())));
-                    }
-                    for (c, (dst, v)) in x.row_mut(r).iter_mut().zip(row).enumerate() {
-                        *dst = check(r, c, v.0)?;
-                    }
-                }
-            }
-            Payload::F64le(dims) => {
-                let (got_rows, got_cols) = match dims[..] {
-                    [rows, cols] => (rows, cols),
-                    _ => return Err(fail(format!("x payload has shape {dims:?}; expected [{n_rows}, {x_dim}]"))),
-                };
-                if got_rows != n_rows {
-                    return Err(fail(format!("expected {n_rows} rows of x, got {got_rows}")));
-                }
-                if got_cols != x_dim {
-                    return Err(fail(format!("x rows have {got_cols} values, expected x_dim = {x_dim}")));
-                }
-                let mut values = f64le_values(&answer.payload);
-                for r in 0..n_rows {
-                    for (c, (dst, v)) in x.row_mut(r).iter_mut().zip(values.by_ref().take(x_dim)).enumerate() {
-                        *dst = check(r, c, v)?;
-                    }
-                }
-            }
+        let mut values = vec![0.0; n_rows * x_dim];
+        let items: Vec<_> = blocks::fixed(n_rows, blocks::SIMULATED_ROWS_PER_REQUEST)
+            .into_iter()
+            .zip(values.chunks_mut(blocks::SIMULATED_ROWS_PER_REQUEST * x_dim))
+            .map(|(rows, x)| (rows, rng.gen::<u64>(), x))
+            .collect();
+        blocks::spread(items, self.copies.len(), |copy, (rows, seed, x)| {
+            let request = Request::Simulate { theta: Rows::Mat(theta.rows_range(rows.start, rows.len())), seed };
+            self.simulate_block(copy, &request, rows, x)
+        })?;
+        for (r, row) in values.chunks_exact(x_dim).enumerate() {
+            x.row_mut(r).copy_from_slice(row);
         }
         Ok(())
     }

@@ -43,6 +43,10 @@ pub struct Prior {
     /// The joint density when the dimensions are correlated; `None` for a product prior.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     joint: Option<JointGaussian>,
+    /// Names of the dimensions (`[prior] names`): sample-file columns and plot axes. Absent
+    /// from model files written before names existed, and from those of unnamed priors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    names: Option<Vec<String>>,
 }
 
 /// N(μ, P⁻¹) through the Cholesky factor R of the precision P = R Rᵀ.
@@ -141,6 +145,32 @@ impl Marginal {
     }
 }
 
+/// `names` has one entry per dimension, each non-empty, without a comma or line break, all
+/// different; errors name `prior.names` and the offending entry.
+fn check_names(names: &[String], dim: usize) -> Result<()> {
+    if names.len() != dim {
+        return Err(Error::invalid("prior.names", format!("has {} names; θ has {dim} dimensions", names.len())));
+    }
+    for (k, name) in names.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(Error::invalid("prior.names", format!("name {} is empty", k + 1)));
+        }
+        if let Some(c) = name.chars().find(|c| matches!(c, ',' | '\n' | '\r')) {
+            return Err(Error::invalid(
+                "prior.names",
+                format!("name {} ({name:?}) contains {c:?}; names become CSV columns: no commas or line breaks", k + 1),
+            ));
+        }
+        if let Some(first) = names[..k].iter().position(|n| n == name) {
+            return Err(Error::invalid(
+                "prior.names",
+                format!("names {} and {} are both {name:?}; each dimension needs its own", first + 1, k + 1),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Prior {
     /// A prior from its marginals; each is validated.
     pub fn new(marginals: Vec<Marginal>) -> Result<Self> {
@@ -150,7 +180,7 @@ impl Prior {
         for (k, m) in marginals.iter().enumerate() {
             m.validate(k)?;
         }
-        Ok(Self { marginals, joint: None })
+        Ok(Self { marginals, joint: None, names: None })
     }
 
     /// The correlated Gaussian N(μ, P⁻¹) with mean `mean` (length d) and precision `precision`
@@ -187,7 +217,7 @@ impl Prior {
             .collect();
         let log_det_half: f64 = (0..dim).map(|k| chol[k * dim + k].ln()).sum();
         let log_norm = log_det_half - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
-        Ok(Self { marginals, joint: Some(JointGaussian { mean, precision_chol: chol, log_norm }) })
+        Ok(Self { marginals, joint: Some(JointGaussian { mean, precision_chol: chol, log_norm }), names: None })
     }
 
     /// Checks what [`Prior::new`] and [`Prior::gaussian`] check, for a prior read from a file:
@@ -215,7 +245,34 @@ impl Prior {
                 ));
             }
         }
+        if let Some(names) = &self.names {
+            check_names(names, self.dim())?;
+        }
         Ok(())
+    }
+
+    /// This prior with its dimensions named `names` (key `[prior] names`): one per dimension,
+    /// each non-empty, without commas or line breaks (they become CSV column names), all
+    /// different. Errors name `prior.names`.
+    pub fn with_names(self, names: Vec<String>) -> Result<Prior> {
+        check_names(&names, self.dim())?;
+        Ok(Prior { names: Some(names), ..self })
+    }
+
+    /// The names of the dimensions: those given ([`Prior::with_names`]), else
+    /// [`Prior::default_names`].
+    pub fn names(&self) -> Vec<String> {
+        self.names.clone().unwrap_or_else(|| Self::default_names(self.dim()))
+    }
+
+    /// The names given with [`Prior::with_names`], if any.
+    pub fn given_names(&self) -> Option<&[String]> {
+        self.names.as_deref()
+    }
+
+    /// `theta_1`, …, `theta_dim`: the columns of sample files of an unnamed prior.
+    pub fn default_names(dim: usize) -> Vec<String> {
+        (1..=dim).map(|k| format!("theta_{k}")).collect()
     }
 
     /// Whether the dimensions are correlated (a joint Gaussian), so that the marginals alone do
@@ -273,6 +330,47 @@ impl Prior {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn names_default_to_theta_k_and_are_kept_through_serde() {
+        let prior = Prior::uniform_box(2, -1.0, 1.0).unwrap();
+        assert_eq!(prior.names(), ["theta_1", "theta_2"]);
+        assert_eq!(prior.given_names(), None);
+        // Unnamed priors serialise as before names existed (model files stay byte-identical).
+        let json = serde_json::to_string(&prior).unwrap();
+        assert!(!json.contains("names"), "{json}");
+        let named = prior.with_names(strings(&["freq", "phase"])).unwrap();
+        assert_eq!(named.names(), ["freq", "phase"]);
+        let back: Prior = serde_json::from_str(&serde_json::to_string(&named).unwrap()).unwrap();
+        assert_eq!(back, named);
+        back.validate().unwrap();
+        let old: Prior = serde_json::from_str(&json).unwrap();
+        assert_eq!(old.names(), ["theta_1", "theta_2"]);
+    }
+
+    #[test]
+    fn bad_names_are_errors_naming_prior_names() {
+        let prior = || Prior::uniform_box(2, -1.0, 1.0).unwrap();
+        for (names, needle) in [
+            (vec!["a"], "has 1 names; θ has 2"),
+            (vec!["a", "b", "c"], "has 3 names"),
+            (vec!["a", " "], "name 2 is empty"),
+            (vec!["a,b", "c"], "contains ','"),
+            (vec!["a", "b\nc"], "line breaks"),
+            (vec!["a", "a"], "names 1 and 2 are both \"a\""),
+        ] {
+            let msg = prior().with_names(strings(&names)).unwrap_err().to_string();
+            assert!(msg.contains("prior.names") && msg.contains(needle), "{names:?}: {msg}");
+        }
+        // A model file whose names do not fit its prior is refused when read.
+        let json = r#"{"marginals":[{"kind":"uniform","low":0.0,"high":1.0}],"names":["a","b"]}"#;
+        let read: Prior = serde_json::from_str(json).unwrap();
+        assert!(read.validate().unwrap_err().to_string().contains("prior.names"));
+    }
 
     #[test]
     fn uniform_density_integrates_to_one() {

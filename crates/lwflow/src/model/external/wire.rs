@@ -52,6 +52,14 @@ impl Rows<'_> {
         }
     }
 
+    /// Rows `range` of these rows.
+    pub(super) fn rows_range(&self, range: std::ops::Range<usize>) -> Self {
+        match *self {
+            Rows::Mat(m) => Rows::Mat(m.rows_range(range.start, range.len())),
+            Rows::Repeat { row, .. } => Rows::Repeat { row, n_rows: range.len() },
+        }
+    }
+
     fn cols(&self) -> usize {
         match self {
             Rows::Mat(m) => m.cols(),
@@ -120,13 +128,6 @@ impl Request<'_> {
         match self {
             Request::Simulate { .. } => "simulate",
             Request::LogLikelihood { .. } => "log_likelihood",
-        }
-    }
-
-    /// Rows the request covers (named in errors).
-    pub(super) fn n_rows(&self) -> usize {
-        match self {
-            Request::Simulate { theta, .. } | Request::LogLikelihood { theta, .. } => theta.len(),
         }
     }
 
