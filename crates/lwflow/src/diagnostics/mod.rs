@@ -157,7 +157,8 @@ pub fn prior_predictive_pairs(model: &dyn Model, n: usize, seed: u64) -> Result<
 
 /// Runs every diagnostic of q on the pairs (rows of `theta`, `x`; e.g. from
 /// [`prior_predictive_pairs`]). `model` gives the prior (TARP's reference points) and the
-/// likelihood (ESS). `progress(stage, done, total)` is called between blocks of pairs.
+/// likelihood (ESS). `progress(stage, done, total)` is called as each stage starts (done = 0)
+/// and after each block of pairs.
 pub fn check(
     q: &dyn Posterior,
     model: &dyn Model,
@@ -217,6 +218,7 @@ pub fn check(
         None
     } else {
         let mut fractions = Vec::with_capacity(n_ess);
+        progress(Stage::Ess, 0, n_ess);
         for start in (0..n_ess).step_by(ranks::BLOCK) {
             let rows = ranks::BLOCK.min(n_ess - start);
             let block: Vec<f64> = (start..start + rows)

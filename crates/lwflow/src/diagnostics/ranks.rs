@@ -52,6 +52,7 @@ pub fn pair_ranks(
     let inv_scale: Vec<f64> = prior.marginals().iter().map(|m| 1.0 / m.moments().1).collect();
     let n = theta.rows();
     let mut out = PairRanks { marginal: vec![Vec::with_capacity(n); d], ..PairRanks::default() };
+    progress(0);
     for start in (0..n).step_by(BLOCK) {
         let rows = BLOCK.min(n - start);
         let block: Vec<OnePair> = (start..start + rows)
