@@ -91,7 +91,7 @@ mod tests {
         for (a, w) in adj.iter().zip(want) {
             assert!((a - w).abs() < 1e-15, "{adj:?}");
         }
-        assert_eq!(holm(&[0.9, 0.8]), vec![0.9, 0.9]);
+        assert_eq!(holm(&[0.9, 0.2]), vec![0.9, 0.4]);
     }
 
     #[test]
