@@ -66,3 +66,18 @@ impl Figure for CoverageFigure<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::sbc_ecdf::tests::result;
+    use crate::plot::test_support::{check_outputs, scratch_dir};
+
+    #[test]
+    fn coverage_writes_png_and_svg() {
+        let dir_guard = scratch_dir("coverage");
+        let hpd = CoverageCurve { test: result(-0.6), mean_deviation: -0.1, passed: false };
+        let tarp = CoverageCurve { test: result(0.0), mean_deviation: 0.0, passed: true };
+        check_outputs(dir_guard.path(), "coverage", |p| coverage(p, &hpd, &tarp));
+    }
+}

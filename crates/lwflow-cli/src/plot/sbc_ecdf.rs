@@ -86,3 +86,41 @@ pub(super) fn format_p(p: f64) -> String {
         format!("{p:.1e}")
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::plot::test_support::{check_outputs, scratch_dir};
+    use lwflow::diagnostics::sbc::SbcDimension;
+    use lwflow::diagnostics::uniformity::UniformityResult;
+
+    /// A result whose ECDF bows by `bow` against a band of half-width 0.05.
+    pub(in crate::plot) fn result(bow: f64) -> UniformityResult {
+        let z: Vec<f64> = (1..20).map(|k| k as f64 / 20.0).collect();
+        UniformityResult {
+            statistic: 0.5,
+            p_value: 0.5,
+            ecdf: z.iter().map(|v| v + bow * v * (1.0 - v)).collect(),
+            band_low: z.iter().map(|v| v - 0.05).collect(),
+            band_high: z.iter().map(|v| v + 0.05).collect(),
+            z,
+        }
+    }
+
+    #[test]
+    fn sbc_ecdf_writes_png_and_svg() {
+        let dir_guard = scratch_dir("sbc-ecdf");
+        let dimensions = [0.0, 0.5, -0.8]
+            .iter()
+            .enumerate()
+            .map(|(k, &bow)| SbcDimension {
+                name: format!("theta_{}", k + 1),
+                test: result(bow),
+                p_value_holm: 0.2,
+                mean_rank_offset: 0.0,
+            })
+            .collect();
+        let sbc = SbcReport { dimensions, p_value: 0.2, passed: true };
+        check_outputs(dir_guard.path(), "sbc_ecdf", |p| sbc_ecdf(p, &sbc));
+    }
+}
