@@ -51,6 +51,52 @@ pub enum Command {
     Reference(ReferenceArgs),
     /// Compare two sample files (CSV with a header row, or .npy): C2ST, MMD², sliced and exact W2.
     Compare(CompareArgs),
+    /// Check a trained model's calibration without a reference: SBC, coverage, TARP, importance ESS.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Model file written by `lwflow train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Built-in task whose prior, simulator and likelihood to use instead of the model file's own.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// TOML file of `lwflow train` whose model (a task or a [model] table) to use instead of the
+    /// one the model file records; --task overrides it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Pairs (θ*, x) drawn from the prior predictive.
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    pub simulations: usize,
+    /// Pairs to use instead of simulating: CSV (header row) or .npy, θ columns then x columns.
+    #[arg(long, value_name = "PATH", conflicts_with = "simulations")]
+    pub pairs: Option<PathBuf>,
+    /// Posterior draws L per pair (L + 1 a multiple of 20 makes the coverage levels exact).
+    #[arg(long, default_value_t = 99, value_parser = positive_usize)]
+    pub draws: usize,
+    /// Level α of every test.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Importance draws per observation for the ESS check.
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    pub ess_draws: usize,
+    /// Observations (the first ones) whose importance ESS is computed [default: all; 0 skips it].
+    #[arg(long)]
+    pub ess_obs: Option<usize>,
+    /// Seed of the pairs, the posterior draws and the tests' simulations.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for check.json and the figures sbc_ecdf.png and coverage.png.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the whole report as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -133,9 +179,13 @@ pub struct BenchmarkArgs {
 
 #[derive(Debug, Args)]
 pub struct ComponentsArgs {
-    /// Built-in task (e.g. square2d); required unless --config gives a task or a [model].
-    #[arg(long, required_unless_present = "config")]
+    /// Built-in task (e.g. square2d); required unless --config or --model gives the model.
+    #[arg(long, required_unless_present_any = ["config", "model"])]
     pub task: Option<String>,
+    /// Model file written by `lwflow train` whose model to use (a built-in task, or its external
+    /// command started again); --task and --config override it.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
     /// TOML file of `lwflow train` whose model (a task or a [model] table) to use; --task overrides it.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -389,12 +439,16 @@ pub struct SampleArgs {
     #[arg(long, default_value = "samples.csv")]
     pub out: PathBuf,
     /// Correct the flow's error with the likelihood: importance-weight draws from
-    /// 0.1·prior + 0.9·q(θ|x) and resample (prints ESS and log evidence; built-in tasks).
+    /// 0.1·prior + 0.9·q(θ|x) and resample (prints ESS and log evidence; any model).
     #[arg(long)]
     pub importance: bool,
     /// Built-in task whose likelihood `--importance` uses instead of the model file's own.
     #[arg(long, requires = "importance")]
     pub task: Option<String>,
+    /// TOML file of `lwflow train` whose model (a task or a [model] table) `--importance` uses
+    /// instead of the one the model file records; --task overrides it.
+    #[arg(long, value_name = "PATH", requires = "importance")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +546,10 @@ pub struct EvalArgs {
     /// a model trained on an external version of it); its θ and x dimensions must match.
     #[arg(long)]
     pub task: Option<String>,
+    /// TOML file of `lwflow train` whose model (a task or a [model] table) to use instead of the
+    /// one the model file records (an external model is started from it); --task overrides it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Evaluate the importance-corrected samples of `lwflow sample --importance` instead of the
     /// flow's own draws (the KL columns, properties of q's density, are left out).
     #[arg(long)]

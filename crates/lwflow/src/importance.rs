@@ -25,11 +25,12 @@
 
 use rand::Rng as _;
 
+use crate::diagnostics::Posterior;
 use crate::error::{Error, Result};
+#[cfg(doc)]
 use crate::flow::Flow;
-use crate::mat::{Mat, MatRef};
+use crate::mat::Mat;
 use crate::model::Model;
-use crate::real::Real;
 use crate::rng::{stream, Stream};
 use crate::special::log_sum_exp;
 use crate::train::proposal::{defensive_log_offset, defensive_prior_draws};
@@ -99,9 +100,10 @@ pub struct ImportanceDiagnostics {
 
 /// `n` importance-corrected posterior samples for observation `x` (module docs); deterministic
 /// given `seed`. The first round's flow draws are those of [`Flow::sample`] with the same seed.
-pub fn importance_resample<T: Real>(
+/// `flow` is any [`Posterior`]: a trained [`Flow`], or a closed-form q under test.
+pub fn importance_resample<P: Posterior + ?Sized>(
     model: &dyn Model,
-    flow: &Flow<T>,
+    flow: &P,
     x: &[f64],
     n: usize,
     cfg: &ImportanceConfig,
@@ -111,7 +113,7 @@ pub fn importance_resample<T: Real>(
     if n == 0 {
         return Err(Error::invalid("importance samples", "must be at least 1"));
     }
-    if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
+    if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.x_dim()) {
         return Err(Error::invalid(
             "importance model",
             format!(
@@ -119,12 +121,11 @@ pub fn importance_resample<T: Real>(
                 model.theta_dim(),
                 model.x_dim(),
                 flow.theta_dim(),
-                flow.ctx_dim()
+                flow.x_dim()
             ),
         ));
     }
     let d = flow.theta_dim();
-    let x_row = MatRef::new(x, 1, x.len());
     let round_draws = n * cfg.draws_per_sample;
     let n_prior = defensive_prior_draws(cfg.prior_share, round_draws);
     let (mut theta, mut log_w, mut w) = (Vec::new(), Vec::new(), Vec::new());
@@ -137,13 +138,13 @@ pub fn importance_resample<T: Real>(
             .prior()
             .sample(&mut stream(seed, Stream::Importance, round, 1), draws.as_mut().rows_range_mut(0, n_prior));
         draws.as_mut().rows_range_mut(n_prior, round_draws - n_prior).copy_from(from_q.as_ref());
-        let log_q = flow.log_prob(draws.as_ref(), x_row)?;
+        let log_q = flow.log_prob(draws.as_ref(), x)?;
         let mut log_lik = vec![0.0; round_draws];
         model.log_likelihood_at(x, draws.as_ref(), &mut log_lik)?;
         for r in 0..round_draws {
             let log_prior = model.prior().log_density(draws.row(r));
-            // `Flow::log_prob` refuses NaN and +inf already; kept so a weight can never be NaN,
-            // and the error blames q (the model file), not the likelihood, naming the observation.
+            // `Flow::log_prob` refuses NaN and +inf already, saying why; kept for any other
+            // posterior so a weight can never be NaN, and the error blames q, not the likelihood.
             if log_q[r].is_nan() || log_q[r] == f64::INFINITY {
                 return Err(Error::NonFiniteOutput {
                     what: "log q(θ|x) of the importance proposal (the model file's flow)",
@@ -152,7 +153,7 @@ pub fn importance_resample<T: Real>(
                     total: round_draws,
                     row: r,
                     value: log_q[r],
-                    reason: crate::finite::reason(flow, x),
+                    reason: "q(θ|x) must be finite or −inf at every draw".into(),
                 });
             }
             if log_lik[r].is_nan() || log_lik[r] == f64::INFINITY {
@@ -182,7 +183,7 @@ pub fn importance_resample<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{BaseConfig, FlowConfig, Standardizer};
+    use crate::flow::{BaseConfig, Flow, FlowConfig, Standardizer};
     use crate::tasks::by_name;
 
     /// An untrained flow on gaussian_mixture (θ ~ U(−10, 10)², x|θ ~ ½ N(θ, I) + ½ N(θ, 0.01 I))

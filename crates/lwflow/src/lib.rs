@@ -35,6 +35,7 @@
 //! [`weights`] (self-normalised likelihood weights, ESS, batch layouts), [`flow`] and [`base`]
 //! (the density), [`nn`] (hand-differentiated MLP kernels, Adam), [`train`] (the loss, the loop,
 //! initialisation), [`reference`](mod@reference), [`metrics`], [`eval`] and [`experiment`] (judging a flow),
+//! [`diagnostics`] (calibration checks without a reference: SBC, coverage, TARP, ESS),
 //! [`io`] (model and sample files), [`settings`] (the user-facing settings that config files,
 //! flags and keywords overlay, resolved into the flow and training configurations).
 
@@ -42,6 +43,7 @@
 
 pub mod base;
 pub mod benchmark;
+pub mod diagnostics;
 pub mod error;
 pub mod eval;
 pub mod experiment;

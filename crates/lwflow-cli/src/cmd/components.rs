@@ -1,7 +1,8 @@
 //! `lwflow components`: the number of mixture components `--components auto` picks on a task
-//! (or a config file's model), one selection per seed, without training.
+//! (or a config file's model, or a model file's), one selection per seed, without training.
 
 use anyhow::{Context, Result};
+use lwflow::io::load_flow;
 use lwflow::train::{auto_components, AutoK, AutoKConfig};
 
 use crate::args::ComponentsArgs;
@@ -35,8 +36,16 @@ pub fn count_histogram(counts: &[usize]) -> String {
 }
 
 pub fn run(a: &ComponentsArgs) -> Result<()> {
-    let file = a.config.as_deref().map(TrainFile::read).transpose()?;
-    let model = open_model(a.task.as_deref().or(file.as_ref().and_then(TrainFile::task)), file.as_ref())?;
+    let model = match &a.model {
+        Some(path) => {
+            let (flow, meta) = load_flow(path).with_context(|| format!("loading {}", path.display()))?;
+            super::model_of_file(a.task.as_deref(), a.config.as_deref(), &meta, flow.theta_dim(), flow.ctx_dim(), path)?
+        }
+        None => {
+            let file = a.config.as_deref().map(TrainFile::read).transpose()?;
+            open_model(a.task.as_deref().or(file.as_ref().and_then(TrainFile::task)), file.as_ref())?
+        }
+    };
     let name = model.name();
     if !a.json {
         println!(

@@ -1,6 +1,8 @@
 //! `lwflow eval`: metrics of a trained model against a reference posterior of its task (the model
 //! file's task, or `--task` for a model trained on an external version of a built-in task): the
-//! same references as `lwflow benchmark` builds.
+//! same references as `lwflow benchmark` builds. A model that is not a built-in task (an external
+//! model, started again as [`super::model_of_file`] says) is judged against a grid (d ≤ 3,
+//! bounded prior) or SMC reference built from its own likelihood.
 
 use anyhow::{bail, Context, Result};
 use lwflow::eval::{evaluate, evaluate_importance, EvalOptions, EvalReport};
@@ -8,8 +10,9 @@ use lwflow::importance::ImportanceConfig;
 use lwflow::io::{load_flow, parse_obs};
 
 use lwflow::benchmark::{build_reference, ReferenceKind};
+use lwflow::reference::{grid_reference, Reference};
 
-use super::{importance_line, task_model};
+use super::{importance_line, model_of_file};
 use crate::args::{EvalArgs, ReferenceArg};
 
 pub fn run(a: &EvalArgs) -> Result<()> {
@@ -17,14 +20,19 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         bail!("--num {}: the metrics need at least {} samples", a.num, lwflow::eval::MIN_COMPARE_ROWS);
     }
     let (flow, meta) = load_flow(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    // The task whose reference applies (and whose likelihood serves --importance): `--task`,
-    // else the one the model was trained on, checked against the flow's dimensions.
-    let task = a.task.as_deref().unwrap_or(meta.model.as_str());
-    let model = task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
+    // The model whose reference applies (and whose likelihood serves --importance): `--task`,
+    // `--config`, else the one the model was trained on, checked against the flow's dimensions.
+    let model =
+        model_of_file(a.task.as_deref(), a.config.as_deref(), &meta, flow.theta_dim(), flow.ctx_dim(), &a.model)?;
+    let task = model.name();
+    let task = task.as_str();
+    // A built-in task has its own references; any other model only the generic grid and SMC.
+    let built_in = lwflow::tasks::find(task).is_some();
     lwflow::limits::check_sample_values("samples (--num)", a.num, flow.theta_dim())?;
     // The same references as `lwflow benchmark` (`build_reference`): `exact` is the task's own
     // density reference (two_moons': its fine grid), `grid` the task's grid or a generic one.
-    let kind = match (a.reference, ReferenceKind::of_task(task)?) {
+    let own = if built_in { ReferenceKind::of_task(task)? } else { ReferenceKind::None };
+    let kind = match (a.reference, own) {
         (ReferenceArg::Exact, ReferenceKind::Smc | ReferenceKind::None) => {
             bail!("model '{task}' has no exact reference; try --reference smc (or grid, for up to 3 parameters)")
         }
@@ -35,7 +43,11 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let mut reports = Vec::new();
     for obs in a.obs.iter().flat_map(|s| s.split(';')).filter(|s| !s.trim().is_empty()) {
         let x = parse_obs(obs, flow.ctx_dim()).context("--obs")?;
-        let (reference, _) = build_reference(task, kind, model.as_ref(), &x, a.seed, a.num)?;
+        let reference: Option<Box<dyn Reference>> = if built_in || kind == ReferenceKind::Smc {
+            build_reference(task, kind, model.as_ref(), &x, a.seed, a.num)?.0
+        } else {
+            Some(Box::new(grid_reference(model.as_ref(), &x, None)?))
+        };
         let reference = reference.with_context(|| format!("no {} reference for '{task}'", kind.name()))?;
         let opts = EvalOptions::all(a.num, a.seed);
         if a.importance {

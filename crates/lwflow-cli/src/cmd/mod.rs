@@ -2,12 +2,14 @@
 
 mod bench;
 mod benchmark;
+mod check;
 mod compare;
 mod components;
 mod demo;
 mod eval;
 mod experiment;
 mod figures;
+mod file_model;
 mod info;
 mod log_prob;
 mod plot;
@@ -19,10 +21,8 @@ mod train;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use lwflow::flow::Flow;
+pub use file_model::model_of_file;
 use lwflow::importance::ImportanceDiagnostics;
-use lwflow::model::Model;
-use lwflow::Real;
 
 use crate::args::{Cli, Command};
 
@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Components(a) => components::run(&a),
         Command::Reference(a) => reference::run(&a),
         Command::Compare(a) => compare::run(&a),
+        Command::Check(a) => check::run(&a),
     }
 }
 
@@ -58,31 +59,6 @@ pub fn check_outputs(files: &[&Path], plot_dir: Option<&Path>, inputs: &[Option<
         }
     }
     Ok(())
-}
-
-/// What to do for a model file whose task is not built in (an external model).
-pub const TASK_HINT: &str = "for a model trained on an external version of a built-in task, give --task NAME";
-
-/// The built-in task `task` (or else the model file's `file_task`), checked against the flow's
-/// dimensions: the likelihood for `--importance` and the reference for `eval`.
-pub fn task_model<T: Real>(task: Option<&str>, file_task: &str, flow: &Flow<T>, path: &Path) -> Result<Box<dyn Model>> {
-    let name = task.unwrap_or(file_task);
-    let model = lwflow::tasks::by_name(name).with_context(|| match task {
-        Some(_) => "--task".to_string(),
-        None => format!("the model file's task '{name}' is not built in; {TASK_HINT}"),
-    })?;
-    if (model.theta_dim(), model.x_dim()) != (flow.theta_dim(), flow.ctx_dim()) {
-        let who = if task.is_some() { "--task" } else { "the model file's task" };
-        bail!(
-            "{who} {name} has θ of dimension {} and x of dimension {}; the model in {} has {} and {}",
-            model.theta_dim(),
-            model.x_dim(),
-            path.display(),
-            flow.theta_dim(),
-            flow.ctx_dim()
-        );
-    }
-    Ok(model)
 }
 
 /// One line of importance diagnostics, with a warning when the ESS is below the samples asked for.

@@ -14,7 +14,14 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let x = parse_obs(&a.obs, flow.ctx_dim()).context("--obs")?;
     lwflow::limits::check_sample_values("samples (--num)", a.num, flow.theta_dim())?;
     let samples = if a.importance {
-        let model = super::task_model(a.task.as_deref(), &meta.model, &flow, &a.model)?;
+        let model = super::model_of_file(
+            a.task.as_deref(),
+            a.config.as_deref(),
+            &meta,
+            flow.theta_dim(),
+            flow.ctx_dim(),
+            &a.model,
+        )?;
         let corrected = importance_resample(model.as_ref(), &flow, &x, a.num, &ImportanceConfig::default(), a.seed)?;
         eprintln!("{}", importance_line(&corrected.diagnostics, a.num));
         corrected.samples
