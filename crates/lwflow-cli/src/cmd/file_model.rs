@@ -60,7 +60,7 @@ fn recorded_model(meta: &FlowMeta, theta_dim: usize, x_dim: usize, path: &Path) 
         );
     };
     let config = ExternalConfig::new(command, theta_dim, x_dim, meta.prior.clone());
-    let model = ExternalModel::spawn(config).with_context(|| {
+    let model = ExternalModel::spawn(config, 1).with_context(|| {
         format!(
             "starting the external model recorded in {} again ({name}, in the current directory); run from the \
              directory it was trained in, or give --config with its [model] table",
