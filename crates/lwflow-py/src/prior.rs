@@ -50,26 +50,51 @@ fn paired(a: (&str, Vec<f64>), b: (&str, Vec<f64>), dim: Option<usize>) -> PyRes
 
 /// U(low, high) per dimension: `low` and `high` are numbers or one value per dimension.
 #[pyfunction(name = "Uniform")]
-#[pyo3(signature = (low, high, dim = None))]
-pub fn uniform(low: &Bound<PyAny>, high: &Bound<PyAny>, dim: Option<usize>) -> PyResult<PyPrior> {
+#[pyo3(signature = (low, high, dim = None, names = None))]
+pub fn uniform(
+    low: &Bound<PyAny>,
+    high: &Bound<PyAny>,
+    dim: Option<usize>,
+    names: Option<Vec<String>>,
+) -> PyResult<PyPrior> {
     let pairs = paired(("low", values(low, "low")?), ("high", values(high, "high")?), dim)?;
     let marginals = pairs.into_iter().map(|(low, high)| Marginal::Uniform { low, high }).collect();
-    Ok(PyPrior { prior: Prior::new(marginals).py_err()? })
+    named(Prior::new(marginals).py_err()?, names)
 }
 
 /// N(mean, std²) per dimension: `mean` and `std` are numbers or one value per dimension.
 #[pyfunction(name = "Normal")]
-#[pyo3(signature = (mean, std, dim = None))]
-pub fn normal(mean: &Bound<PyAny>, std: &Bound<PyAny>, dim: Option<usize>) -> PyResult<PyPrior> {
+#[pyo3(signature = (mean, std, dim = None, names = None))]
+pub fn normal(
+    mean: &Bound<PyAny>,
+    std: &Bound<PyAny>,
+    dim: Option<usize>,
+    names: Option<Vec<String>>,
+) -> PyResult<PyPrior> {
     let pairs = paired(("mean", values(mean, "mean")?), ("std", values(std, "std")?), dim)?;
     let marginals = pairs.into_iter().map(|(mean, std)| Marginal::Normal { mean, std }).collect();
-    Ok(PyPrior { prior: Prior::new(marginals).py_err()? })
+    named(Prior::new(marginals).py_err()?, names)
+}
+
+/// `prior` with the parameter names `names` (CSV columns, plot axes, stored in model files), or
+/// unnamed (`theta_1`, …) for `None`.
+fn named(prior: Prior, names: Option<Vec<String>>) -> PyResult<PyPrior> {
+    let prior = match names {
+        Some(names) => prior.with_names(names).py_err()?,
+        None => prior,
+    };
+    Ok(PyPrior { prior })
 }
 
 /// The correlated Gaussian N(mean, precision⁻¹), given by its precision matrix (dim × dim,
 /// symmetric positive definite).
 #[pyfunction(name = "MultivariateNormal")]
-pub fn multivariate_normal(mean: &Bound<PyAny>, precision: &Bound<PyAny>) -> PyResult<PyPrior> {
+#[pyo3(signature = (mean, precision, names = None))]
+pub fn multivariate_normal(
+    mean: &Bound<PyAny>,
+    precision: &Bound<PyAny>,
+    names: Option<Vec<String>>,
+) -> PyResult<PyPrior> {
     let mean = values(mean, "mean")?;
     let dim = mean.len();
     let precision = arrays::matrix(precision, "precision", dim)?;
@@ -79,7 +104,7 @@ pub fn multivariate_normal(mean: &Bound<PyAny>, precision: &Bound<PyAny>) -> PyR
             precision.rows()
         )));
     }
-    Ok(PyPrior { prior: Prior::gaussian(mean, precision.as_slice()).py_err()? })
+    named(Prior::gaussian(mean, precision.as_slice()).py_err()?, names)
 }
 
 #[pymethods]
@@ -94,7 +119,24 @@ impl PyPrior {
             )));
         }
         let marginals = priors.iter().flat_map(|p| p.prior.marginals().iter().copied()).collect();
-        Ok(PyPrior { prior: Prior::new(marginals).py_err()? })
+        // Names carry over when every part has them.
+        let names: Option<Vec<String>> = priors
+            .iter()
+            .map(|p| p.prior.given_names().map(<[String]>::to_vec))
+            .collect::<Option<Vec<_>>>()
+            .map(|parts| parts.concat());
+        named(Prior::new(marginals).py_err()?, names)
+    }
+
+    /// This prior with parameter names (one per dimension, unique, no commas or line breaks).
+    fn with_names(&self, names: Vec<String>) -> PyResult<PyPrior> {
+        named(self.prior.clone(), Some(names))
+    }
+
+    /// The parameter names: the given ones, else `theta_1`, `theta_2`, ….
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.prior.names()
     }
 
     /// Dimension of θ.

@@ -125,3 +125,10 @@ def test_argument_shapes_are_checked(square_model):
         post.sample([1.0, 2.0, 3.0], 10)
     with pytest.raises(ValueError, match=r"theta: expected shape \(n, 2\), got \(5,\)"):
         post.log_prob(np.zeros(5), [1.0, 2.0])
+
+
+def test_bad_parameter_names_are_errors_naming_the_field():
+    with pytest.raises(ValueError, match="prior.names"):
+        lwflow.Uniform(0, 1, dim=2, names=["a", "a"])
+    with pytest.raises(ValueError, match="prior.names"):
+        lwflow.Normal(0, 1, dim=2, names=["a"])

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 
 import lwflow
-from conftest import TINY, TINY_FLAGS
+from conftest import TINY, TINY_FLAGS, square_log_likelihood, square_simulator
 
 
 def run(*args):
@@ -59,3 +59,18 @@ def test_same_seed_same_python_model_gives_identical_flows(square_model):
     c = lwflow.train(square_model, seed=6, progress=False, **TINY).sample([0.5, 1.5], 300, seed=2)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_parameter_names_reach_the_model_file_and_the_cli_csv(cli, tmp_path):
+    prior = lwflow.Uniform(-3, 3, dim=2, names=["freq", "phase"])
+    assert prior.names == ["freq", "phase"] and lwflow.Uniform(-3, 3, dim=2).names == ["theta_1", "theta_2"]
+    joint = lwflow.Prior.independent(lwflow.Uniform(0, 1, names=["a"]), lwflow.Normal(0, 1, names=["b"]))
+    assert joint.names == ["a", "b"]
+    model = lwflow.Model(prior, square_log_likelihood, square_simulator, x_dim=2)
+    post = lwflow.train(model, seed=2, progress=False, **TINY)
+    path = tmp_path / "named.lwf"
+    post.save(path)
+    assert lwflow.load(path).prior.names == ["freq", "phase"]
+    out = tmp_path / "named.csv"
+    run(cli, "sample", "--model", str(path), "--obs", "1,2", "--num", "5", "--out", str(out))
+    assert out.read_text().splitlines()[0] == "freq,phase"
