@@ -8,7 +8,11 @@
 //! Every draw is stored with its weight; gradient steps cost no calls, so each round trains
 //! (Adam, warm-started from the previous round) until the loss of the held-out observations
 //! (1 in [`HELD_OUT_EVERY`] of each round's, with their draws) has not improved for
-//! [`PATIENCE`] validations, and keeps its best parameters, which the next round draws from.
+//! [`PATIENCE`] validations, then goes on from the best parameters at a quarter of the learning
+//! rate ([`LR_DECAYS`] times), at most [`MAX_ROUND_STEPS`] gradient steps (or `train.steps`),
+//! and keeps its best parameters, which the next round draws from. Tempering and the reverse-KL
+//! term of the fresh-draw trainer are not used: the stored weights are at β = 1, and the
+//! reverse-KL estimator needs draws from the current q.
 //!
 //! The x standardiser is fitted on round 0's simulated x (no calls of its own). Every call goes
 //! through a [`CountedModel`], which refuses a call past the budget: the counts in the summary are
@@ -37,6 +41,15 @@ use super::{RoundSummary, StepReport, TrainConfig, TrainSummary};
 pub const HELD_OUT_EVERY: usize = 10;
 /// A round stops training after this many validations without a lower held-out loss.
 pub const PATIENCE: usize = 10;
+/// When a round's held-out loss stops improving, training goes on from the best parameters at
+/// the learning rate times [`LR_DECAY`], this many times (measured on two_moons at 10⁵ calls:
+/// C2ST 0.620 without, 0.583 with two decays).
+pub const LR_DECAYS: usize = 2;
+/// Factor of each learning-rate decay.
+pub const LR_DECAY: f64 = 0.25;
+/// Gradient steps per round at most (`train.steps` when lower): keeps a round's training within
+/// minutes whatever the task's fresh-draw step count.
+pub const MAX_ROUND_STEPS: usize = 4000;
 /// Validations are at least this many gradient steps apart (whole epochs).
 pub const MIN_STEPS_PER_VALIDATION: usize = 50;
 /// Stream steps of the budgeted rounds (simulations, proposal draws, shuffles), apart from a
@@ -251,7 +264,21 @@ impl<'a> Rounds<'a> {
         let (mut since_best, mut round_steps, mut epoch) = (0, 0, 0);
         let (mut loss_sum, mut loss_n) = (0.0, 0usize);
         self.adam.set_lr(cfg.lr);
-        while since_best < PATIENCE && round_steps < cfg.steps {
+        let max_steps = cfg.steps.min(MAX_ROUND_STEPS);
+        let mut lr = cfg.lr;
+        let mut decays_left = LR_DECAYS;
+        loop {
+            if since_best >= PATIENCE && decays_left > 0 && round_steps < max_steps {
+                // A plateau: from the best parameters, at a lower learning rate.
+                decays_left -= 1;
+                lr *= LR_DECAY;
+                self.adam.set_lr(lr);
+                self.params.copy_from_slice(&best);
+                since_best = 0;
+            }
+            if since_best >= PATIENCE || round_steps >= max_steps {
+                break;
+            }
             let mut rng = stream(cfg.seed, Stream::Resample, ROUND_STEP + round as u64, epoch as u64);
             train_ids.shuffle(&mut rng);
             let order = train_ids.clone();
@@ -273,12 +300,12 @@ impl<'a> Rounds<'a> {
                 round_steps += 1;
                 loss_sum += loss;
                 loss_n += 1;
-                if round_steps >= cfg.steps {
+                if round_steps >= max_steps {
                     break;
                 }
             }
             epoch += 1;
-            if epoch % epochs_per_validation != 0 && round_steps < cfg.steps {
+            if epoch % epochs_per_validation != 0 && round_steps < max_steps {
                 continue;
             }
             let val = self.validate(flow, &val_ids);
