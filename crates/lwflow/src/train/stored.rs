@@ -256,9 +256,9 @@ mod tests {
             let xj = x.row(j);
             flow.context_into(xj, &mut ctx);
             for i in 0..m {
-                for k in 0..d {
+                for (t, &xk) in theta.row_mut(i).iter_mut().zip(xj) {
                     let e: f64 = StandardNormal.sample(&mut rng);
-                    theta.row_mut(i)[k] = xj[k] / 2.0 + r_var.sqrt() * e;
+                    *t = xk / 2.0 + r_var.sqrt() * e;
                 }
             }
             let x_rep = Mat::from_fn(m, d, |_, k| xj[k]);
