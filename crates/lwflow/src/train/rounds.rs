@@ -1,5 +1,5 @@
 //! Training on a budget of model calls (`train.budget = N`): rounds of new calls, each followed
-//! by training to convergence on everything stored so far ([`super::stored`]).
+//! by training to convergence on everything stored so far (the stored set, `train/stored.rs`).
 //!
 //! Round r spends its share of the calls left, N_r = remaining / (R − r), on J_r = ⌊N_r/(1 + M)⌋
 //! new observations: the simulated pairs (θ*_j, x_j), one call each, and M likelihood
@@ -223,7 +223,7 @@ impl<'a> Rounds<'a> {
     }
 
     /// The loss of observations `ids` under the current parameters (and its gradient in `grad`
-    /// when asked): (1/|ids|) Σ_j ℓ_j in θ space ([`super::stored`]).
+    /// when asked): (1/|ids|) Σ_j ℓ_j in θ space (the stored set, `train/stored.rs`).
     fn loss(&mut self, flow: &Flow<f32>, ids: &[usize], with_grad: bool) -> f64 {
         self.set.gather(ids, &mut self.gathered);
         self.ensure_chunks(flow, self.gathered.u.rows());

@@ -90,7 +90,7 @@ pub struct TrainConfig {
     #[serde(default = "default_rounds")]
     pub rounds: usize,
     /// Whether a budgeted run trains on each observation's simulated θ, an exact posterior draw,
-    /// beside its weighted draws ([`crate::train::stored`]).
+    /// beside its weighted draws (`train/stored.rs`: θ* weighs 1/(1 + ESS) of the observation's loss).
     #[serde(default = "default_exact_draws")]
     pub exact_draws: bool,
     /// Seed of every random stream; the same seed gives the same model on any thread count.
