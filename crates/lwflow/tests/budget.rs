@@ -1,5 +1,7 @@
 //! Model calls: every simulation and likelihood evaluation is counted, `train.budget` is never
 //! exceeded, and an observation that no draw can explain is skipped rather than ending the run.
+//! With a budget, [`fit`] trains in rounds on a stored set (`lwflow::train::rounds`); the
+//! fresh-draw trainer keeps its own skipping of such observations.
 
 use lwflow::flow::{BaseConfig, CouplingConfig, FlowConfig};
 use lwflow::model::Model;
@@ -13,18 +15,16 @@ fn tiny_flow_config() -> FlowConfig {
     c
 }
 
-/// J = 8 observations against N = 64 prior draws per step (520 calls), or M = 16 adaptive
-/// draws (136 calls) from step 20 on with the adaptive proposal; the step count is out of reach
-/// of the budgets below, so the budget ends each run.
-fn budget_config(kind: ProposalKind, budget: u64, seed: u64) -> TrainConfig {
+/// Draws per observation and round of the budgeted runs below.
+const DRAWS: usize = 8;
+
+/// A budgeted run: 3 rounds, M = 8 draws per observation, at most 30 gradient steps per round.
+fn budget_config(budget: u64, seed: u64) -> TrainConfig {
     TrainConfig {
-        steps: 200,
-        obs_per_step: 8,
-        thetas_per_step: 64,
-        val_obs: 8,
-        val_every: 5,
-        patience: 1000,
-        proposal: ProposalConfig { kind, draws_per_obs: 16, ..ProposalConfig::default() },
+        steps: 30,
+        obs_per_step: 16,
+        rounds: 3,
+        proposal: ProposalConfig { draws_per_obs: DRAWS, ..ProposalConfig::default() },
         budget: Some(budget),
         seed,
         ..TrainConfig::default()
@@ -35,57 +35,84 @@ fn two_moons() -> Box<dyn Model> {
     lwflow::tasks::by_name("two_moons").expect("built-in task")
 }
 
-/// Trains with `cfg`; returns the summary, the last step report and the flow's parameters.
+/// Trains with `cfg`; returns the summary, the last report and the flow's parameters.
 fn run(cfg: TrainConfig) -> (TrainSummary, StepReport, Vec<f32>) {
     let model = two_moons();
     let mut last = None;
     let (flow, meta) = fit(model.as_ref(), tiny_flow_config(), cfg, &mut |r| last = Some(r.clone())).expect("trains");
-    (meta.summary.expect("fit records a summary"), last.expect("at least one step"), flow.params().to_vec())
+    (meta.summary.expect("fit records a summary"), last.expect("at least one validation"), flow.params().to_vec())
 }
 
 #[test]
 fn budget_is_never_exceeded_and_is_spent() {
-    for kind in [ProposalKind::Prior, ProposalKind::Adaptive] {
-        for budget in [7_777u64, 20_000] {
-            let (summary, last, _) = run(budget_config(kind, budget, 3));
-            let spent = summary.likelihood_evals + summary.simulations;
-            assert!(spent <= budget, "{kind:?} budget {budget}: spent {spent}");
-            // Stopped by the budget: what is left cannot pay for another step (≤ 8·65 calls).
-            assert!(summary.steps_run < 200 && budget - spent < 8 * 65, "{kind:?} {budget}: {summary:?}");
-            assert!(summary.stopped_early);
-            // The standardiser's tenth of the budget, the validation and step observations.
-            let sims = budget / 10 + 8 + 8 * summary.steps_run as u64;
-            assert_eq!(summary.simulations, sims, "{kind:?} {budget}");
-            assert_eq!((last.likelihood_evals, last.simulations), (summary.likelihood_evals, summary.simulations));
-            assert_eq!(summary.history.last().map(|h| h.0), Some(summary.steps_run), "the last step validates");
-        }
+    for budget in [100u64, 1_000, 7_777] {
+        let (summary, last, _) = run(budget_config(budget, 3));
+        let spent = summary.likelihood_evals + summary.simulations;
+        assert!(spent <= budget, "budget {budget}: spent {spent}");
+        // The last round spends what is left: less than one more observation's calls remain.
+        assert!(budget - spent < 1 + DRAWS as u64, "budget {budget}: spent {spent}");
+        // One simulation per observation, M likelihood evaluations per observation: the wrapper's
+        // counts are exactly the rounds' calls.
+        let obs: usize = summary.rounds.iter().map(|r| r.new_obs).sum();
+        let evals: usize = summary.rounds.iter().map(|r| r.new_obs * r.draws_per_obs).sum();
+        assert_eq!((summary.simulations, summary.likelihood_evals), (obs as u64, evals as u64), "{budget}");
+        assert_eq!(summary.rounds.len(), 3);
+        assert_eq!((last.likelihood_evals, last.simulations), (summary.likelihood_evals, summary.simulations));
+        assert!(summary.best_val_loss.is_finite());
     }
 }
 
 #[test]
 fn same_seed_same_model_with_a_budget() {
-    let cfg = budget_config(ProposalKind::Adaptive, 12_000, 5);
-    let (a, _, pa) = run(cfg.clone());
-    let (b, _, pb) = run(cfg);
+    let (a, _, pa) = run(budget_config(3_000, 5));
+    let (b, _, pb) = run(budget_config(3_000, 5));
     assert!(pa.iter().zip(&pb).all(|(x, y)| x.to_bits() == y.to_bits()), "parameters differ");
     assert_eq!((a.steps_run, a.likelihood_evals, a.simulations), (b.steps_run, b.likelihood_evals, b.simulations));
     assert_eq!(a.history, b.history);
+    let (_, _, pc) = run(budget_config(3_000, 6));
+    assert!(pa.iter().zip(&pc).any(|(x, y)| x.to_bits() != y.to_bits()), "another seed, another model");
 }
 
 #[test]
-fn budget_below_the_fixed_costs_is_refused() {
-    // 100 standardiser simulations + 520 for the validation batch + 520 for one step > 1000.
+fn budget_below_a_first_round_is_refused_naming_the_key() {
+    // 3 rounds of 2 observations × (1 + 8) calls need 54.
+    for budget in [1u64, 53] {
+        let model = two_moons();
+        let err = fit(model.as_ref(), tiny_flow_config(), budget_config(budget, 1), &mut |_| panic!("no training"))
+            .expect_err("too small");
+        let msg = err.to_string();
+        assert!(msg.contains("train.budget") && msg.contains(&budget.to_string()), "{msg}");
+    }
     let model = two_moons();
-    let cfg = budget_config(ProposalKind::Prior, 1_000, 1);
-    let err = fit(model.as_ref(), tiny_flow_config(), cfg, &mut |_| panic!("no step may run")).unwrap_err();
-    let msg = err.to_string();
-    assert!(msg.contains("train.budget") && msg.contains("1000"), "{msg}");
+    fit(model.as_ref(), tiny_flow_config(), budget_config(54, 1), &mut |_| {}).expect("54 calls pay for a first round");
 }
 
-/// two_moons' likelihood has bounded support: with 64 prior draws some of 16 observations have
-/// no draw with non-zero likelihood (this stopped training before).
+/// two_moons' likelihood has bounded support: of observations with 2 prior draws each, many
+/// have no draw with any likelihood. With the exact draws they still train; without, they are
+/// skipped (counted) and training goes on.
 #[test]
 fn observations_without_likelihood_are_skipped_not_fatal() {
+    for exact_draws in [true, false] {
+        let cfg = TrainConfig {
+            rounds: 1,
+            exact_draws,
+            proposal: ProposalConfig { draws_per_obs: 2, ..ProposalConfig::default() },
+            ..budget_config(900, 2)
+        };
+        let (summary, _, _) = run(cfg);
+        let round = &summary.rounds[0];
+        assert_eq!(round.new_obs, 300);
+        assert!(round.no_likelihood_obs > 30, "the test needs observations without likelihood: {round:?}");
+        let want = if exact_draws { 0 } else { round.no_likelihood_obs as u64 };
+        assert_eq!(summary.skipped_obs, want, "exact draws {exact_draws}");
+        assert!(summary.best_val_loss.is_finite() && summary.steps_run > 0);
+    }
+}
+
+/// The fresh-draw trainer (no budget): with 64 prior draws some of 16 observations have no draw
+/// with non-zero likelihood (this stopped training before); they are skipped and counted.
+#[test]
+fn fresh_draw_observations_without_likelihood_are_skipped_not_fatal() {
     let cfg = TrainConfig {
         steps: 60,
         obs_per_step: 16,
@@ -108,6 +135,8 @@ fn observations_without_likelihood_are_skipped_not_fatal() {
     assert!(summary.skipped_obs > 0, "the test needs skipped observations");
     assert_eq!(summary.skipped_obs, skipped_seen);
     assert!(summary.skipped_obs < 60 * 16, "{} of 960 skipped", summary.skipped_obs);
+    // No budget: the standardiser's 10,000 simulations, the validation and step observations.
+    assert_eq!(summary.simulations, 10_000 + 16 + 60 * 16);
 }
 
 /// Model files written before the counters existed load, with the counters at 0 and no budget.
@@ -116,11 +145,13 @@ fn summary_and_settings_without_the_new_fields_load() {
     let mut summary = serde_json::to_value(TrainSummary { likelihood_evals: 123, ..TrainSummary::default() }).unwrap();
     let obj = summary.as_object_mut().unwrap();
     assert!(obj.remove("simulations").is_some() && obj.remove("skipped_obs").is_some());
+    assert!(!obj.contains_key("rounds"), "a fresh-draw run writes no rounds");
     let old: TrainSummary = serde_json::from_value(summary).expect("an old summary loads");
     assert_eq!((old.likelihood_evals, old.simulations, old.skipped_obs), (123, 0, 0));
 
     let mut cfg = serde_json::to_value(TrainConfig { budget: Some(5), ..TrainConfig::default() }).unwrap();
-    assert!(cfg.as_object_mut().unwrap().remove("budget").is_some());
+    let obj = cfg.as_object_mut().unwrap();
+    assert!(obj.remove("budget").is_some() && obj.remove("rounds").is_some() && obj.remove("exact_draws").is_some());
     let old: TrainConfig = serde_json::from_value(cfg).expect("old settings load");
-    assert_eq!(old.budget, None);
+    assert_eq!((old.budget, old.rounds, old.exact_draws), (None, lwflow::train::DEFAULT_ROUNDS, true));
 }
