@@ -9,7 +9,7 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use lwflow::settings::{
     parse_choice, BaseFamily, BaseSettings, Choice, Components, CouplingFamily, FlowSettings, Fraction, LearningRate,
-    NonNegativeF64, OpenFraction, Positive, PositiveF64, Settings, TailBound, TrainSettings, ValueError,
+    NonNegativeF64, OpenFraction, Positive, PositiveCount, PositiveF64, Settings, TailBound, TrainSettings, ValueError,
 };
 use lwflow::train::{MixtureInit, ProposalKind, Toggle};
 use lwflow::weights::BatchLayout;
@@ -326,6 +326,18 @@ pub struct TrainArgs {
     /// pushes down q's mass where the posterior has none (0: forward KL only) [default: task's].
     #[arg(long, allow_negative_numbers = true)]
     pub reverse_kl: Option<NonNegativeF64>,
+    /// Model calls (likelihood evaluations + simulations) training may make, never exceeded:
+    /// trains in rounds on a stored set of draws (docs/config.md) [default: no limit].
+    #[arg(long, value_name = "CALLS")]
+    pub budget: Option<PositiveCount>,
+    /// Rounds of a budgeted run (--budget): each spends its share of the calls left, then
+    /// trains on everything stored [default: 4].
+    #[arg(long)]
+    pub rounds: Option<Positive>,
+    /// Whether a budgeted run also trains on each simulated θ, an exact posterior draw
+    /// [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub exact_draws: Option<bool>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -363,6 +375,9 @@ impl TrainArgs {
                 temper_target: self.temper_target,
                 temper_end: self.temper_end,
                 reverse_kl: self.reverse_kl,
+                budget: self.budget,
+                rounds: self.rounds,
+                exact_draws: self.exact_draws,
             },
         }
     }

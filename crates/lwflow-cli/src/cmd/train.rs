@@ -79,6 +79,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let settings = Settings::overlay([file_settings, args.settings()]);
     let Resolved { flow: mut flow_cfg, train: train_cfg, auto_components } =
         settings.resolve(task, model.theta_dim(), model.x_dim()).map_err(with_flag_and_key)?;
+    // Under a budget every call counts and the SMC mode count would spend more than the budget:
+    // the task's recommended K (or the generic default) is kept.
+    let auto_components = auto_components && train_cfg.budget.is_none();
     let auto = if auto_components {
         let cfg = super::components::auto_config(train_cfg.seed, None, None, None);
         let pick = choose_components(model.as_ref(), &mut flow_cfg, &cfg)
@@ -95,7 +98,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     } else {
         None
     };
-    let mut progress = Progress::new(train_cfg.steps as u64, args.quiet);
+    // A budgeted run's bar counts model calls; a fresh-draw run's, steps.
+    let budget = train_cfg.budget;
+    let mut progress = Progress::new(budget.unwrap_or(train_cfg.steps as u64), args.quiet);
     let mut low_ess = LowEssWatch::default();
     let (flow, mut meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         let val = r.val_loss.map(|v| format!(" val {v:.3}")).unwrap_or_default();
@@ -104,9 +109,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         let beta = if r.beta < 1.0 { format!(" β {:.3}", r.beta) } else { String::new() };
         let proposal = if r.adaptive { " adaptive" } else { "" };
+        let calls = r.likelihood_evals + r.simulations;
         progress.update(
-            r.step as u64,
-            &format!("loss {:.3}{val} ESS {:.1} (min {:.1}){beta}{proposal}", r.loss, r.ess_mean, r.ess_min),
+            if budget.is_some() { calls } else { r.step as u64 },
+            &format!(
+                "loss {:.3}{val} ESS {:.1} (min {:.1}){beta}{proposal} calls {} ({} likelihood, {} simulations)",
+                r.loss, r.ess_mean, r.ess_min, calls, r.likelihood_evals, r.simulations
+            ),
         );
     })
     .with_context(|| format!("training on {}", model.name()))?;
@@ -116,17 +125,34 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         Some(k) => format!("adaptive from step {k}"),
         None => "prior".to_string(),
     };
-    progress.finish(&format!(
-        "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}; pilot median ESS {:.1} \
-         → proposal {proposal}{}",
-        s.steps_run,
-        s.seconds,
-        s.best_val_loss,
-        s.best_step,
-        s.mean_ess,
-        s.pilot_median_ess,
-        if s.tempered { ", tempered" } else { "" }
-    ));
+    let calls = format!(
+        "{} likelihood evaluations + {} simulations = {} model calls",
+        s.likelihood_evals,
+        s.simulations,
+        s.likelihood_evals + s.simulations
+    );
+    if budget.is_some() {
+        progress.finish(&format!(
+            "{} rounds, {} steps in {:.1} s, held-out loss {:.4}, mean ESS {:.1}; {calls}",
+            s.rounds.len(),
+            s.steps_run,
+            s.seconds,
+            s.best_val_loss,
+            s.mean_ess
+        ));
+    } else {
+        progress.finish(&format!(
+            "{} steps in {:.1} s, best validation loss {:.4} at step {}, mean ESS {:.1}; pilot median ESS {:.1} \
+             → proposal {proposal}{}; {calls}",
+            s.steps_run,
+            s.seconds,
+            s.best_val_loss,
+            s.best_step,
+            s.mean_ess,
+            s.pilot_median_ess,
+            if s.tempered { ", tempered" } else { "" }
+        ));
+    }
     save_flow(out, &flow, &meta).with_context(|| format!("writing {}", out.display()))?;
     if let Some(dir) = &args.plot_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

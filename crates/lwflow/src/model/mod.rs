@@ -2,10 +2,12 @@
 //! simulator x ~ p(x|θ). Models work in f64; the flow may train in f32. A model can also be
 //! another program, spoken to over a pipe ([`ExternalModel`]).
 
+mod counted;
 mod external;
 mod prior;
 mod simulate;
 
+pub use counted::CountedModel;
 pub use external::{kill_external_processes, ExternalConfig, ExternalModel};
 pub use prior::{Marginal, Prior};
 pub use simulate::{simulate_pairs, simulate_pairs_into};

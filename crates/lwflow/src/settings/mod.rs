@@ -26,6 +26,9 @@
 //! | `[train] prior_share`, `temper_end` | `--prior-share` … | [`Fraction`] | 0.25, 0.5 |
 //! | `[train] temper_target` | `--temper-target` | [`OpenFraction`] | 0.5 |
 //! | `[train] reverse_kl` | `--reverse-kl` | [`NonNegativeF64`] | 0 (slcp: 5) |
+//! | `[train] budget` | `--budget` | [`PositiveCount`] | none (fresh draws, no limit) |
+//! | `[train] rounds` | `--rounds` | [`Positive`] | 4 (budgeted runs only) |
+//! | `[train] exact_draws` | `--exact-draws` | `true`/`false` | true (budgeted runs only) |
 //!
 //! A flag is the key's name with `-` for `_`, except `[base] kind` and `[flow] kind`, which are
 //! `--base` and `--flow`.
@@ -37,7 +40,8 @@ pub mod values;
 pub use choice::{parse_choice, BaseFamily, Choice, CouplingFamily};
 pub use resolve::Resolved;
 pub use values::{
-    Components, Fraction, LearningRate, NonNegativeF64, OpenFraction, Positive, PositiveF64, TailBound, ValueError,
+    Components, Fraction, LearningRate, NonNegativeF64, OpenFraction, Positive, PositiveCount, PositiveF64, TailBound,
+    ValueError,
 };
 
 use serde::{Deserialize, Serialize};
@@ -132,6 +136,13 @@ pub struct TrainSettings {
     pub temper_end: Option<Fraction>,
     /// Weight λ of the reverse-KL term of the adaptive steps.
     pub reverse_kl: Option<NonNegativeF64>,
+    /// Model calls (likelihood evaluations + simulations) the training may make; set, training
+    /// runs in budgeted rounds on a stored set of draws.
+    pub budget: Option<PositiveCount>,
+    /// Rounds of a budgeted run.
+    pub rounds: Option<Positive>,
+    /// Whether a budgeted run also trains on each simulated θ, an exact posterior draw.
+    pub exact_draws: Option<bool>,
 }
 
 impl Settings {

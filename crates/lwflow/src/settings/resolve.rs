@@ -127,6 +127,11 @@ impl TrainSettings {
         if let Some(limit) = self.time_limit {
             train.time_limit = Some(limit.get());
         }
+        if let Some(budget) = self.budget {
+            train.budget = Some(budget.get());
+        }
+        set_count(&mut train.rounds, self.rounds);
+        train.exact_draws = self.exact_draws.unwrap_or(train.exact_draws);
         train.layout = self.layout.unwrap_or(train.layout);
         train.mixture_init = self.mixture_init.unwrap_or(train.mixture_init);
         train.proposal.kind = self.proposal.unwrap_or(train.proposal.kind);
@@ -200,7 +205,8 @@ mod tests {
             "steps": 11, "obs_per_step": 8, "thetas_per_step": 100, "batch": 64, "lr": 0.5,
             "clip_norm": 2.0, "layout": "top-weights", "mixture_init": "fitted", "time_limit": 9.0,
             "proposal": "prior", "draws_per_obs": 3, "prior_share": 0.75, "temper": "off",
-            "temper_target": 0.25, "temper_end": 0.125, "reverse_kl": 1.5
+            "temper_target": 0.25, "temper_end": 0.125, "reverse_kl": 1.5, "budget": 123456,
+            "rounds": 3, "exact_draws": false
         } });
         let t = resolved(json, Some("two_moons"), 2, 2).train;
         assert_eq!((t.steps, t.obs_per_step, t.thetas_per_step, t.pairs_per_obs), (11, 8, 100, 8));
@@ -211,6 +217,7 @@ mod tests {
         );
         assert_eq!((t.proposal.kind, t.proposal.draws_per_obs, t.proposal.prior_share), (ProposalKind::Prior, 3, 0.75));
         assert_eq!((t.temper.mode, t.temper.target_ess_fraction, t.temper.end), (Toggle::Off, 0.25, 0.125));
+        assert_eq!((t.budget, t.rounds, t.exact_draws), (Some(123_456), 3, false));
     }
 
     #[test]

@@ -71,6 +71,13 @@ checked_value! {
 }
 
 checked_value! {
+    /// A whole number ≥ 1 that may exceed a machine word's worth of items: a budget of model calls.
+    PositiveCount(u64) read as i64 = "i64", "a whole number",
+    |v| u64::try_from(v).ok().filter(|&u| u >= 1),
+    "must be a whole number of at least 1"
+}
+
+checked_value! {
     /// A finite number > 0: clip norm, time limit.
     PositiveF64(f64) read as f64 = "f64", "a number",
     |v| (v.is_finite() && v > 0.0).then_some(v),
@@ -186,6 +193,8 @@ mod tests {
             let e = bad.parse::<Positive>().expect_err(bad).to_string();
             assert_eq!(e, format!("{bad} must be a whole number of at least 1"));
         }
+        assert_eq!("100000".parse::<PositiveCount>().map(PositiveCount::get), Ok(100_000));
+        assert!("0".parse::<PositiveCount>().is_err() && PositiveCount::new(-1).is_err());
         assert_eq!("1.5".parse::<Positive>().expect_err("not whole").to_string(), "'1.5' is not a whole number");
         assert_eq!("0.25".parse::<Fraction>().map(Fraction::get), Ok(0.25));
         assert!("1".parse::<Fraction>().is_ok() && "1".parse::<OpenFraction>().is_err());

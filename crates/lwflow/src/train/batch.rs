@@ -243,6 +243,24 @@ impl<T: Real> Batch<T> {
         Ok(())
     }
 
+    /// o = 0 for blocks drawn from the prior alone (`draw_adaptive` with every draw from π: r = π),
+    /// −∞ for a draw exactly on a bound of the box (outside the flow's open support).
+    pub(crate) fn prior_offsets(&mut self) {
+        for (off, ld) in self.log_off.as_mut_slice().iter_mut().zip(self.ld_all.iter_mut()) {
+            *off = if ld.is_finite() { 0.0 } else { f64::NEG_INFINITY };
+            if !ld.is_finite() {
+                *ld = 0.0;
+            }
+        }
+    }
+
+    /// Per-observation draws as (u rows, log|du/dθ|, log w = log L + log π − log r) after
+    /// `draw_adaptive` and its offsets: what a stored training set keeps.
+    pub(crate) fn draws(&self) -> (&Mat<T>, &[f64], impl Iterator<Item = f64> + '_) {
+        let log_w = self.log_lik.as_slice().iter().zip(self.log_off.as_slice()).map(|(&l, &o)| l + o);
+        (&self.u, &self.ld_all, log_w)
+    }
+
     /// Weights of every adaptive draw at temperature `beta`, self-normalised per observation
     /// and scaled by 1/J so that Σ_b w_b = 1: the loss uses all draws, no resampling (they are
     /// already spread like r ≈ p). An observation whose draws all have zero likelihood is skipped

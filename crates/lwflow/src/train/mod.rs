@@ -16,6 +16,8 @@ pub mod init;
 pub mod loss;
 mod meta;
 pub mod proposal;
+pub mod rounds;
+pub(crate) mod stored;
 pub mod temper;
 mod trainer;
 
@@ -27,8 +29,8 @@ pub use meta::FlowMeta;
 pub use proposal::{ProposalConfig, ProposalKind};
 pub use temper::{TemperConfig, Toggle};
 pub use trainer::{
-    prior_predictive_standardizer, train, ModelCalls, StepReport, TrainConfig, TrainSummary, Trainer,
-    AUTO_ESS_THRESHOLD,
+    prior_predictive_standardizer, train, ModelCalls, RoundSummary, StepReport, TrainConfig, TrainSummary, Trainer,
+    AUTO_ESS_THRESHOLD, DEFAULT_ROUNDS,
 };
 
 use crate::error::Result;
@@ -38,13 +40,6 @@ use crate::model::Model;
 /// Observations simulated to standardise x (prior predictive).
 const STANDARDIZER_SIMULATIONS: usize = 10_000;
 
-/// The standardiser's simulations: [`STANDARDIZER_SIMULATIONS`], or a tenth of `train.budget`
-/// when that is less (at least 2, for a standard deviation): a budgeted run keeps most of its
-/// calls for the likelihood.
-fn standardizer_simulations(budget: Option<u64>) -> usize {
-    budget.map_or(STANDARDIZER_SIMULATIONS, |b| (b / 10).clamp(2, STANDARDIZER_SIMULATIONS as u64) as usize)
-}
-
 /// Builds a flow for `model` (x standardised with prior-predictive statistics), trains it, and
 /// returns it with the metadata a model file stores.
 pub fn fit(
@@ -53,23 +48,24 @@ pub fn fit(
     train_cfg: TrainConfig,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<(Flow<f32>, FlowMeta)> {
-    let n_norm = standardizer_simulations(train_cfg.budget);
-    let norm = prior_predictive_standardizer(model, flow_cfg.x_features, n_norm, train_cfg.seed)?;
-    let mut flow = Flow::<f32>::new(flow_cfg.clone(), model.prior(), norm.clone(), train_cfg.seed)?;
-    let mut spent = ModelCalls { likelihood_evals: 0, simulations: n_norm as u64 };
-    // A fitted mixture initialisation weighs its own simulated observations against prior draws.
-    let init_calls = ModelCalls::weighted_obs(init::DEFAULT_INIT_OBS, init::DEFAULT_INIT_THETA);
-    if train_cfg.mixture_init == MixtureInit::Fitted {
-        trainer::check_spent(&train_cfg, spent.plus(init_calls), "and the fitted mixture initialisation's")?;
-    }
-    if apply_mixture_init(&mut flow, train_cfg.mixture_init, model, train_cfg.seed)?.fitted.is_some() {
-        spent = spent.plus(init_calls);
-    }
-    let mut trainer = Trainer::with_spent(model, &mut flow, &train_cfg, spent)?;
-    while !trainer.is_done() {
-        on_step(&trainer.step()?);
-    }
-    let summary = trainer.finish();
+    let (flow, norm, summary) = if train_cfg.budget.is_some() {
+        rounds::fit_rounds(model, flow_cfg.clone(), &train_cfg, on_step)?
+    } else {
+        let n_norm = STANDARDIZER_SIMULATIONS;
+        let norm = prior_predictive_standardizer(model, flow_cfg.x_features, n_norm, train_cfg.seed)?;
+        let mut flow = Flow::<f32>::new(flow_cfg.clone(), model.prior(), norm.clone(), train_cfg.seed)?;
+        let mut spent = ModelCalls { likelihood_evals: 0, simulations: n_norm as u64 };
+        // A fitted mixture initialisation weighs its own simulated observations against prior draws.
+        if apply_mixture_init(&mut flow, train_cfg.mixture_init, model, train_cfg.seed)?.fitted.is_some() {
+            spent = spent.plus(ModelCalls::weighted_obs(init::DEFAULT_INIT_OBS, init::DEFAULT_INIT_THETA));
+        }
+        let mut trainer = Trainer::with_spent(model, &mut flow, &train_cfg, spent)?;
+        while !trainer.is_done() {
+            on_step(&trainer.step()?);
+        }
+        let summary = trainer.finish();
+        (flow, norm, summary)
+    };
     let meta = FlowMeta {
         lwflow_version: env!("CARGO_PKG_VERSION").to_string(),
         model: model.name(),

@@ -85,6 +85,14 @@ pub struct TrainConfig {
     /// simulations. Unset: no limit.
     #[serde(default)]
     pub budget: Option<u64>,
+    /// Rounds of a budgeted run (`budget` set; [`crate::train::rounds`]): each spends its share
+    /// of the calls left on new observations and draws, then trains on everything stored.
+    #[serde(default = "default_rounds")]
+    pub rounds: usize,
+    /// Whether a budgeted run trains on each observation's simulated θ, an exact posterior draw,
+    /// beside its weighted draws ([`crate::train::stored`]).
+    #[serde(default = "default_exact_draws")]
+    pub exact_draws: bool,
     /// Seed of every random stream; the same seed gives the same model on any thread count.
     pub seed: u64,
 }
@@ -110,6 +118,8 @@ impl Default for TrainConfig {
             reverse_kl: 0.0,
             time_limit: None,
             budget: None,
+            rounds: DEFAULT_ROUNDS,
+            exact_draws: true,
             seed: 1,
         }
     }
@@ -117,6 +127,17 @@ impl Default for TrainConfig {
 
 fn default_mixture_init() -> MixtureInit {
     MixtureInit::Separated
+}
+
+/// Rounds of a budgeted run by default.
+pub const DEFAULT_ROUNDS: usize = 4;
+
+fn default_rounds() -> usize {
+    DEFAULT_ROUNDS
+}
+
+fn default_exact_draws() -> bool {
+    true
 }
 
 impl TrainConfig {
@@ -144,6 +165,15 @@ impl TrainConfig {
         crate::limits::check_train(self)?;
         self.proposal.validate()?;
         self.temper.validate()
+    }
+
+    /// The checks of a budgeted run ([`crate::train::rounds`]): those of a fresh-draw run that
+    /// apply, and at least one round.
+    pub(crate) fn validate_budgeted(&self) -> Result<()> {
+        if self.rounds == 0 {
+            return Err(Error::invalid("train.rounds", "must be at least 1"));
+        }
+        self.validate()
     }
 
     /// What the batch needs of these settings.
@@ -258,6 +288,38 @@ pub struct TrainSummary {
     /// Whether the early steps were tempered.
     #[serde(default)]
     pub tempered: bool,
+    /// The rounds of a budgeted run (empty for a fresh-draw run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundSummary>,
+}
+
+/// One round of a budgeted run ([`crate::train::rounds`]).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RoundSummary {
+    /// Observations simulated in this round.
+    pub new_obs: usize,
+    /// Draws per new observation (M).
+    pub draws_per_obs: usize,
+    /// How many of the M came from the prior (all in round 0).
+    pub prior_draws: usize,
+    /// Mean ESS of the new observations' draws (those with any likelihood).
+    pub ess_mean: f64,
+    /// Median ESS of the new observations' draws (those with any likelihood).
+    pub ess_median: f64,
+    /// New observations none of whose draws has any likelihood.
+    pub no_likelihood_obs: usize,
+    /// Likelihood evaluations spent by the end of the round's calls (cumulative).
+    pub likelihood_evals: u64,
+    /// Simulations spent by the end of the round's calls (cumulative).
+    pub simulations: u64,
+    /// Epochs trained on the stored set in this round.
+    pub epochs: usize,
+    /// Gradient steps in this round.
+    pub steps: usize,
+    /// Best held-out loss of the round (its parameters are kept).
+    pub best_val_loss: f64,
+    /// Seconds since the run started, at the end of the round.
+    pub seconds: f64,
 }
 
 /// Model calls: likelihood evaluations L(x_j|θ_i) and simulator calls x ~ p(x|θ).
@@ -296,22 +358,6 @@ fn draws_at(cfg: &TrainConfig, adaptive_from: Option<usize>, step: usize) -> usi
         None => cfg.thetas_per_step,
         Some(first) if step < first => cfg.thetas_per_step.min(cfg.proposal.warmup_thetas),
         Some(_) => cfg.proposal.draws_per_obs,
-    }
-}
-
-/// Refuses a budget that cannot cover `spent`, the calls of the steps before training (the
-/// standardiser's simulations, then `what_else`), before they are made.
-pub(crate) fn check_spent(cfg: &TrainConfig, spent: ModelCalls, what_else: &str) -> Result<()> {
-    match cfg.budget {
-        Some(budget) if spent.total() > budget => Err(Error::invalid(
-            "train.budget",
-            format!(
-                "{budget} model calls cannot cover the {} the standardiser's simulations {what_else} need \
-                 before training starts",
-                spent.total()
-            ),
-        )),
-        _ => Ok(()),
     }
 }
 
