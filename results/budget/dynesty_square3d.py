@@ -107,7 +107,7 @@ def run_observation(index, x, lwflow, bench_dir, out_dir):
     c2st = json.loads(compare.stdout)["c2st"]
     return {
         "observation": index,
-        "x": " ".join(f"{v!r}" for v in x),
+        "x": " ".join(repr(float(v)) for v in x),
         "likelihood_calls": calls[0],
         "dynesty_ncall": int(np.sum(results.ncall)),
         "iterations": int(results.niter),

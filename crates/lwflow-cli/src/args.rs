@@ -130,6 +130,10 @@ pub struct BenchmarkArgs {
     /// budget (`train --budget`), all judged on the same observations and references.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
     pub budget: Vec<u64>,
+    /// Skip the sample distances (W2 and its floor, sliced W2, MMD²), which cost seconds per
+    /// observation; C2ST, KL and bridge mass are always computed.
+    #[arg(long)]
+    pub no_distances: bool,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,

@@ -110,12 +110,23 @@ pub struct BenchmarkConfig {
     /// Model calls the training may make (`train.budget`: likelihood evaluations plus
     /// simulations, module docs); `None` trains with the recommended step budget.
     pub budget: Option<u64>,
+    /// Also compute the sample distances (exact and sliced W2, its noise floor, MMD²:
+    /// [`EvalOptions::distances`]); C2ST, KL and bridge mass are always computed.
+    pub distances: bool,
 }
 
 impl Default for BenchmarkConfig {
-    /// Seed 1, 10 observations, [`DEFAULT_SAMPLES`] samples, the recommended budget.
+    /// Seed 1, 10 observations, [`DEFAULT_SAMPLES`] samples, the recommended budget, every metric.
     fn default() -> Self {
-        Self { seed: 1, n_observations: 10, n_samples: DEFAULT_SAMPLES, steps: None, importance: false, budget: None }
+        Self {
+            seed: 1,
+            n_observations: 10,
+            n_samples: DEFAULT_SAMPLES,
+            steps: None,
+            importance: false,
+            budget: None,
+            distances: true,
+        }
     }
 }
 
@@ -418,7 +429,7 @@ pub fn run_task_on(
         "{label}: trained {} steps in {:.1} s, {} likelihood evaluations + {} simulations",
         summary.steps_run, summary.seconds, summary.likelihood_evals, summary.simulations
     ));
-    let opts = EvalOptions::all(cfg.n_samples, cfg.seed);
+    let opts = EvalOptions { distances: cfg.distances, ..EvalOptions::all(cfg.n_samples, cfg.seed) };
     let mut results = Vec::with_capacity(cfg.n_observations);
     for (i, reference) in observations.references.iter().enumerate() {
         let (index, seed, x) = (i + 1, observation_seed(i + 1), observations.x.row(i));

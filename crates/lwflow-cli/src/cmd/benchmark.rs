@@ -25,6 +25,7 @@ pub fn run(a: &BenchmarkArgs) -> Result<()> {
         steps: a.steps,
         importance: a.importance,
         budget: None,
+        distances: !a.no_distances,
     };
     // One training per budget, or one with the recommended step budget.
     let budgets: Vec<Option<u64>> =
@@ -128,10 +129,18 @@ fn calls_cell(r: &TaskResult) -> String {
     }
 }
 
-/// The training's median per-observation ESS over its last 10 % of steps, and the draws each
-/// observation was weighted against then: "ESS / draws".
+/// The training's ESS per observation: on a budget, the median over each round's new
+/// observations, round by round ("1.2 → 3.4 / 16": of M draws each); else the median over its
+/// last 10 % of steps and the draws each observation was weighted against ("ESS / draws").
 fn ess_cell(r: &TaskResult) -> String {
-    r.meta.summary.as_ref().map_or("n/a".into(), |s| format!("{:.1} / {}", s.median_ess_late, s.draws_per_obs_late))
+    match r.meta.summary.as_ref() {
+        Some(s) if !s.rounds.is_empty() => {
+            let medians: Vec<String> = s.rounds.iter().map(|round| format!("{:.1}", round.ess_median)).collect();
+            format!("{} / {}", medians.join(" → "), s.rounds.last().map_or(0, |round| round.draws_per_obs))
+        }
+        Some(s) => format!("{:.1} / {}", s.median_ess_late, s.draws_per_obs_late),
+        None => "n/a".into(),
+    }
 }
 
 /// One row per training (task, and budget if any): metrics as mean ± sd over observations, cost.
@@ -153,7 +162,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     );
     let _ = writeln!(
         s,
-        "| task | budget | reference | C2ST | KL(p‖q) | bridge mass | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | simulations | model calls | steps | base | ESS / draws (late) | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs |"
+        "| task | budget | reference | C2ST | KL(p‖q) | bridge mass | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | simulations | model calls | steps | base | ESS per x / draws | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in done {
@@ -190,7 +199,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     }
     let _ = writeln!(
         s,
-        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) and bridge mass (share of q's samples where the reference density is below {} of its maximum) need a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). Model calls: likelihood evaluations plus simulations of the training, against its budget. ESS / draws (late): the training's median per-observation ESS over its last 10 % of steps, and the draws each observation was weighted against. n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only) or not asked for (the importance-corrected columns need `--importance`: q's draws reweighted by L·π/r and resampled, with the ESS per likelihood evaluation). Training time was measured on a machine shared with other jobs.",
+        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) and bridge mass (share of q's samples where the reference density is below {} of its maximum) need a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). Model calls: likelihood evaluations plus simulations of the training, against its budget. ESS per x / draws: on a budget, the median ESS of each round's new observations over their M draws, round by round; else the median per-observation ESS over the last 10 % of steps, and the draws each observation was weighted against. n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only) or not asked for (the importance-corrected columns need `--importance`: q's draws reweighted by L·π/r and resampled, with the ESS per likelihood evaluation). Training time was measured on a machine shared with other jobs.",
         lwflow::eval::BRIDGE_THRESHOLD,
         cfg.n_samples.min(lwflow::eval::W2_MAX_SAMPLES)
     );
@@ -200,7 +209,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
 /// One line per (task, observation).
 fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
     let mut s = String::from(
-        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late\n",
+        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late,round_ess_median\n",
     );
     for r in done {
         let summary = r.meta.summary.as_ref();
@@ -210,7 +219,7 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
             let diag = corrected.and_then(|r| r.importance.as_ref());
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.task,
                 o.index,
                 o.seed,
@@ -239,6 +248,10 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
                 r.model_calls(),
                 csv_opt(summary.map(|s| s.median_ess_late)),
                 summary.map_or(String::new(), |s| s.draws_per_obs_late.to_string()),
+                summary.map_or(String::new(), |s| {
+                    let medians: Vec<String> = s.rounds.iter().map(|round| round.ess_median.to_string()).collect();
+                    medians.join(" ")
+                }),
             );
         }
     }
