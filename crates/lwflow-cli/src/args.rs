@@ -172,6 +172,14 @@ pub struct BenchmarkArgs {
     /// Also judge the flow's samples corrected by the likelihood (as `sample --importance` gives them).
     #[arg(long)]
     pub importance: bool,
+    /// Model-call budgets, comma-separated (e.g. 1000,10000,100000): per task, one training per
+    /// budget (`train --budget`), all judged on the same observations and references.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
+    pub budget: Vec<u64>,
+    /// Skip the sample distances (W2 and its floor, sliced W2, MMD²), which cost seconds per
+    /// observation; C2ST, KL and bridge mass are always computed.
+    #[arg(long)]
+    pub no_distances: bool,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -615,6 +623,12 @@ impl Cli {
                         b.tasks[..i].iter().position(|u| u == t).expect("listed before") + 1,
                         i + 1
                     ),
+                ));
+            }
+            if let Some(b) = b.budget.iter().enumerate().find_map(|(i, v)| b.budget[..i].contains(v).then_some(v)) {
+                return Err(Self::command().error(
+                    ErrorKind::ValueValidation,
+                    format!("--budget: {b} is listed twice; list each budget once"),
                 ));
             }
         }

@@ -13,7 +13,7 @@ fn scratch(name: &str) -> tempfile::TempDir {
 }
 
 /// Columns of results.csv, in order.
-const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess";
+const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late,round_ess_median";
 
 #[test]
 fn benchmark_writes_tables_and_samples() {
@@ -39,7 +39,7 @@ fn benchmark_writes_tables_and_samples() {
     assert!(out.stderr.is_empty(), "--quiet prints nothing: {}", String::from_utf8_lossy(&out.stderr));
 
     let md = std::fs::read_to_string(dir.join("results.md")).expect("results.md");
-    assert!(md.contains("| gaussian_linear | exact |") && md.contains("| two_moons | grid |"), "{md}");
+    assert!(md.contains("| gaussian_linear | – | exact |") && md.contains("| two_moons | – | grid |"), "{md}");
     assert!(md.contains("C2ST importance-corrected") && !md.contains("n/a | n/a | n/a |"), "{md}");
 
     let csv = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
@@ -81,6 +81,60 @@ fn benchmark_writes_tables_and_samples() {
 }
 
 #[test]
+fn benchmark_budgets_train_once_each_within_the_budget() {
+    let dir_guard = scratch("benchmark-budget");
+    let dir = dir_guard.path();
+    let d = dir.to_str().unwrap();
+    let budgets = [600u64, 1500];
+    let list = budgets.map(|b| b.to_string()).join(",");
+    let out = lwflow(&[
+        "benchmark",
+        "--tasks",
+        "square3d",
+        "--observations",
+        "2",
+        "--samples",
+        "100",
+        "--steps",
+        "60",
+        "--budget",
+        &list,
+        "--no-distances",
+        "--out",
+        d,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "benchmark failed: {stderr}");
+    let csv = std::fs::read_to_string(dir.join("results.csv")).expect("results.csv");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(COLUMNS));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4, "one row per budget × observation: {csv}");
+    let col = |name: &str| COLUMNS.split(',').position(|c| c == name).expect("known column");
+    for (row, budget) in rows.iter().zip([600, 600, 1500, 1500]) {
+        assert_eq!(row[col("budget")].parse::<u64>().expect("a budget"), budget);
+        let evals: u64 = row[col("likelihood_evals")].parse().expect("a count");
+        let sims: u64 = row[col("simulations")].parse().expect("a count");
+        let calls: u64 = row[col("model_calls")].parse().expect("a count");
+        assert_eq!(calls, evals + sims);
+        assert!(calls <= budget && calls > budget / 2, "{calls} calls on a budget of {budget}");
+        assert!(row[col("kl_pq")].parse::<f64>().is_ok() && row[col("bridge_mass")].parse::<f64>().is_ok());
+        assert!(row[col("w2")].is_empty(), "--no-distances: {row:?}");
+    }
+    // The references are built once and reused: every budget is judged on the same draws.
+    for obs in ["obs_1", "obs_2"] {
+        let reference = |b: u64| std::fs::read(dir.join(format!("square3d/budget_{b}/{obs}/reference_samples.npy")));
+        assert_eq!(reference(600).expect("written"), reference(1500).expect("written"));
+    }
+    assert!(stderr.contains("model calls ≤ budget 1500"), "{stderr}");
+    let md = std::fs::read_to_string(dir.join("results.md")).expect("results.md");
+    assert!(md.contains("| square3d | 600 | exact |") && md.contains("≤ 1500 |"), "{md}");
+
+    let r = lwflow(&["benchmark", "--tasks", "square3d", "--observations", "1", "--budget", "10,10", "--out", d]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("--budget: 10 is listed twice"));
+}
+
+#[test]
 fn benchmark_bad_flags_are_named() {
     let d_guard = scratch("benchmark-errors");
     let d = d_guard.path().join("out");
@@ -88,6 +142,7 @@ fn benchmark_bad_flags_are_named() {
     for (args, flag) in [
         (vec!["--tasks", "nope", "--observations", "1"], "--tasks"),
         (vec!["--tasks", "two_moons", "--observations", "0"], "--observations"),
+        (vec!["--tasks", "two_moons", "--observations", "1", "--budget", "0"], "--budget"),
     ] {
         let mut full = vec!["benchmark", "--out", d];
         full.extend(args);

@@ -18,8 +18,16 @@
 //! in every run; with the signs of the task's [`sign_symmetric`](crate::tasks::TaskEntry::sign_symmetric)
 //! coordinates randomised ([`SignSymmetrized`]; `slcp`'s θ₃, θ₄: the posterior's four sign modes
 //! have equal mass, which SMC's weights only estimate). SMC references
-//! have no density: KL and bridge mass are NaN for them. Nothing is cached: every run rebuilds its
-//! references, and [`ObservationResult::reference_seconds`] says what that cost.
+//! have no density: KL and bridge mass are NaN for them. A task's references are built once per
+//! run ([`TaskObservations::build`]) and reused by every training judged on them ([`run_task_on`],
+//! e.g. one per model-call budget); nothing is cached across runs, and
+//! [`ObservationResult::reference_seconds`] says what each reference cost.
+//!
+//! **Budgets** ([`BenchmarkConfig::budget`]): the training may make at most N model calls,
+//! likelihood evaluations plus simulations (`train.budget`, [`crate::train::TrainConfig::budget`]),
+//! with the task's recommended settings otherwise; its mixture keeps the catalogue's number of
+//! components, as the automatic choice's SMC alone costs millions of likelihood evaluations.
+//! [`TaskResult::within_budget`] checks the count the training recorded.
 //!
 //! **Importance correction** ([`BenchmarkConfig::importance`]): the same observations are also
 //! judged on q's draws corrected by the likelihood ([`crate::importance`], default settings),
@@ -45,6 +53,7 @@ pub use crate::reference::ReferenceKind;
 use crate::reference::{grid_reference, smc_reference, Reference, SignSymmetrized, SmcConfig};
 use crate::rng::{stream, Stream};
 use crate::train::FlowMeta;
+use crate::train::ModelCalls;
 use crate::train::{choose_components, fit, AutoKConfig, TrainConfig};
 
 /// Observation i is simulated from the seed `OBSERVATION_SEED_BASE + i` (module docs).
@@ -98,12 +107,26 @@ pub struct BenchmarkConfig {
     /// Also judge importance-corrected samples of every observation that has a reference
     /// ([`ObservationResult::importance_report`]).
     pub importance: bool,
+    /// Model calls the training may make (`train.budget`: likelihood evaluations plus
+    /// simulations, module docs); `None` trains with the recommended step budget.
+    pub budget: Option<u64>,
+    /// Also compute the sample distances (exact and sliced W2, its noise floor, MMD²:
+    /// [`EvalOptions::distances`]); C2ST, KL and bridge mass are always computed.
+    pub distances: bool,
 }
 
 impl Default for BenchmarkConfig {
-    /// Seed 1, 10 observations, [`DEFAULT_SAMPLES`] samples, the recommended budget.
+    /// Seed 1, 10 observations, [`DEFAULT_SAMPLES`] samples, the recommended budget, every metric.
     fn default() -> Self {
-        Self { seed: 1, n_observations: 10, n_samples: DEFAULT_SAMPLES, steps: None, importance: false }
+        Self {
+            seed: 1,
+            n_observations: 10,
+            n_samples: DEFAULT_SAMPLES,
+            steps: None,
+            importance: false,
+            budget: None,
+            distances: true,
+        }
     }
 }
 
@@ -117,6 +140,9 @@ impl BenchmarkConfig {
         }
         if self.steps == Some(0) {
             return Err(Error::invalid("benchmark steps", "0: need at least 1"));
+        }
+        if self.budget == Some(0) {
+            return Err(Error::invalid("benchmark budget", "0: need at least 1 model call"));
         }
         Ok(())
     }
@@ -159,6 +185,10 @@ pub struct TaskResult {
     pub train_seconds: f64,
     /// log L(x|θ) evaluations during training ([`crate::train::TrainSummary::likelihood_evals`]).
     pub likelihood_evals: u64,
+    /// Simulator calls during training ([`crate::train::TrainSummary::simulations`]).
+    pub simulations: u64,
+    /// The training's model-call budget ([`BenchmarkConfig::budget`]), if it had one.
+    pub budget: Option<u64>,
     /// Optimiser steps run (fewer than the budget after early stopping).
     pub steps_run: usize,
     /// Per-observation results, in order.
@@ -166,6 +196,16 @@ pub struct TaskResult {
 }
 
 impl TaskResult {
+    /// The training's model calls: likelihood evaluations plus simulations.
+    pub fn model_calls(&self) -> u64 {
+        ModelCalls { likelihood_evals: self.likelihood_evals, simulations: self.simulations }.total()
+    }
+
+    /// Whether the training stayed within its budget (true without one).
+    pub fn within_budget(&self) -> bool {
+        self.budget.is_none_or(|b| self.model_calls() <= b)
+    }
+
     /// Mean ± sd over observations of `metric`, skipping observations without a value (no
     /// reference, or NaN: not computed); `None` if no observation has one.
     pub fn summary(&self, metric: impl Fn(&EvalReport) -> Option<f64>) -> Option<MeanStd> {
@@ -190,13 +230,15 @@ fn summarize(values: impl Iterator<Item = Option<f64>>) -> Option<MeanStd> {
 }
 
 /// The flow and training settings [`run_task`] uses for `task`: the recommended ones
-/// ([`crate::tasks::recommended`]), with the training seed and the step override of `cfg`.
+/// ([`crate::tasks::recommended`]), with the training seed, the step override and the model-call
+/// budget of `cfg`.
 pub fn task_settings(task: &str, model: &dyn Model, cfg: &BenchmarkConfig) -> (FlowConfig, TrainConfig) {
     let (flow, mut train) = crate::tasks::recommended(task, model.theta_dim(), model.x_dim());
     train.seed = cfg.seed;
     if let Some(s) = cfg.steps {
         train.steps = s;
     }
+    train.budget = cfg.budget;
     (flow, train)
 }
 
@@ -279,23 +321,104 @@ pub fn reference_samples(
     Ok((samples, started.elapsed().as_secs_f64()))
 }
 
+/// A task's fixed observations (module docs) with their references, built once and judged
+/// against by any number of trainings ([`run_task_on`]): `slcp`'s and `bernoulli_glm`'s SMC
+/// references cost seconds to a minute each.
+pub struct TaskObservations {
+    /// Task name.
+    pub task: String,
+    /// Which reference the observations are judged against (the task's own).
+    pub kind: ReferenceKind,
+    /// θ*ᵢ, one row per observation.
+    pub theta_true: Mat<f64>,
+    /// xᵢ, one row per observation.
+    pub x: Mat<f64>,
+    /// Samples per observation the references were built for (an SMC reference's particles).
+    pub n_samples: usize,
+    /// Seconds building each observation's reference took.
+    pub reference_seconds: Vec<f64>,
+    references: Vec<Option<Box<dyn Reference>>>,
+}
+
+impl TaskObservations {
+    /// Observations 1..=`cfg.n_observations` of `task` and their references for `cfg.n_samples`
+    /// samples. `on_line` gets one line per reference built.
+    pub fn build(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)) -> Result<Self> {
+        cfg.validate()?;
+        let model = crate::tasks::by_name(task)?;
+        let kind = ReferenceKind::of_task(task)?;
+        let (theta_true, x) = observations(model.as_ref(), cfg.n_observations)?;
+        let (mut references, mut reference_seconds) = (Vec::new(), Vec::new());
+        for i in 0..cfg.n_observations {
+            let seed = observation_seed(i + 1);
+            let (reference, seconds) = build_reference(task, kind, model.as_ref(), x.row(i), seed, cfg.n_samples)?;
+            if seconds >= 1.0 {
+                on_line(&format!("{task}: observation {}: {} reference built in {seconds:.1} s", i + 1, kind.name()));
+            }
+            references.push(reference);
+            reference_seconds.push(seconds);
+        }
+        Ok(Self {
+            task: task.to_string(),
+            kind,
+            theta_true,
+            x,
+            n_samples: cfg.n_samples,
+            reference_seconds,
+            references,
+        })
+    }
+}
+
 /// Trains on `task` with its recommended settings and judges the flow on the fixed observations
 /// (module docs). `on_line` gets progress lines (training validations, each observation).
 pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)) -> Result<TaskResult> {
+    let observations = TaskObservations::build(task, cfg, on_line)?;
+    run_task_on(&observations, cfg, on_line)
+}
+
+/// [`run_task`] on observations whose references are already built: trains on their task with
+/// its recommended settings (and `cfg`'s seed, steps and budget) and judges the flow on them.
+///
+/// Errors: `cfg` asks for other observations or sample counts than `observations` was built for.
+pub fn run_task_on(
+    observations: &TaskObservations,
+    cfg: &BenchmarkConfig,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<TaskResult> {
     cfg.validate()?;
+    let task = observations.task.as_str();
+    if (observations.x.rows(), observations.n_samples) != (cfg.n_observations, cfg.n_samples) {
+        return Err(Error::invalid(
+            "benchmark observations",
+            format!(
+                "built for {} observations of {} samples, asked for {} of {}",
+                observations.x.rows(),
+                observations.n_samples,
+                cfg.n_observations,
+                cfg.n_samples
+            ),
+        ));
+    }
     let model = crate::tasks::by_name(task)?;
-    let kind = ReferenceKind::of_task(task)?;
     let (mut flow_cfg, train_cfg) = task_settings(task, model.as_ref(), cfg);
-    // The number of mixture components is chosen automatically, as `lwflow train --task` does.
-    let auto_k = AutoKConfig { seed: cfg.seed, ..AutoKConfig::default() };
-    let auto = choose_components(model.as_ref(), &mut flow_cfg, &auto_k)?;
+    // The number of mixture components is chosen automatically, as `lwflow train --task` does,
+    // except on a budget (module docs).
+    let auto = match cfg.budget {
+        None => {
+            let auto_k = AutoKConfig { seed: cfg.seed, ..AutoKConfig::default() };
+            choose_components(model.as_ref(), &mut flow_cfg, &auto_k)?
+        }
+        Some(_) => None,
+    };
     if let Some(pick) = &auto {
         on_line(&format!("{task}: K = {} components chosen automatically ({:.1} s)", pick.k, pick.seconds));
     }
+    let label = cfg.budget.map_or(task.to_string(), |b| format!("{task} @ {b} calls"));
     let (flow, mut meta) = fit(model.as_ref(), flow_cfg, train_cfg, &mut |r| {
         if let Some(val) = r.val_loss {
             on_line(&format!(
-                "{task}: step {}/{} loss {:.3} val {val:.3} ESS {:.1}",
+                "{label}: step {}/{} loss {:.3} val {val:.3} ESS {:.1}",
                 r.step, r.steps, r.loss, r.ess_mean
             ));
         }
@@ -303,23 +426,22 @@ pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)
     meta.auto_components = auto;
     let summary = meta.summary.clone().expect("fit records a summary");
     on_line(&format!(
-        "{task}: trained {} steps in {:.1} s, {} likelihood evaluations",
-        summary.steps_run, summary.seconds, summary.likelihood_evals
+        "{label}: trained {} steps in {:.1} s, {} likelihood evaluations + {} simulations",
+        summary.steps_run, summary.seconds, summary.likelihood_evals, summary.simulations
     ));
-    let (theta_true, xs) = observations(model.as_ref(), cfg.n_observations)?;
-    let opts = EvalOptions::all(cfg.n_samples, cfg.seed);
+    let opts = EvalOptions { distances: cfg.distances, ..EvalOptions::all(cfg.n_samples, cfg.seed) };
     let mut results = Vec::with_capacity(cfg.n_observations);
-    for i in 0..cfg.n_observations {
-        let (index, seed, x) = (i + 1, observation_seed(i + 1), xs.row(i));
-        let (reference, reference_seconds) = build_reference(task, kind, model.as_ref(), x, seed, cfg.n_samples)?;
-        let (report, flow_samples, reference_samples) = match &reference {
+    for (i, reference) in observations.references.iter().enumerate() {
+        let (index, seed, x) = (i + 1, observation_seed(i + 1), observations.x.row(i));
+        let reference_seconds = observations.reference_seconds[i];
+        let (report, flow_samples, reference_samples) = match reference {
             Some(r) => {
                 let (report, samples) = evaluate_with_samples(&flow, r.as_ref(), x, &opts)?;
                 (Some(report), samples.q, Some(samples.p))
             }
             None => (None, flow.sample(x, cfg.n_samples, cfg.seed)?, None),
         };
-        let importance_report = match &reference {
+        let importance_report = match reference {
             Some(r) if cfg.importance => {
                 let icfg = ImportanceConfig::default();
                 Some(evaluate_importance(&flow, model.as_ref(), r.as_ref(), x, &opts, &icfg)?)
@@ -334,13 +456,13 @@ pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)
             None => String::new(),
         };
         on_line(&format!(
-            "{task}: observation {index}: C2ST {}{corrected} (reference {reference_seconds:.1} s)",
+            "{label}: observation {index}: C2ST {}{corrected} (reference {reference_seconds:.1} s)",
             c2st(&report)
         ));
         results.push(ObservationResult {
             index,
             seed,
-            theta_true: theta_true.row(i).to_vec(),
+            theta_true: observations.theta_true.row(i).to_vec(),
             x: x.to_vec(),
             report,
             importance_report,
@@ -351,11 +473,13 @@ pub fn run_task(task: &str, cfg: &BenchmarkConfig, on_line: &mut dyn FnMut(&str)
     }
     Ok(TaskResult {
         task: task.to_string(),
-        reference: kind,
+        reference: observations.kind,
         flow,
         meta,
         train_seconds: summary.seconds,
         likelihood_evals: summary.likelihood_evals,
+        simulations: summary.simulations,
+        budget: cfg.budget,
         steps_run: summary.steps_run,
         observations: results,
     })
@@ -463,13 +587,32 @@ mod tests {
     }
 
     #[test]
+    fn references_are_built_once_for_the_observations_asked_for() {
+        let cfg = BenchmarkConfig { n_observations: 2, n_samples: 50, budget: Some(0), ..BenchmarkConfig::default() };
+        let msg = TaskObservations::build("square3d", &cfg, &mut |_| {}).err().expect("budget 0").to_string();
+        assert!(msg.contains("budget"), "{msg}");
+        let cfg = BenchmarkConfig { budget: None, ..cfg };
+        let built = TaskObservations::build("square3d", &cfg, &mut |_| {}).expect("exact references");
+        let model = crate::tasks::by_name("square3d").expect("valid task");
+        let (theta, x) = observations(model.as_ref(), 2).expect("simulates");
+        assert_eq!((built.theta_true.as_slice(), built.x.as_slice()), (theta.as_slice(), x.as_slice()));
+        assert_eq!((built.kind, built.references.len()), (ReferenceKind::Exact, 2));
+        // A training judged on other observations or sample counts than they were built for.
+        for other in [BenchmarkConfig { n_observations: 3, ..cfg.clone() }, BenchmarkConfig { n_samples: 60, ..cfg }] {
+            let msg = run_task_on(&built, &other, &mut |_| {}).err().expect("mismatch").to_string();
+            assert!(msg.contains("built for 2 observations of 50 samples"), "{msg}");
+        }
+    }
+
+    #[test]
     fn settings_are_the_recommended_ones_with_overrides() {
         let model = crate::tasks::by_name("two_moons").expect("valid task");
-        let cfg = BenchmarkConfig { seed: 7, steps: Some(12), ..BenchmarkConfig::default() };
+        let cfg = BenchmarkConfig { seed: 7, steps: Some(12), budget: Some(10_000), ..BenchmarkConfig::default() };
         let (flow, train) = task_settings("two_moons", model.as_ref(), &cfg);
         let (flow0, train0) = crate::tasks::recommended("two_moons", 2, 2);
         assert_eq!(flow, flow0);
-        assert_eq!((train.seed, train.steps), (7, 12));
-        assert_eq!(TrainConfig { seed: train0.seed, steps: train0.steps, ..train }, train0);
+        assert_eq!((train.seed, train.steps, train.budget), (7, 12, Some(10_000)));
+        assert_eq!(train0.budget, None);
+        assert_eq!(TrainConfig { seed: train0.seed, steps: train0.steps, budget: None, ..train }, train0);
     }
 }
