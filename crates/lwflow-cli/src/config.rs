@@ -478,6 +478,9 @@ lr = 0.002
         ("--temper-target 0.25", "[train]\ntemper_target = 0.25"),
         ("--temper-end 0.75", "[train]\ntemper_end = 0.75"),
         ("--reverse-kl 1.5", "[train]\nreverse_kl = 1.5"),
+        ("--budget 5000", "[train]\nbudget = 5000"),
+        ("--rounds 3", "[train]\nrounds = 3"),
+        ("--exact-draws false", "[train]\nexact_draws = false"),
     ];
 
     #[test]
