@@ -365,7 +365,8 @@ impl<'a> Rounds<'a> {
         self.summary.ess_history.push((step, ess_mean));
         on_step(&StepReport {
             step,
-            steps: self.cfg.steps,
+            // The most this run can take: every round at its step cap.
+            steps: self.cfg.rounds * self.cfg.steps.min(MAX_ROUND_STEPS),
             loss: train_loss,
             val_loss: Some(val),
             ess_mean,

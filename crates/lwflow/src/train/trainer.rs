@@ -203,7 +203,7 @@ impl TrainConfig {
 pub struct StepReport {
     /// The step just finished, 1-based.
     pub step: usize,
-    /// The step budget.
+    /// The step budget (for a budgeted run, the most its rounds can take).
     pub steps: usize,
     /// This step's weighted NLL −Σ_b w_b log q(θ_b|x_b).
     pub loss: f64,
