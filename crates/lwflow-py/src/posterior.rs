@@ -150,22 +150,7 @@ impl PyPosterior {
     /// What `lwflow info` prints: architecture, prior, training settings and summary.
     #[getter]
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (flow, meta) = (&self.flow, &self.meta);
-        let info = serde_json::json!({
-            "task": meta.model,
-            "theta_dim": flow.theta_dim(),
-            "x_dim": flow.ctx_dim(),
-            "base": meta.flow.base.name(),
-            "components": meta.flow.base.components(),
-            "n_params": flow.n_params(),
-            "flow": meta.flow,
-            "prior": meta.prior,
-            "x_standardizer": meta.x_standardizer,
-            "train": meta.train,
-            "summary": meta.summary,
-            "auto_components": meta.auto_components,
-            "lwflow_version": meta.lwflow_version,
-        });
+        let info = lwflow::io::describe(&self.flow, &self.meta);
         Ok(pythonize::pythonize(py, &info)?)
     }
 

@@ -58,3 +58,23 @@ pub fn load_flow(path: &Path) -> Result<(Flow<f32>, FlowMeta)> {
     }
     Ok((flow, meta))
 }
+
+/// A model file's description (what `lwflow info` prints and Python's `Posterior.info` returns):
+/// the architecture, prior, standardiser, training settings and summary.
+pub fn describe(flow: &Flow<f32>, meta: &FlowMeta) -> serde_json::Value {
+    serde_json::json!({
+        "task": meta.model,
+        "theta_dim": flow.theta_dim(),
+        "x_dim": flow.ctx_dim(),
+        "base": meta.flow.base.name(),
+        "components": meta.flow.base.components(),
+        "n_params": flow.n_params(),
+        "flow": meta.flow,
+        "prior": meta.prior,
+        "x_standardizer": meta.x_standardizer,
+        "train": meta.train,
+        "summary": meta.summary,
+        "auto_components": meta.auto_components,
+        "lwflow_version": meta.lwflow_version,
+    })
+}

@@ -9,7 +9,7 @@ pub mod model_file;
 pub mod samples;
 
 pub use atomic::{check_output_path, remove_temp_files, write_atomic};
-pub use flow_file::{load_flow, save_flow};
+pub use flow_file::{describe, load_flow, save_flow};
 pub use model_file::{load, metadata_json, parse_metadata_json, save, Dtype, ModelFile, Tensor};
 pub use samples::{parse_obs, read_csv, read_npy, read_samples, write_csv, write_npy, write_samples};
 
