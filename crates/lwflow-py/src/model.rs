@@ -72,20 +72,25 @@ impl PythonModel {
         self.interrupt.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    /// Runs `call` with the GIL. The trainer calls some functions from the thread that started
+    /// Runs `run` with the GIL, passing it the call's number. The number is taken with the GIL
+    /// held, so "call k" is the k-th time the user's function ran, whatever order the trainer's
+    /// threads arrive in. The trainer calls some functions from the thread that started
     /// training, the main thread, where Python raises `KeyboardInterrupt` for Ctrl-C inside the
-    /// user's function: the first such call is kept as the run's interrupt and made again, so the
-    /// step completes and training stops at its end with what it has learnt (a second Ctrl-C
-    /// fails the call and ends training at once).
-    fn call(&self, op: Op, call: u64, mut run: impl FnMut(Python) -> PyResult<()>) -> lwflow::Result<()> {
-        Python::attach(|py| match run(py) {
-            Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) && !self.interrupted() => {
-                *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                run(py)
+    /// user's function: the first such call is kept as the run's interrupt and made again (as
+    /// the next call), so the step completes and training stops at its end with what it has
+    /// learnt (a second Ctrl-C fails the call and ends training at once).
+    fn call(&self, op: Op, mut run: impl FnMut(Python, u64) -> PyResult<()>) -> lwflow::Result<()> {
+        Python::attach(|py| {
+            let call = self.next_call(op);
+            match run(py, call) {
+                Err(e) if e.is_instance_of::<PyKeyboardInterrupt>(py) && !self.interrupted() => {
+                    *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    let again = self.next_call(op);
+                    run(py, again).map_err(|e| self.fail(op, again, e))
+                }
+                result => result.map_err(|e| self.fail(op, call, e)),
             }
-            result => result,
         })
-        .map_err(|e| self.fail(op, call, e))
     }
 
     fn failed(&self) -> bool {
@@ -192,9 +197,8 @@ impl Model for PythonModel {
         if self.failed() {
             return Err(self.stopped(op));
         }
-        let call = self.next_call(op);
         let n = theta.rows();
-        self.call(op, call, |py| {
+        self.call(op, |py, call| {
             let args = (arrays::to_numpy(py, x), arrays::to_numpy(py, theta));
             self.call_for_array(py, op, call, args, &[n], out)?;
             check_log_likelihood(call, x, theta, out)
@@ -206,11 +210,10 @@ impl Model for PythonModel {
         if self.failed() {
             return Err(self.stopped(op));
         }
-        let call = self.next_call(op);
         let seed: u64 = rng.gen();
         let (n, dx) = (theta.rows(), self.x_dim);
         let mut values = vec![0.0; n * dx];
-        self.call(op, call, |py| {
+        self.call(op, |py, call| {
             self.call_for_array(py, op, call, (arrays::to_numpy(py, theta), seed), &[n, dx], &mut values)?;
             if let Some(k) = values.iter().position(|v| !v.is_finite()) {
                 return Err(PyValueError::new_err(format!(
