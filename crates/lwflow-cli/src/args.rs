@@ -153,8 +153,8 @@ pub struct BenchmarkArgs {
     /// Tasks, comma-separated (e.g. two_moons,gaussian_linear), each at most once.
     #[arg(long, required = true, value_delimiter = ',', value_parser = task_name)]
     pub tasks: Vec<String>,
-    /// Observations per task (simulated from fixed seeds, the same in every run).
-    #[arg(long, value_parser = positive_usize)]
+    /// Observations per task (simulated from fixed seeds, the same in every run; sbibm averages 10).
+    #[arg(long, default_value_t = lwflow::benchmark::DEFAULT_OBSERVATIONS, value_parser = positive_usize)]
     pub observations: usize,
     /// Samples per observation from the flow and from the reference.
     #[arg(long, default_value_t = lwflow::benchmark::DEFAULT_SAMPLES, value_parser = at_least_ten)]

@@ -56,6 +56,9 @@ use crate::train::FlowMeta;
 use crate::train::ModelCalls;
 use crate::train::{choose_components, fit, AutoKConfig, TrainConfig};
 
+/// Observations per task by default: sbibm averages its metrics over 10.
+pub const DEFAULT_OBSERVATIONS: usize = 10;
+
 /// Observation i is simulated from the seed `OBSERVATION_SEED_BASE + i` (module docs).
 pub const OBSERVATION_SEED_BASE: u64 = 1_000_000;
 /// Samples per observation from q and from the reference, as in sbibm.
@@ -120,7 +123,7 @@ impl Default for BenchmarkConfig {
     fn default() -> Self {
         Self {
             seed: 1,
-            n_observations: 10,
+            n_observations: DEFAULT_OBSERVATIONS,
             n_samples: DEFAULT_SAMPLES,
             steps: None,
             importance: false,
@@ -171,6 +174,22 @@ pub struct ObservationResult {
     pub reference_samples: Option<Mat<f64>>,
 }
 
+/// A metric over a task's observations: mean, standard error of the mean (sd/√n) and the worst
+/// observation (largest value: for C2ST, the most distinguishable).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// Mean over the observations.
+    pub mean: f64,
+    /// Sample standard deviation over √n (0 for one observation).
+    pub standard_error: f64,
+    /// The largest value.
+    pub worst: f64,
+    /// Its 1-based observation number ([`ObservationResult::index`]).
+    pub worst_index: usize,
+    /// Observations with a value.
+    pub n: usize,
+}
+
 /// One task of the benchmark: the trained flow, its cost, and every observation's result.
 pub struct TaskResult {
     /// Task name.
@@ -217,10 +236,28 @@ impl TaskResult {
         self.summary(|r| r.c2st)
     }
 
+    /// C2ST over observations as sbibm reports it (a mean over observations) with the standard
+    /// error of that mean and the worst observation; `None` if no observation has a C2ST.
+    pub fn c2st_spread(&self) -> Option<Spread> {
+        spread(self.observations.iter().map(|o| (o.index, o.report.as_ref().and_then(|r| r.c2st))))
+    }
+
     /// [`TaskResult::summary`] of the importance-corrected samples' reports.
     pub fn importance_summary(&self, metric: impl Fn(&EvalReport) -> Option<f64>) -> Option<MeanStd> {
         summarize(self.observations.iter().map(|o| o.importance_report.as_ref().and_then(&metric)))
     }
+}
+
+/// [`Spread`] of the finite values among (observation number, value) pairs; `None` if there are
+/// none.
+fn spread(values: impl Iterator<Item = (usize, Option<f64>)>) -> Option<Spread> {
+    let scored: Vec<(usize, f64)> =
+        values.filter_map(|(index, v)| v.filter(|v| v.is_finite()).map(|v| (index, v))).collect();
+    let (worst_index, worst) = scored.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    let values: Vec<f64> = scored.iter().map(|&(_, v)| v).collect();
+    let MeanStd { mean, std } = mean_std(&values);
+    let n = values.len();
+    Some(Spread { mean, standard_error: std / (n as f64).sqrt(), worst, worst_index, n })
 }
 
 /// Mean ± sd of the finite values of `values`; `None` if there are none.
@@ -575,6 +612,17 @@ mod tests {
         assert!((s.mean - 0.6).abs() < 1e-15);
         assert!((s.std - 0.02f64.sqrt()).abs() < 1e-15);
         assert!(summarize([None, Some(f64::NAN)].into_iter()).is_none());
+    }
+
+    #[test]
+    fn spread_gives_the_standard_error_and_the_worst_observation() {
+        let s = spread([(1, Some(0.5)), (2, None), (3, Some(0.7)), (4, Some(f64::NAN)), (5, Some(0.6))].into_iter())
+            .expect("three values");
+        assert!((s.mean - 0.6).abs() < 1e-15);
+        // sd of (0.5, 0.7, 0.6) is 0.1; over √3.
+        assert!((s.standard_error - 0.1 / 3f64.sqrt()).abs() < 1e-15, "{s:?}");
+        assert_eq!((s.worst, s.worst_index, s.n), (0.7, 3, 3));
+        assert!(spread([(1, None), (2, Some(f64::INFINITY))].into_iter()).is_none());
     }
 
     #[test]

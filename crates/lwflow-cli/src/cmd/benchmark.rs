@@ -115,6 +115,28 @@ fn row(v: &[f64]) -> MatRef<'_, f64> {
     MatRef::new(v, 1, v.len())
 }
 
+/// C2ST as "mean ± standard error" over the observations, or "n/a".
+fn c2st_cell(r: &TaskResult) -> String {
+    r.c2st_spread().map_or("n/a".into(), |c| format!("{:.3} ± {:.3}", c.mean, c.standard_error))
+}
+
+/// The worst observation's C2ST and its number, or "n/a".
+fn worst_cell(r: &TaskResult) -> String {
+    r.c2st_spread().map_or("n/a".into(), |c| format!("{:.3} (obs {})", c.worst, c.worst_index))
+}
+
+/// sbibm's published NPE / best C2ST at the row's budget (10⁵ simulations without one: sbibm's
+/// largest), or "–".
+fn published_cell(task: &str, budget: Option<u64>) -> String {
+    let Some(published) = lwflow::tasks::find(task).and_then(|e| e.sbibm) else {
+        return "–".into();
+    };
+    let simulations = budget.unwrap_or(100_000);
+    let npe = published.npe_at(simulations).map_or("–".into(), |v| format!("{v:.3}"));
+    let best = published.best_at(simulations).map_or("–".into(), |(v, method)| format!("{v:.3} ({method})"));
+    format!("{npe} / {best}")
+}
+
 /// "mean ± sd" with `digits` decimals, or "n/a".
 fn cell(v: Option<MeanStd>, digits: usize) -> String {
     v.map_or("n/a".into(), |m| format!("{:.p$} ± {:.p$}", m.mean, m.std, p = digits))
@@ -162,9 +184,9 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     );
     let _ = writeln!(
         s,
-        "| task | budget | reference | C2ST | KL(p‖q) | bridge mass | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | simulations | model calls | steps | base | ESS per x / draws | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs |"
+        "| task | budget | reference | C2ST | worst C2ST | sbibm NPE / best | KL(p‖q) | bridge mass | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | simulations | model calls | steps | base | ESS per x / draws | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in done {
         let floor = r.summary(|e| e.w2_floor).map_or(String::new(), |m| format!(" ({:.3})", m.mean));
         let reference_seconds =
@@ -172,11 +194,13 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
         let base = &r.meta.flow.base;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {:.3e} | {} | {} | {} K={} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {:.3e} | {} | {} | {} K={} | {} | {:.1} | {} | {} | {} |",
             r.task,
             r.budget.map_or("–".into(), |b| b.to_string()),
             r.reference.name(),
-            cell(r.c2st(), 3),
+            c2st_cell(r),
+            worst_cell(r),
+            published_cell(&r.task, r.budget),
             cell(r.summary(|e| Some(e.kl_pq)), 3),
             cell(r.summary(|e| Some(e.bridge_mass)), 4),
             cell(r.summary(|e| e.w2), 3),
@@ -199,7 +223,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     }
     let _ = writeln!(
         s,
-        "\nMean ± sd over observations. C2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's). KL(p‖q) and bridge mass (share of q's samples where the reference density is below {} of its maximum) need a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). Model calls: likelihood evaluations plus simulations of the training, against its budget. ESS per x / draws: on a budget, the median ESS of each round's new observations over their M draws, round by round; else the median per-observation ESS over the last 10 % of steps, and the draws each observation was weighted against. n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only) or not asked for (the importance-corrected columns need `--importance`: q's draws reweighted by L·π/r and resampled, with the ESS per likelihood evaluation). Training time was measured on a machine shared with other jobs.",
+        "\nC2ST: 5-fold classifier accuracy, 0.5 = indistinguishable (sbibm's), as mean ± standard error over the observations (sd/√n), and the worst observation; sbibm NPE / best: the published means over sbibm's 10 observations (Lueckmann et al. 2021) at the row's budget of simulations, or at 10⁵ without a budget (NPE is amortized like lwflow; the best is often a sequential method fitted to one observation at a time); – where not transcribed. Other metrics: mean ± sd over observations. KL(p‖q) and bridge mass (share of q's samples where the reference density is below {} of its maximum) need a reference density (exact or grid); W2 is exact optimal transport on {} samples with, in brackets, the same between two reference sample sets (the noise floor). Model calls: likelihood evaluations plus simulations of the training, against its budget. ESS per x / draws: on a budget, the median ESS of each round's new observations over their M draws, round by round; else the median per-observation ESS over the last 10 % of steps, and the draws each observation was weighted against. n/a: not available for that reference (SMC references, for slcp and bernoulli_glm, have samples only) or not asked for (the importance-corrected columns need `--importance`: q's draws reweighted by L·π/r and resampled, with the ESS per likelihood evaluation). Training time was measured on a machine shared with other jobs.",
         lwflow::eval::BRIDGE_THRESHOLD,
         cfg.n_samples.min(lwflow::eval::W2_MAX_SAMPLES)
     );

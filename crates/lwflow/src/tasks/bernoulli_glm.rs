@@ -52,7 +52,7 @@ use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::rng::Rng;
 use crate::special::{sigmoid, softplus};
-use crate::tasks::entry::{TaskEntry, TaskReference};
+use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::numpy_mt19937::NumpyLegacyRng;
 use crate::tasks::rows::RowShapes;
 
@@ -110,6 +110,7 @@ pub const ENTRY: TaskEntry = TaskEntry {
     base: BaseConfig::Gaussian,
     adjust: None,
     sign_symmetric: &[],
+    sbibm: Some(Published { npe: [None, None, Some(0.559)], best: [None, None, Some((0.522, "SNLE"))] }),
 };
 
 /// The `bernoulli_glm` task (see the module docs).

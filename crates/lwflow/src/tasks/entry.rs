@@ -58,6 +58,36 @@ pub struct TaskEntry {
     /// prior is symmetric): its sign modes have equal mass, which a sampled reference enforces
     /// ([`crate::reference::SignSymmetrized`]). Empty for most tasks.
     pub sign_symmetric: &'static [usize],
+    /// sbibm's published results for the task, to compare against; `None` for tasks sbibm does
+    /// not have.
+    pub sbibm: Option<Published>,
+}
+
+/// Mean C2ST over sbibm's 10 observations as published (Lueckmann et al. 2021,
+/// arXiv:2101.04653) at 10³, 10⁴ and 10⁵ simulations: NPE (amortized, like lwflow) and the best
+/// method with its name. `None` where we have not transcribed the number.
+#[derive(Clone, Copy, Debug)]
+pub struct Published {
+    /// NPE at 10³, 10⁴, 10⁵ simulations.
+    pub npe: [Option<f64>; 3],
+    /// The best method's C2ST and name at 10³, 10⁴, 10⁵ simulations.
+    pub best: [Option<(f64, &'static str)>; 3],
+}
+
+impl Published {
+    /// NPE's C2ST at `simulations` ∈ {10³, 10⁴, 10⁵}; `None` for other counts or untranscribed.
+    pub fn npe_at(&self, simulations: u64) -> Option<f64> {
+        self.npe[Self::column(simulations)?]
+    }
+
+    /// The best method's C2ST and name at `simulations` ∈ {10³, 10⁴, 10⁵}.
+    pub fn best_at(&self, simulations: u64) -> Option<(f64, &'static str)> {
+        self.best[Self::column(simulations)?]
+    }
+
+    fn column(simulations: u64) -> Option<usize> {
+        [1_000, 10_000, 100_000].iter().position(|&n| n == simulations)
+    }
 }
 
 impl TaskEntry {
@@ -105,5 +135,18 @@ impl ReferenceKind {
     /// name.
     pub fn of_task(task: &str) -> Result<Self> {
         Ok(super::entry(task)?.reference.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_numbers_are_read_at_their_simulation_count() {
+        let p = Published { npe: [Some(0.9), None, Some(0.6)], best: [None, Some((0.7, "SNLE")), None] };
+        assert_eq!((p.npe_at(1_000), p.npe_at(10_000), p.npe_at(100_000)), (Some(0.9), None, Some(0.6)));
+        assert_eq!(p.best_at(10_000), Some((0.7, "SNLE")));
+        assert_eq!((p.npe_at(5_000), p.best_at(1_000_000)), (None, None));
     }
 }

@@ -20,7 +20,7 @@ use crate::model::{Marginal, Model, Prior};
 use crate::reference::TruncatedNormalPosterior;
 use crate::rng::Rng;
 use crate::special::log_normal;
-use crate::tasks::entry::{TaskEntry, TaskReference};
+use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 
 /// Dimension of θ and x.
@@ -62,6 +62,7 @@ pub const ENTRY: TaskEntry = TaskEntry {
     base: BaseConfig::Gaussian,
     adjust: None,
     sign_symmetric: &[],
+    sbibm: Some(Published { npe: [None, None, Some(0.506)], best: [None, None, None] }),
 };
 
 /// The `gaussian_linear` task (see the module docs).

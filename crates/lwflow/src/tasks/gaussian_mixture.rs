@@ -28,7 +28,7 @@ use crate::rng::Rng;
 use crate::special::log_normal;
 use crate::special::log_sum_exp;
 use crate::tasks::defaults::DEFAULT_COMPONENTS;
-use crate::tasks::entry::{TaskEntry, TaskReference};
+use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
@@ -62,6 +62,10 @@ pub const ENTRY: TaskEntry = TaskEntry {
     base: BaseConfig::Gmm { components: DEFAULT_COMPONENTS },
     adjust: None,
     sign_symmetric: &[],
+    sbibm: Some(Published {
+        npe: [Some(0.731), Some(0.661), Some(0.548)],
+        best: [Some((0.697, "SNPE")), Some((0.583, "SNPE")), Some((0.533, "SNPE"))],
+    }),
 };
 
 /// The `gaussian_mixture` task (see the module docs).

@@ -19,7 +19,7 @@ pub mod two_moons;
 
 pub use bernoulli_glm::BernoulliGlm;
 pub use defaults::recommended;
-pub use entry::{TaskEntry, TaskReference};
+pub use entry::{Published, TaskEntry, TaskReference};
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;

@@ -22,7 +22,7 @@ use crate::flow::{BaseConfig, FlowConfig, ObsFeatures};
 use crate::mat::{MatMut, MatRef};
 use crate::model::{Model, Prior};
 use crate::rng::Rng;
-use crate::tasks::entry::{TaskEntry, TaskReference};
+use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 use crate::train::{ProposalKind, Toggle, TrainConfig};
 
@@ -69,6 +69,10 @@ pub const ENTRY: TaskEntry = TaskEntry {
     base: BaseConfig::Cgmm { components: 4 },
     adjust: Some(adjust_settings),
     sign_symmetric: &SIGN_SYMMETRIC,
+    sbibm: Some(Published {
+        npe: [Some(0.975), Some(0.901), Some(0.831)],
+        best: [Some((0.921, "SNLE")), Some((0.713, "SNLE")), Some((0.578, "SNLE"))],
+    }),
 };
 
 /// slcp's measured settings (5 benchmark observations, C2ST against the reference): the adaptive

@@ -27,6 +27,7 @@ pub const SQUARE2D: TaskEntry = TaskEntry {
     base: BaseConfig::Gmm { components: 4 },
     adjust: None,
     sign_symmetric: &[],
+    sbibm: None,
 };
 
 /// The catalogue entry of `square3d`: [`Square`] in 3 dimensions with [`Square::DEFAULT_NOISE`].
@@ -40,6 +41,7 @@ pub const SQUARE3D: TaskEntry = TaskEntry {
     base: BaseConfig::Gmm { components: 8 },
     adjust: None,
     sign_symmetric: &[],
+    sbibm: None,
 };
 
 /// The square task in `dim` dimensions with observation noise `noise` (σ).

@@ -38,7 +38,7 @@ use crate::model::{Model, Prior};
 use crate::reference::{grid_reference, GridPosterior};
 use crate::rng::Rng;
 use crate::special::log_normal;
-use crate::tasks::entry::{TaskEntry, TaskReference};
+use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::rows::RowShapes;
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
@@ -84,6 +84,10 @@ pub const ENTRY: TaskEntry = TaskEntry {
     base: BaseConfig::Gmm { components: 2 },
     adjust: None,
     sign_symmetric: &[],
+    sbibm: Some(Published {
+        npe: [Some(0.725), Some(0.606), Some(0.542)],
+        best: [Some((0.643, "SNPE")), Some((0.554, "SNPE")), Some((0.530, "SNPE"))],
+    }),
 };
 
 /// The `two_moons` task (see the module docs).
