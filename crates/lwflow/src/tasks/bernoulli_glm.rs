@@ -46,15 +46,13 @@
 
 use rand::Rng as _;
 
-use crate::error::Result;
 use crate::flow::BaseConfig;
-use crate::mat::{MatMut, MatRef};
-use crate::model::{Model, Prior};
+use crate::model::Prior;
 use crate::rng::Rng;
 use crate::special::{sigmoid, softplus};
 use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::numpy_mt19937::NumpyLegacyRng;
-use crate::tasks::rows::RowShapes;
+use crate::tasks::rows::{RowModel, RowShapes};
 
 /// Dimension of θ and x.
 pub const DIM: usize = 10;
@@ -159,43 +157,27 @@ impl Default for BernoulliGlm {
     }
 }
 
-impl Model for BernoulliGlm {
-    fn name(&self) -> String {
-        "bernoulli_glm".into()
-    }
+impl RowModel for BernoulliGlm {
+    const SHAPES: RowShapes = SHAPES;
 
-    fn theta_dim(&self) -> usize {
-        DIM
-    }
-
-    fn x_dim(&self) -> usize {
-        DIM
-    }
-
-    fn prior(&self) -> &Prior {
+    fn task_prior(&self) -> &Prior {
         &self.prior
     }
 
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood(x, theta, out, |x, t| self.log_likelihood_row(x, t))
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64 {
+        self.log_likelihood_row(x, theta)
     }
 
-    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood_at(x, theta, out, |x, t| self.log_likelihood_row(x, t))
-    }
-
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        SHAPES.simulate(theta, rng, x, |theta, rng, x| {
-            x.fill(0.0);
-            for row in self.design.chunks_exact(DIM) {
-                let psi: f64 = row.iter().zip(theta).map(|(a, t)| a * t).sum();
-                if rng.gen::<f64>() < sigmoid(psi) {
-                    for (s, a) in x.iter_mut().zip(row) {
-                        *s += a;
-                    }
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]) {
+        x.fill(0.0);
+        for row in self.design.chunks_exact(DIM) {
+            let psi: f64 = row.iter().zip(theta).map(|(a, t)| a * t).sum();
+            if rng.gen::<f64>() < sigmoid(psi) {
+                for (s, a) in x.iter_mut().zip(row) {
+                    *s += a;
                 }
             }
-        })
+        }
     }
 }
 
@@ -203,6 +185,7 @@ impl Model for BernoulliGlm {
 mod tests {
     use super::*;
     use crate::mat::Mat;
+    use crate::model::Model;
     use crate::rng::{stream, Stream};
 
     /// Allowed deviation of a Monte Carlo estimate, in standard errors.

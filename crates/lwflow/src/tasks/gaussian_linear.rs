@@ -15,13 +15,12 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
 use crate::flow::BaseConfig;
-use crate::mat::{MatMut, MatRef};
-use crate::model::{Marginal, Model, Prior};
+use crate::model::{Marginal, Prior};
 use crate::reference::TruncatedNormalPosterior;
 use crate::rng::Rng;
 use crate::special::log_normal;
 use crate::tasks::entry::{Published, TaskEntry, TaskReference};
-use crate::tasks::rows::RowShapes;
+use crate::tasks::rows::{RowModel, RowShapes};
 
 /// Dimension of θ and x.
 pub const DIM: usize = 10;
@@ -96,36 +95,19 @@ impl Default for GaussianLinear {
     }
 }
 
-impl Model for GaussianLinear {
-    fn name(&self) -> String {
-        "gaussian_linear".into()
-    }
+impl RowModel for GaussianLinear {
+    const SHAPES: RowShapes = SHAPES;
 
-    fn theta_dim(&self) -> usize {
-        DIM
-    }
-
-    fn x_dim(&self) -> usize {
-        DIM
-    }
-
-    fn prior(&self) -> &Prior {
+    fn task_prior(&self) -> &Prior {
         &self.prior
     }
 
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        let std = NOISE_VARIANCE.sqrt();
-        SHAPES.log_likelihood(x, theta, out, |x, t| isotropic_log_likelihood(x, t, std))
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64 {
+        isotropic_log_likelihood(x, theta, NOISE_VARIANCE.sqrt())
     }
 
-    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        let std = NOISE_VARIANCE.sqrt();
-        SHAPES.log_likelihood_at(x, theta, out, |x, t| isotropic_log_likelihood(x, t, std))
-    }
-
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        let std = NOISE_VARIANCE.sqrt();
-        SHAPES.simulate(theta, rng, x, |t, rng, x| isotropic_simulate(t, rng, x, std))
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]) {
+        isotropic_simulate(theta, rng, x, NOISE_VARIANCE.sqrt())
     }
 }
 
@@ -133,6 +115,7 @@ impl Model for GaussianLinear {
 mod tests {
     use super::*;
     use crate::mat::Mat;
+    use crate::model::Model;
     use crate::reference::Reference;
     use crate::rng::{stream, Stream};
 

@@ -13,13 +13,12 @@
 
 use crate::error::{Error, Result};
 use crate::flow::BaseConfig;
-use crate::mat::{MatMut, MatRef};
-use crate::model::{Model, Prior};
+use crate::model::Prior;
 use crate::reference::TruncatedNormalPosterior;
 use crate::rng::Rng;
 use crate::tasks::entry::{Published, TaskEntry, TaskReference};
 use crate::tasks::gaussian_linear::{isotropic_log_likelihood, isotropic_simulate};
-use crate::tasks::rows::RowShapes;
+use crate::tasks::rows::{RowModel, RowShapes};
 
 /// Dimension of θ and x.
 pub const DIM: usize = 10;
@@ -75,36 +74,19 @@ impl Default for GaussianLinearUniform {
     }
 }
 
-impl Model for GaussianLinearUniform {
-    fn name(&self) -> String {
-        "gaussian_linear_uniform".into()
-    }
+impl RowModel for GaussianLinearUniform {
+    const SHAPES: RowShapes = SHAPES;
 
-    fn theta_dim(&self) -> usize {
-        DIM
-    }
-
-    fn x_dim(&self) -> usize {
-        DIM
-    }
-
-    fn prior(&self) -> &Prior {
+    fn task_prior(&self) -> &Prior {
         &self.prior
     }
 
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        let std = NOISE_VARIANCE.sqrt();
-        SHAPES.log_likelihood(x, theta, out, |x, t| isotropic_log_likelihood(x, t, std))
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64 {
+        isotropic_log_likelihood(x, theta, NOISE_VARIANCE.sqrt())
     }
 
-    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        let std = NOISE_VARIANCE.sqrt();
-        SHAPES.log_likelihood_at(x, theta, out, |x, t| isotropic_log_likelihood(x, t, std))
-    }
-
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        let std = NOISE_VARIANCE.sqrt();
-        SHAPES.simulate(theta, rng, x, |t, rng, x| isotropic_simulate(t, rng, x, std))
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]) {
+        isotropic_simulate(theta, rng, x, NOISE_VARIANCE.sqrt())
     }
 }
 
@@ -112,6 +94,7 @@ impl Model for GaussianLinearUniform {
 mod tests {
     use super::*;
     use crate::mat::Mat;
+    use crate::model::Model;
     use crate::reference::Reference;
     use crate::rng::{stream, Stream};
 

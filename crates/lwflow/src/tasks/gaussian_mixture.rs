@@ -21,15 +21,15 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
 use crate::flow::BaseConfig;
-use crate::mat::{Mat, MatMut, MatRef};
-use crate::model::{Model, Prior};
+use crate::mat::Mat;
+use crate::model::Prior;
 use crate::reference::{Reference, TruncatedNormalPosterior};
 use crate::rng::Rng;
 use crate::special::log_normal;
 use crate::special::log_sum_exp;
 use crate::tasks::defaults::DEFAULT_COMPONENTS;
 use crate::tasks::entry::{Published, TaskEntry, TaskReference};
-use crate::tasks::rows::RowShapes;
+use crate::tasks::rows::{RowModel, RowShapes};
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
 pub const BOUND: f64 = 10.0;
@@ -100,39 +100,23 @@ impl Default for GaussianMixture {
     }
 }
 
-impl Model for GaussianMixture {
-    fn name(&self) -> String {
-        "gaussian_mixture".into()
-    }
+impl RowModel for GaussianMixture {
+    const SHAPES: RowShapes = SHAPES;
 
-    fn theta_dim(&self) -> usize {
-        2
-    }
-
-    fn x_dim(&self) -> usize {
-        2
-    }
-
-    fn prior(&self) -> &Prior {
+    fn task_prior(&self) -> &Prior {
         &self.prior
     }
 
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood(x, theta, out, log_likelihood_row)
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64 {
+        log_likelihood_row(x, theta)
     }
 
-    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood_at(x, theta, out, log_likelihood_row)
-    }
-
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        SHAPES.simulate(theta, rng, x, |theta, rng, x| {
-            let c = usize::from(rng.gen::<f64>() >= WEIGHTS[0]);
-            for (xk, &tk) in x.iter_mut().zip(theta) {
-                let eps: f64 = StandardNormal.sample(rng);
-                *xk = tk + SCALES[c] * eps;
-            }
-        })
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]) {
+        let c = usize::from(rng.gen::<f64>() >= WEIGHTS[0]);
+        for (xk, &tk) in x.iter_mut().zip(theta) {
+            let eps: f64 = StandardNormal.sample(rng);
+            *xk = tk + SCALES[c] * eps;
+        }
     }
 }
 
@@ -186,6 +170,7 @@ impl Reference for GaussianMixturePosterior {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Model;
     use crate::reference::grid_reference;
     use crate::rng::{stream, Stream};
 

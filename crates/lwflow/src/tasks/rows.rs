@@ -1,15 +1,54 @@
-//! Row drivers shared by the sbibm tasks: shape checks at the public boundary, then a per-row
-//! kernel. Each task writes its likelihood and simulator once, for one (x, θ) row, and these
-//! drivers apply it to [`Model::log_likelihood`], [`Model::log_likelihood_at`] and
-//! [`Model::simulate`].
-//!
-//! [`Model::log_likelihood`]: crate::model::Model::log_likelihood
-//! [`Model::log_likelihood_at`]: crate::model::Model::log_likelihood_at
-//! [`Model::simulate`]: crate::model::Model::simulate
+//! Tasks written one (x, θ) row at a time: a task implements [`RowModel`] (its shapes, prior,
+//! row likelihood and row simulator) and is a [`Model`] through the blanket impl below, which
+//! checks shapes at the public boundary and applies the row kernels to
+//! [`Model::log_likelihood`], [`Model::log_likelihood_at`] and [`Model::simulate`].
 
 use crate::error::{Error, Result};
 use crate::mat::{MatMut, MatRef};
+use crate::model::{Model, Prior};
 use crate::rng::Rng;
+
+/// A task given by its per-row kernels; every `RowModel` is a [`Model`].
+pub(crate) trait RowModel: Send + Sync {
+    /// Name and dimensions.
+    const SHAPES: RowShapes;
+    /// The prior π(θ).
+    fn task_prior(&self) -> &Prior;
+    /// log L(x|θ) for one row.
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64;
+    /// Writes one x ~ p(x|θ) into `x`.
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]);
+}
+
+impl<T: RowModel> Model for T {
+    fn name(&self) -> String {
+        T::SHAPES.task.into()
+    }
+
+    fn theta_dim(&self) -> usize {
+        T::SHAPES.theta_dim
+    }
+
+    fn x_dim(&self) -> usize {
+        T::SHAPES.x_dim
+    }
+
+    fn prior(&self) -> &Prior {
+        self.task_prior()
+    }
+
+    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
+        T::SHAPES.log_likelihood(x, theta, out, |x, t| self.row_log_likelihood(x, t))
+    }
+
+    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
+        T::SHAPES.log_likelihood_at(x, theta, out, |x, t| self.row_log_likelihood(x, t))
+    }
+
+    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
+        T::SHAPES.simulate(theta, rng, x, |t, rng, x| self.row_simulate(t, rng, x))
+    }
+}
 
 /// A task's dimensions and the names its shape errors use.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +74,7 @@ impl RowShapes {
     }
 
     /// `out[r] = row(x_r, θ_r)` after checking columns and that x, θ and `out` have equal rows.
-    pub fn log_likelihood(
+    fn log_likelihood(
         &self,
         x: MatRef<f64>,
         theta: MatRef<f64>,
@@ -56,7 +95,7 @@ impl RowShapes {
     }
 
     /// `out[r] = row(x, θ_r)`: one observation against every θ row (no copy of x).
-    pub fn log_likelihood_at(
+    fn log_likelihood_at(
         &self,
         x: &[f64],
         theta: MatRef<f64>,
@@ -77,7 +116,7 @@ impl RowShapes {
     }
 
     /// `row(θ_r, rng, x_r)` for every row, after checking columns and equal row counts.
-    pub fn simulate(
+    fn simulate(
         &self,
         theta: MatRef<f64>,
         rng: &mut Rng,

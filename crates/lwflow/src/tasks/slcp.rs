@@ -17,13 +17,11 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::error::Result;
 use crate::flow::{BaseConfig, FlowConfig, ObsFeatures};
-use crate::mat::{MatMut, MatRef};
-use crate::model::{Model, Prior};
+use crate::model::Prior;
 use crate::rng::Rng;
 use crate::tasks::entry::{Published, TaskEntry, TaskReference};
-use crate::tasks::rows::RowShapes;
+use crate::tasks::rows::{RowModel, RowShapes};
 use crate::train::{ProposalKind, Toggle, TrainConfig};
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
@@ -119,44 +117,28 @@ impl Default for Slcp {
     }
 }
 
-impl Model for Slcp {
-    fn name(&self) -> String {
-        "slcp".into()
-    }
+impl RowModel for Slcp {
+    const SHAPES: RowShapes = SHAPES;
 
-    fn theta_dim(&self) -> usize {
-        5
-    }
-
-    fn x_dim(&self) -> usize {
-        2 * N_POINTS
-    }
-
-    fn prior(&self) -> &Prior {
+    fn task_prior(&self) -> &Prior {
         &self.prior
     }
 
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood(x, theta, out, log_likelihood_row)
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64 {
+        log_likelihood_row(x, theta)
     }
 
-    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood_at(x, theta, out, log_likelihood_row)
-    }
-
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        SHAPES.simulate(theta, rng, x, |theta, rng, x| {
-            let (m, [a, b, c]) = point_distribution(theta);
-            // Cholesky of S: C = [[l11, 0], [l21, l22]].
-            let l11 = a.sqrt();
-            let l21 = b / l11;
-            let l22 = (c - l21 * l21).max(0.0).sqrt();
-            for p in x.chunks_exact_mut(2) {
-                let (z1, z2): (f64, f64) = (StandardNormal.sample(rng), StandardNormal.sample(rng));
-                p[0] = m[0] + l11 * z1;
-                p[1] = m[1] + l21 * z1 + l22 * z2;
-            }
-        })
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]) {
+        let (m, [a, b, c]) = point_distribution(theta);
+        // Cholesky of S: C = [[l11, 0], [l21, l22]].
+        let l11 = a.sqrt();
+        let l21 = b / l11;
+        let l22 = (c - l21 * l21).max(0.0).sqrt();
+        for p in x.chunks_exact_mut(2) {
+            let (z1, z2): (f64, f64) = (StandardNormal.sample(rng), StandardNormal.sample(rng));
+            p[0] = m[0] + l11 * z1;
+            p[1] = m[1] + l21 * z1 + l22 * z2;
+        }
     }
 }
 
@@ -164,6 +146,7 @@ impl Model for Slcp {
 mod tests {
     use super::*;
     use crate::mat::Mat;
+    use crate::model::Model;
     use crate::rng::{stream, Stream};
 
     /// Allowed deviation of a Monte Carlo estimate, in standard errors.

@@ -33,13 +33,12 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
 use crate::flow::BaseConfig;
-use crate::mat::{MatMut, MatRef};
-use crate::model::{Model, Prior};
+use crate::model::Prior;
 use crate::reference::{grid_reference, GridPosterior};
 use crate::rng::Rng;
 use crate::special::log_normal;
 use crate::tasks::entry::{Published, TaskEntry, TaskReference};
-use crate::tasks::rows::RowShapes;
+use crate::tasks::rows::{RowModel, RowShapes};
 
 /// Prior bound: θ_k ~ U(−BOUND, BOUND).
 pub const BOUND: f64 = 1.0;
@@ -115,41 +114,25 @@ impl Default for TwoMoons {
     }
 }
 
-impl Model for TwoMoons {
-    fn name(&self) -> String {
-        "two_moons".into()
-    }
+impl RowModel for TwoMoons {
+    const SHAPES: RowShapes = SHAPES;
 
-    fn theta_dim(&self) -> usize {
-        2
-    }
-
-    fn x_dim(&self) -> usize {
-        2
-    }
-
-    fn prior(&self) -> &Prior {
+    fn task_prior(&self) -> &Prior {
         &self.prior
     }
 
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood(x, theta, out, log_likelihood_row)
+    fn row_log_likelihood(&self, x: &[f64], theta: &[f64]) -> f64 {
+        log_likelihood_row(x, theta)
     }
 
-    fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        SHAPES.log_likelihood_at(x, theta, out, log_likelihood_row)
-    }
-
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        SHAPES.simulate(theta, rng, x, |theta, rng, x| {
-            let half_pi = std::f64::consts::FRAC_PI_2;
-            let a: f64 = rng.gen_range(-half_pi..half_pi);
-            let z: f64 = StandardNormal.sample(rng);
-            let r = R_MEAN + R_STD * z;
-            let m = shift(theta);
-            x[0] = r * a.cos() + OFFSET + m[0];
-            x[1] = r * a.sin() + m[1];
-        })
+    fn row_simulate(&self, theta: &[f64], rng: &mut Rng, x: &mut [f64]) {
+        let half_pi = std::f64::consts::FRAC_PI_2;
+        let a: f64 = rng.gen_range(-half_pi..half_pi);
+        let z: f64 = StandardNormal.sample(rng);
+        let r = R_MEAN + R_STD * z;
+        let m = shift(theta);
+        x[0] = r * a.cos() + OFFSET + m[0];
+        x[1] = r * a.sin() + m[1];
     }
 }
 
@@ -157,6 +140,7 @@ impl Model for TwoMoons {
 mod tests {
     use super::*;
     use crate::mat::Mat;
+    use crate::model::Model;
     use crate::reference::{grid_reference, Reference};
     use crate::rng::{stream, Stream};
 
