@@ -735,8 +735,13 @@ mod tests {
     fn sample_and_eval_parse_observations() {
         let cli = parse("lwflow sample --model m.lwf --obs -1.0,0.5 --out s.npy").unwrap();
         let Command::Sample(s) = cli.command else { panic!("expected sample") };
-        assert_eq!((s.obs.as_str(), s.num, s.seed), ("-1.0,0.5", 1000, 1));
+        assert_eq!((s.obs.as_deref(), s.num, s.seed), (Some("-1.0,0.5"), 1000, 1));
         assert_eq!(s.out, PathBuf::from("s.npy"));
+        let cli = parse("lwflow sample --model m.lwf --obs-file obs.csv").unwrap();
+        let Command::Sample(s) = cli.command else { panic!("expected sample") };
+        assert_eq!((s.obs, s.obs_file), (None, Some(PathBuf::from("obs.csv"))));
+        assert!(parse("lwflow sample --model m.lwf").is_err(), "--obs or --obs-file is required");
+        assert!(parse("lwflow sample --model m.lwf --obs 1,2 --obs-file obs.csv").is_err(), "not both");
 
         let cli = parse("lwflow eval --model m.lwf --obs 0,0;1,2 --obs 3,4 --json").unwrap();
         let Command::Eval(e) = cli.command else { panic!("expected eval") };
