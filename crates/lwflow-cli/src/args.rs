@@ -450,19 +450,26 @@ pub struct SampleArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Observation x as comma-separated numbers, e.g. "1.0,0.5".
-    #[arg(long, value_parser = obs_syntax, allow_hyphen_values = true)]
-    pub obs: String,
-    /// Number of samples.
+    #[arg(long, value_parser = obs_syntax, allow_hyphen_values = true, required_unless_present = "obs_file")]
+    pub obs: Option<String>,
+    /// Observations, one per row: CSV with a header row, or a 2-D .npy. Writes --num draws for
+    /// each: .npy of shape (observations, num, dim θ), or a CSV whose first column `obs` is the
+    /// observation's 0-based row. Observation 0 gets the draws --obs would give it.
+    #[arg(long, value_name = "PATH", conflicts_with = "obs")]
+    pub obs_file: Option<PathBuf>,
+    /// Number of samples (per observation).
     #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
     pub num: usize,
     /// Seed of the sampler.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output file: .npy for NumPy, anything else for CSV with a header row.
+    /// Output file: .npy for NumPy (with a JSON sidecar F.npy.json naming the columns), anything
+    /// else for CSV with a header row.
     #[arg(long, default_value = "samples.csv")]
     pub out: PathBuf,
     /// Correct the flow's error with the likelihood: importance-weight draws from
-    /// 0.1·prior + 0.9·q(θ|x) and resample (prints ESS and log evidence; any model).
+    /// 0.1·prior + 0.9·q(θ|x) and resample (prints ESS and log evidence, per observation with
+    /// --obs-file; any model).
     #[arg(long)]
     pub importance: bool,
     /// Built-in task whose likelihood `--importance` uses instead of the model file's own.
@@ -728,8 +735,13 @@ mod tests {
     fn sample_and_eval_parse_observations() {
         let cli = parse("lwflow sample --model m.lwf --obs -1.0,0.5 --out s.npy").unwrap();
         let Command::Sample(s) = cli.command else { panic!("expected sample") };
-        assert_eq!((s.obs.as_str(), s.num, s.seed), ("-1.0,0.5", 1000, 1));
+        assert_eq!((s.obs.as_deref(), s.num, s.seed), (Some("-1.0,0.5"), 1000, 1));
         assert_eq!(s.out, PathBuf::from("s.npy"));
+        let cli = parse("lwflow sample --model m.lwf --obs-file obs.csv").unwrap();
+        let Command::Sample(s) = cli.command else { panic!("expected sample") };
+        assert_eq!((s.obs, s.obs_file), (None, Some(PathBuf::from("obs.csv"))));
+        assert!(parse("lwflow sample --model m.lwf").is_err(), "--obs or --obs-file is required");
+        assert!(parse("lwflow sample --model m.lwf --obs 1,2 --obs-file obs.csv").is_err(), "not both");
 
         let cli = parse("lwflow eval --model m.lwf --obs 0,0;1,2 --obs 3,4 --json").unwrap();
         let Command::Eval(e) = cli.command else { panic!("expected eval") };

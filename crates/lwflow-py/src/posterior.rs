@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use lwflow::flow::Flow;
+use lwflow::flow::{importance_resample_many, Flow};
 use lwflow::importance::{importance_resample, ImportanceConfig};
 use lwflow::io::{load_flow, save_flow};
 use lwflow::train::FlowMeta;
@@ -57,10 +57,12 @@ fn model_arg<'py>(py: Python<'py>, model: Option<&Bound<'py, PyAny>>) -> PyResul
 #[pymethods]
 impl PyPosterior {
     /// `n` draws θ ~ q(θ|x), shape (n, theta_dim); x of shape (x_dim,). With x of shape
-    /// (n_obs, x_dim), shape (n_obs, n, theta_dim), row j the draws of observation j (the same as
-    /// sampling x[j] alone). The same seed gives the same draws as `lwflow sample --seed`
-    /// (default 1, as there). With `importance=True`, draws from 0.1·prior + 0.9·q are weighted
-    /// by the likelihood and resampled (`importance()` also returns the diagnostics).
+    /// (n_obs, x_dim), shape (n_obs, n, theta_dim): row j the draws of observation j, sampled
+    /// in parallel, each observation with its own seed derived from `seed` and j (row 0 is what
+    /// x[0] alone gives; `lwflow sample --obs-file` gives the same). The same seed gives the same
+    /// draws as `lwflow sample --seed` (default 1, as there). With `importance=True`, draws from
+    /// 0.1·prior + 0.9·q are weighted by the likelihood and resampled (`importance()` also
+    /// returns the diagnostics).
     #[pyo3(signature = (x, n = 1000, seed = None, importance = false, model = None))]
     fn sample<'py>(
         &self,
@@ -74,30 +76,28 @@ impl PyPosterior {
         let (obs, many) = arrays::observations(x, "x", self.flow.ctx_dim())?;
         let seed = seed.unwrap_or(DEFAULT_SAMPLE_SEED);
         let d = self.flow.theta_dim();
-        let mut values = Vec::with_capacity(obs.rows() * n * d);
-        if importance {
+        let samples = if importance {
             let given = model_arg(py, model)?;
             let model = match &given {
                 Some(m) => m,
                 None => self.likelihood_model(py)?,
             };
             let m = model.get();
-            for j in 0..obs.rows() {
-                let result = py.detach(|| {
-                    importance_resample(m.model.as_ref(), &self.flow, obs.row(j), n, &ImportanceConfig::default(), seed)
-                });
-                values.extend_from_slice(m.raise(result)?.samples.as_slice());
-            }
+            let result = py.detach(|| {
+                importance_resample_many(
+                    m.model.as_ref(),
+                    &self.flow,
+                    obs.as_ref(),
+                    n,
+                    &ImportanceConfig::default(),
+                    seed,
+                )
+            });
+            m.raise(result)?.0
         } else {
-            py.detach(|| -> lwflow::Result<()> {
-                for j in 0..obs.rows() {
-                    values.extend_from_slice(self.flow.sample(obs.row(j), n, seed)?.as_slice());
-                }
-                Ok(())
-            })
-            .py_err()?;
-        }
-        let array = PyArray1::from_vec(py, values);
+            py.detach(|| self.flow.sample_many(obs.as_ref(), n, seed)).py_err()?
+        };
+        let array = PyArray1::from_vec(py, samples.into_vec());
         Ok(if many { array.reshape([obs.rows(), n, d])?.into_any() } else { array.reshape([n, d])?.into_any() })
     }
 
@@ -140,6 +140,19 @@ impl PyPosterior {
         let (x, _) = arrays::observations(x, "x", self.flow.ctx_dim())?;
         let out = py.detach(|| self.flow.log_prob(theta.as_ref(), x.as_ref())).py_err()?;
         Ok(arrays::vec_to_numpy(py, out))
+    }
+
+    /// This posterior as an sbi posterior (`lwflow.sbi.SbiPosterior`): `.sample(sample_shape,
+    /// x=...)`, `.log_prob(theta, x=...)`, `.set_default_x(x)`, torch tensors in and out, for
+    /// `sbi.analysis.pairplot`, `sbi.diagnostics.run_sbc`, `sbi.utils.metrics.c2st`. Needs torch.
+    #[pyo3(signature = (x = None, importance = false))]
+    fn to_sbi<'py>(
+        slf: &Bound<'py, Self>,
+        x: Option<&Bound<'py, PyAny>>,
+        importance: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let wrapper = slf.py().import("lwflow.sbi")?.getattr("SbiPosterior")?;
+        wrapper.call1((slf, x, importance))
     }
 
     /// Writes the model file (`.lwf`, what `lwflow train --out` writes; `lwflow sample` reads it).

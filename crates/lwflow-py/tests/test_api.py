@@ -61,7 +61,8 @@ def test_posterior_samples_densities_and_info(square_model):
     one = post.sample([1.0, 2.0], 200, seed=3)
     many = post.sample([[1.0, 2.0], [0.5, 0.5], [4.0, 1.0]], 200, seed=3)
     assert one.shape == (200, 2) and many.shape == (3, 200, 2)
-    assert np.array_equal(many[0], one) and np.array_equal(many[2], post.sample([4.0, 1.0], 200, seed=3))
+    # Observation 0 gets what it gets alone; the others their own seeds (test_sample_many.py).
+    assert np.array_equal(many[0], one) and not np.array_equal(many[2], post.sample([4.0, 1.0], 200, seed=3))
     log_q = post.log_prob(one, [1.0, 2.0])
     assert log_q.shape == (200,) and np.isfinite(log_q).all()
     paired = post.log_prob(one[:3], [[1.0, 2.0], [1.0, 2.0], [0.5, 0.5]])

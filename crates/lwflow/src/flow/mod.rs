@@ -12,6 +12,7 @@
 mod config;
 mod features;
 mod layers;
+mod sample_many;
 mod standardize;
 mod support;
 
@@ -20,6 +21,7 @@ pub use features::ObsFeatures;
 // Every layer type, the `Layer` contract and the closed set (`LayerKind`, `CouplingConfig`) at
 // `flow::` itself: a new coupling is registered in `layers/` only.
 pub use layers::*;
+pub use sample_many::{importance_resample_many, observation_seed};
 pub use standardize::Standardizer;
 pub use support::Support;
 // The base's choice and built form live in `crate::base`; re-exported beside the coupling's.
@@ -344,19 +346,26 @@ impl<T: Real> Flow<T> {
         self.context_into(x, &mut ctx_row);
         let mut out = Mat::zeros(n, d);
         out.as_mut_slice().par_chunks_mut(CHUNK_ROWS * d).enumerate().for_each(|(c, out)| {
-            let rows = out.len() / d;
-            let ctx = Mat::from_fn(rows, ctx_row.len(), |_, k| ctx_row[k]);
             let mut rng = stream(seed, Stream::Sample, 0, c as u64);
-            let u = self.sample_support(ctx.as_ref(), &mut rng);
-            let mut buf = vec![0.0; d];
-            for r in 0..rows {
-                let ur: Vec<f64> = u.row(r).iter().map(|v| v.to_f64_lossless()).collect();
-                self.support.inverse(&ur, &mut buf);
-                out[r * d..(r + 1) * d].copy_from_slice(&buf);
-            }
+            self.sample_rows_into(&ctx_row, &mut rng, out);
         });
         crate::finite::check_samples(self, x, out.as_ref())?;
         Ok(out)
+    }
+
+    /// Fills `out` (rows × d values, row-major) with draws θ ~ q(·|x) for the conditioners'
+    /// context `ctx_row` of one observation ([`Flow::context_into`]): one chunk of a sampling pass.
+    fn sample_rows_into(&self, ctx_row: &[T], rng: &mut Rng, out: &mut [f64]) {
+        let d = self.theta_dim();
+        let rows = out.len() / d;
+        let ctx = Mat::from_fn(rows, ctx_row.len(), |_, k| ctx_row[k]);
+        let u = self.sample_support(ctx.as_ref(), rng);
+        let mut buf = vec![0.0; d];
+        for r in 0..rows {
+            let ur: Vec<f64> = u.row(r).iter().map(|v| v.to_f64_lossless()).collect();
+            self.support.inverse(&ur, &mut buf);
+            out[r * d..(r + 1) * d].copy_from_slice(&buf);
+        }
     }
 
     /// Draws one support-space u per row of `ctx`: z ~ base, then the layers inverted in reverse.

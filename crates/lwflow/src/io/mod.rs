@@ -7,11 +7,13 @@ pub mod atomic;
 pub mod flow_file;
 pub mod model_file;
 pub mod samples;
+pub mod samples_many;
 
 pub use atomic::{check_output_path, remove_temp_files, write_atomic};
 pub use flow_file::{describe, load_flow, save_flow};
 pub use model_file::{load, metadata_json, parse_metadata_json, save, Dtype, ModelFile, Tensor};
 pub use samples::{parse_obs, read_csv, read_npy, read_samples, write_csv, write_npy, write_samples};
+pub use samples_many::{sidecar_path, write_samples_many, write_sidecar, SampleSidecar};
 
 /// A fresh empty directory under the system temp dir, removed when the guard is dropped.
 #[cfg(test)]

@@ -45,7 +45,7 @@ pub fn write_csv(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()
 /// magic + version + length + header is a multiple of 64 bytes, then the data in C order.
 pub fn write_npy(path: &Path, rows: MatRef<f64>) -> Result<()> {
     check_written(path, rows, false)?;
-    let header = npy_header(rows.rows(), rows.cols());
+    let header = npy_header(&[rows.rows(), rows.cols()]);
     write_atomic(path, |w| {
         w.write_all(&header)?;
         let mut line = Vec::with_capacity(rows.cols() * 8);
@@ -60,7 +60,7 @@ pub fn write_npy(path: &Path, rows: MatRef<f64>) -> Result<()> {
 
 /// Every value lwflow writes is a number: NaN and +inf are refused, naming the file, row and column;
 /// −inf only where `allow_neg_inf` (a CSV of log-densities, where it is log 0 outside the support).
-fn check_written(path: &Path, rows: MatRef<f64>, allow_neg_inf: bool) -> Result<()> {
+pub(super) fn check_written(path: &Path, rows: MatRef<f64>, allow_neg_inf: bool) -> Result<()> {
     for r in 0..rows.rows() {
         if let Some(c) = rows
             .row(r)
@@ -96,16 +96,19 @@ pub fn write_samples(path: &Path, header: &[String], rows: MatRef<f64>) -> Resul
     }
 }
 
-/// Magic, version, header length and padded header of a v1.0 `.npy` file of f64 `(n_rows, n_cols)`.
-fn npy_header(n_rows: usize, n_cols: usize) -> Vec<u8> {
+/// Magic, version, header length and padded header of a v1.0 `.npy` file of f64 of `shape`
+/// (two or more axes, C order).
+pub(super) fn npy_header(shape: &[usize]) -> Vec<u8> {
     const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
     const ALIGN: usize = 64;
-    let mut dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({n_rows}, {n_cols}), }}");
+    debug_assert!(shape.len() >= 2, "a 1-axis shape would need Python's trailing comma");
+    let shape = shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    let mut dict = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({shape}), }}");
     // 10 = magic (6) + version (2) + header length (2); the trailing '\n' counts toward alignment.
     let unpadded = MAGIC.len() + 2 + dict.len() + 1;
     dict.push_str(&" ".repeat(unpadded.next_multiple_of(ALIGN) - unpadded));
     dict.push('\n');
-    let len = u16::try_from(dict.len()).expect("a 2-D f64 header is far below 64 KiB");
+    let len = u16::try_from(dict.len()).expect("a header of a few axes is far below 64 KiB");
     let mut out = Vec::with_capacity(MAGIC.len() + 2 + dict.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&len.to_le_bytes());
@@ -415,7 +418,7 @@ mod tests {
     #[test]
     fn npy_header_alignment_holds_for_many_shapes() {
         for (r, c) in [(0, 0), (1, 1), (10, 3), (123456, 7), (usize::MAX, usize::MAX)] {
-            let h = npy_header(r, c);
+            let h = npy_header(&[r, c]);
             assert_eq!(h.len() % 64, 0, "shape ({r}, {c})");
             assert_eq!(u16::from_le_bytes([h[8], h[9]]) as usize, h.len() - 10);
             assert_eq!(h.last(), Some(&b'\n'));
