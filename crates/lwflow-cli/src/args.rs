@@ -85,10 +85,20 @@ pub struct CheckArgs {
     /// Observations (the first ones) whose importance ESS is computed [default: all; 0 skips it].
     #[arg(long)]
     pub ess_obs: Option<usize>,
+    /// Posterior predictive check at the first K pairs' x (0 skips it).
+    #[arg(long, value_name = "K", default_value_t = 20)]
+    pub ppc: usize,
+    /// Posterior predictive check at these observed x instead (e.g. your data): repeat the flag
+    /// or separate with ';', e.g. "0,0;0.5,-0.2".
+    #[arg(long, value_delimiter = ';', value_parser = obs_syntax, allow_hyphen_values = true)]
+    pub ppc_obs: Vec<String>,
+    /// Predictive draws per observation of the posterior predictive check.
+    #[arg(long, default_value_t = 1000, value_parser = positive_usize)]
+    pub ppc_draws: usize,
     /// Seed of the pairs, the posterior draws and the tests' simulations.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Directory for check.json and the figures sbc_ecdf.png and coverage.png.
+    /// Directory for check.json and the figures sbc_ecdf.png, coverage.png and ppc.png.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print the whole report as JSON on stdout instead of the table.

@@ -1,8 +1,12 @@
 //! Known answers for `lwflow::diagnostics`: gaussian_linear's exact posterior N(x/2, 0.05 I)
 //! wrapped as a [`Posterior`] passes every test; scaled (over- and under-confident) or shifted
-//! it fails the tests that should see it, and the coverage curve bends the right way.
+//! it fails the tests that should see it, and the coverage curve bends the right way. The
+//! posterior predictive check's quantiles follow their closed form for the exact q and go to
+//! one side, then to the extremes, for a biased one.
 
-use lwflow::diagnostics::{check, prior_predictive_pairs, CheckConfig, CheckReport, Posterior};
+use lwflow::diagnostics::{
+    check, posterior_predictive, prior_predictive_pairs, CheckConfig, CheckReport, Posterior, PpcConfig, PpcReport,
+};
 use lwflow::rand_distr::{Distribution, StandardNormal};
 use lwflow::rng::{stream, Stream};
 use lwflow::special::log_normal;
@@ -148,5 +152,77 @@ fn a_shifted_posterior_fails_sbc_with_ranks_on_one_side() {
         }
         // The coverage of regions centred off θ* falls short.
         assert!(r.coverage.mean_deviation < -0.02, "seed {seed}: {v}");
+    }
+}
+
+/// Observations and predictive draws of the posterior predictive tests.
+const N_PPC_OBS: usize = 200;
+const N_PPC_DRAWS: usize = 500;
+/// Largest Kolmogorov distance of the exact q's quantiles from their law: the 1 % critical
+/// value of 2000 values (1.63/√2000 = 0.036) plus the steps of L = 500 draws.
+const KS_EXACT: f64 = 0.05;
+
+fn ppc_of(q: &Distorted, seed: u64) -> PpcReport {
+    let model = GaussianLinear::new();
+    let (_, x) = prior_predictive_pairs(&model, N_PPC_OBS, seed).unwrap();
+    let cfg = PpcConfig { n_draws: N_PPC_DRAWS, alpha: ALPHA, seed, ..PpcConfig::default() };
+    posterior_predictive(q, &model, x.as_ref(), 0, &cfg, &mut |_, _| {}).unwrap()
+}
+
+/// Kolmogorov distance of `u` from the law of the exact q's quantiles, Φ(Z/√3) (ppc.rs):
+/// P(u ≤ t) = Φ(√3 Φ⁻¹(t)).
+fn ks_from_exact_law(u: &[f64]) -> f64 {
+    use statrs::function::erf::{erfc, erfc_inv};
+    let cdf = |t: f64| {
+        if t <= 0.0 {
+            0.0
+        } else if t >= 1.0 {
+            1.0
+        } else {
+            let z = -std::f64::consts::SQRT_2 * erfc_inv(2.0 * t);
+            0.5 * erfc(-(3f64.sqrt() * z) / std::f64::consts::SQRT_2)
+        }
+    };
+    let mut v = u.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    v.iter()
+        .enumerate()
+        .map(|(i, &t)| (cdf(t) - i as f64 / n).abs().max((cdf(t) - (i + 1) as f64 / n).abs()))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn the_exact_posterior_predicts_its_observations_as_the_closed_form_says() {
+    for seed in 1..=2 {
+        let r = ppc_of(&Distorted::exact(), seed);
+        let u = r.all_quantiles();
+        let ks = ks_from_exact_law(&u);
+        eprintln!("exact, seed {seed}: KS {ks:.4}, flagged {}", r.flagged.len());
+        assert_eq!(u.len(), N_PPC_OBS * DIM);
+        assert!(ks < KS_EXACT, "seed {seed}: KS {ks}");
+        assert!(r.passed && r.flagged.is_empty(), "seed {seed}: {:?}", r.flagged);
+        // Posterior predictive quantiles concentrate near ½: P(u < 0.002) = Φ(√3 Φ⁻¹(0.002))
+        // ≈ 3·10⁻⁷ per value, where a uniform u would put 4 of the 2000 values there.
+        assert!(u.iter().all(|&q| (0.002..=0.998).contains(&q)), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_biased_posterior_predicts_on_one_side_and_a_strongly_biased_one_is_flagged() {
+    for seed in 1..=2 {
+        // q above the posterior by 0.5 σ: x_o sits low among the predictive draws.
+        let r = ppc_of(&Distorted { scale: 1.0, shift: 0.5 }, seed);
+        let u = r.all_quantiles();
+        let (ks, mean) = (ks_from_exact_law(&u), u.iter().sum::<f64>() / u.len() as f64);
+        eprintln!("shift 0.5, seed {seed}: KS {ks:.4}, mean quantile {mean:.3}, flagged {}", r.flagged.len());
+        assert!(ks > 2.0 * KS_EXACT && mean < 0.45, "seed {seed}: KS {ks}, mean {mean}");
+        // 5 σ: the observed x falls below the central 1 − α/10 predictive interval in most
+        // observations (per dimension P(Z/√3 < 2.89 − 3.29) ≈ 0.25).
+        let r = ppc_of(&Distorted { scale: 1.0, shift: 5.0 }, seed);
+        eprintln!("shift 5, seed {seed}: flagged share {:.3}", r.flagged_share);
+        assert!(!r.passed && r.flagged_share > 0.6, "seed {seed}: {}", r.flagged_share);
+        let low = r.observations.iter().flat_map(|o| o.outside.iter().map(|&k| o.quantile[k])).all(|q| q < 0.5);
+        assert!(low, "seed {seed}: every outside dimension is on the low side");
     }
 }

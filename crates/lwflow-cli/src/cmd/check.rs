@@ -1,14 +1,18 @@
 //! `lwflow check`: calibration diagnostics of a trained model without a reference posterior
 //! ([`lwflow::diagnostics`]): N pairs from the prior predictive (or `--pairs FILE`), then SBC,
-//! HPD coverage, TARP and the importance ESS per observation; a table (or `--json`), and with
-//! `--out DIR` the JSON report and the figures.
+//! HPD coverage, TARP, the importance ESS per observation and the posterior predictive check at
+//! chosen observations; a table (or `--json`), and with `--out DIR` the JSON report and the
+//! figures.
 
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use lwflow::diagnostics::{check, prior_predictive_pairs, CheckConfig, CheckReport, Stage};
-use lwflow::io::{load_flow, read_samples};
+use lwflow::diagnostics::{
+    check, posterior_predictive, prior_predictive_pairs, CheckConfig, CheckReport, Posterior, Stage,
+};
+use lwflow::io::{load_flow, parse_obs, read_samples};
 use lwflow::Mat;
+use lwflow::Model;
 
 use super::model_of_file;
 use crate::args::CheckArgs;
@@ -36,11 +40,14 @@ pub fn run(a: &CheckArgs) -> Result<()> {
         alpha: a.alpha,
         ess_draws: a.ess_draws,
         ess_observations: a.ess_obs,
+        ppc_observations: if a.ppc_obs.is_empty() { a.ppc } else { 0 },
+        ppc_draws: a.ppc_draws,
         seed: a.seed,
         ..CheckConfig::default()
     };
+    let own_obs = parse_ppc_obs(&a.ppc_obs, x_dim)?;
     let mut bar: Option<(Stage, Progress)> = None;
-    let report = check(&flow, model.as_ref(), theta.as_ref(), x.as_ref(), &cfg, &mut |stage, done, total| {
+    let mut progress = |stage: Stage, done: usize, total: usize| {
         if !matches!(&bar, Some((s, _)) if *s == stage) {
             if let Some((_, mut old)) = bar.take() {
                 old.finish("");
@@ -51,11 +58,22 @@ pub fn run(a: &CheckArgs) -> Result<()> {
             let what = match stage {
                 Stage::Ranks => "posterior draws and ranks",
                 Stage::Ess => "importance ESS",
+                Stage::Ppc => "posterior predictive check",
             };
             p.update(done as u64, &format!("{what}: {done}/{total} observations"));
         }
-    })
-    .with_context(|| format!("checking {}", a.model.display()))?;
+    };
+    let mut report = check(&flow, model.as_ref(), theta.as_ref(), x.as_ref(), &cfg, &mut progress)
+        .with_context(|| format!("checking {}", a.model.display()))?;
+    if let Some(obs) = own_obs {
+        let started = std::time::Instant::now();
+        let (q, m): (&dyn Posterior, &dyn Model) = (&flow, model.as_ref());
+        let ppc = posterior_predictive(q, m, obs.as_ref(), 0, &cfg.ppc(), &mut |done, total| {
+            progress(Stage::Ppc, done, total)
+        })
+        .context("posterior predictive check at --ppc-obs")?;
+        report = report.with_ppc(ppc, started.elapsed().as_secs_f64());
+    }
     if let Some((_, mut p)) = bar.take() {
         p.finish("");
     }
@@ -92,6 +110,20 @@ fn read_pairs(path: &Path, d: usize, x_dim: usize) -> Result<(Mat<f64>, Mat<f64>
     Ok((theta, x))
 }
 
+/// The observations of `--ppc-obs` as rows (`None` when not given).
+fn parse_ppc_obs(obs: &[String], x_dim: usize) -> Result<Option<Mat<f64>>> {
+    let rows: Vec<&str> = obs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Mat::zeros(rows.len(), x_dim);
+    for (r, text) in rows.iter().enumerate() {
+        let x = parse_obs(text, x_dim).with_context(|| format!("--ppc-obs {text}"))?;
+        out.row_mut(r).copy_from_slice(&x);
+    }
+    Ok(Some(out))
+}
+
 fn write_outputs(dir: &Path, report: &CheckReport) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating --out {}", dir.display()))?;
     let json = serde_json::to_string_pretty(report)?;
@@ -100,6 +132,9 @@ fn write_outputs(dir: &Path, report: &CheckReport) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))?;
     crate::plot::sbc_ecdf(&dir.join("sbc_ecdf.png"), &report.sbc)?;
     crate::plot::coverage(&dir.join("coverage.png"), &report.coverage, &report.tarp)?;
+    if let Some(ppc) = &report.ppc {
+        crate::plot::ppc(&dir.join("ppc.png"), ppc)?;
+    }
     Ok(())
 }
 
@@ -134,6 +169,22 @@ fn print_table(r: &CheckReport) {
             e.flag_below
         );
     }
+    if let Some(p) = &r.ppc {
+        let u: Vec<f64> = p.all_quantiles();
+        let extreme = u.iter().filter(|&&q| !(0.025..=0.975).contains(&q)).count();
+        println!(
+            "predictive check over {} observations ({} draws each): {} of {} quantiles beyond [0.025, 0.975]; {} observations flagged (outside the central {:.4} interval)",
+            p.observations.len(),
+            p.draws,
+            extreme,
+            u.len(),
+            p.flagged.len(),
+            1.0 - 2.0 * p.flag_tail
+        );
+    }
     println!("calibrated: {}", if r.summary.calibrated { "yes" } else { "no" });
-    println!("seconds: ranks {:.1}, tests {:.1}, ESS {:.1}", r.seconds.ranks, r.seconds.tests, r.seconds.ess);
+    println!(
+        "seconds: ranks {:.1}, tests {:.1}, ESS {:.1}, predictive check {:.1}",
+        r.seconds.ranks, r.seconds.tests, r.seconds.ess, r.seconds.ppc
+    );
 }

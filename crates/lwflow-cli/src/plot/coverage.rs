@@ -9,10 +9,10 @@ use lwflow::diagnostics::CoverageCurve;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::axes::format_tick;
+use super::chart::{step_chart, Panel, PanelSize};
 use super::output::{save, Format};
 use super::sbc_ecdf::format_p;
-use super::{title_font, DrawResult, Figure, FONT, LABEL_SIZE, OVERLAY_COLOR, SAMPLE_COLOR, TICK_SIZE};
+use super::{DrawResult, Figure, OVERLAY_COLOR, SAMPLE_COLOR};
 
 /// Writes the HPD coverage and TARP panels to `path` (.png or .svg).
 pub fn coverage(path: &Path, hpd: &CoverageCurve, tarp: &CoverageCurve) -> Result<()> {
@@ -34,22 +34,15 @@ impl Figure for CoverageFigure<'_> {
         for ((title, curve), area) in self.panels.iter().zip(halves.iter()) {
             let t = &curve.test;
             let caption = format!("{title}  (p = {})", format_p(t.p_value));
-            let mut chart = ChartBuilder::on(area)
-                .caption(caption, title_font())
-                .margin(12)
-                .x_label_area_size(44)
-                .y_label_area_size(56)
-                .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-            chart
-                .configure_mesh()
-                .light_line_style(RGBColor(245, 245, 245))
-                .x_desc("credibility level")
-                .y_desc("empirical coverage")
-                .axis_desc_style((FONT, LABEL_SIZE))
-                .label_style((FONT, TICK_SIZE))
-                .x_label_formatter(&|v| format_tick(*v))
-                .y_label_formatter(&|v| format_tick(*v))
-                .draw()?;
+            let panel = Panel {
+                caption,
+                x_desc: "credibility level",
+                y_desc: "empirical coverage",
+                x: 0.0..1.0,
+                y: 0.0..1.0,
+                size: PanelSize::Large,
+            };
+            let mut chart = step_chart(area, panel)?;
             // The band spans the levels; pin its ends to the corners (0, 0) and (1, 1).
             let band: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
                 .chain(t.z.iter().copied().zip(t.band_low.iter().copied()))

@@ -7,9 +7,9 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::axes::format_tick;
+use super::chart::{step_chart, Panel, PanelSize};
 use super::output::{save, Format};
-use super::{title_font, DrawResult, Figure, FONT, LABEL_SIZE, SAMPLE_COLOR, TICK_SIZE};
+use super::{DrawResult, Figure, FONT, SAMPLE_COLOR, TICK_SIZE};
 
 /// Training curves: `history` rows (step, loss, validation loss) on the left panel, `ess`
 /// rows (step, effective sample size) on the right. Non-finite values (e.g. NaN for "validation
@@ -60,22 +60,8 @@ impl Figure for CurvesFigure<'_> {
         let val_color = RGBColor(230, 120, 20);
         let x = step_range(self.history.iter().map(|h| h.0));
         let y = value_range(self.history.iter().flat_map(|h| [h.1, h.2]));
-        let mut chart = ChartBuilder::on(&left)
-            .caption("loss", title_font())
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x, y)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(245, 245, 245))
-            .x_desc("step")
-            .y_desc("loss")
-            .axis_desc_style((FONT, LABEL_SIZE))
-            .label_style((FONT, TICK_SIZE))
-            .x_label_formatter(&|v| format_tick(*v))
-            .y_label_formatter(&|v| format_tick(*v))
-            .draw()?;
+        let panel = Panel { caption: "loss".into(), x_desc: "step", y_desc: "loss", x, y, size: PanelSize::Large };
+        let mut chart = step_chart(&left, panel)?;
         let series = [
             ("training", loss_color, finite_points(self.history.iter().map(|h| (h.0 as f64, h.1)))),
             ("validation", val_color, finite_points(self.history.iter().map(|h| (h.0 as f64, h.2)))),
@@ -101,22 +87,15 @@ impl Figure for CurvesFigure<'_> {
 
         let x = step_range(self.ess.iter().map(|e| e.0));
         let y = value_range(self.ess.iter().map(|e| e.1).chain([0.0]));
-        let mut chart = ChartBuilder::on(&right)
-            .caption("effective sample size", title_font())
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x, y)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(245, 245, 245))
-            .x_desc("step")
-            .y_desc("ESS")
-            .axis_desc_style((FONT, LABEL_SIZE))
-            .label_style((FONT, TICK_SIZE))
-            .x_label_formatter(&|v| format_tick(*v))
-            .y_label_formatter(&|v| format_tick(*v))
-            .draw()?;
+        let panel = Panel {
+            caption: "effective sample size".into(),
+            x_desc: "step",
+            y_desc: "ESS",
+            x,
+            y,
+            size: PanelSize::Large,
+        };
+        let mut chart = step_chart(&right, panel)?;
         let points = finite_points(self.ess.iter().map(|e| (e.0 as f64, e.1)));
         chart.draw_series(LineSeries::new(points.iter().copied(), SAMPLE_COLOR.stroke_width(2)))?;
         if points.len() < 60 {

@@ -9,11 +9,12 @@
 //! Every file is rendered in memory first, then written through [`lwflow::io::write_atomic`]
 //! (temp file beside the target, then rename), so a failed plot never leaves a partial file.
 //!
-//! One file per figure ([`heatmap`], [`corner`], [`pairs`], [`curves`], [`sbc_ecdf`], [`coverage`]); what they share is the
-//! colour scale and colour bar (`scales`), tick labels (`axes`), sample binning (`histogram`)
-//! and the output path (`output`). This file holds the [`Figure`] contract and the house style.
+//! One file per figure ([`heatmap`], [`corner`], [`pairs`], [`curves`], [`sbc_ecdf`], [`coverage`],
+//! [`ppc`]); what they share is the colour scale and colour bar (`scales`), tick labels (`axes`),
+//! the line charts' setup (`chart`), sample binning (`histogram`) and the output path (`output`). This file holds the [`Figure`] contract and the house style.
 
 mod axes;
+mod chart;
 mod corner;
 mod coverage;
 mod curves;
@@ -21,6 +22,7 @@ mod heatmap;
 mod histogram;
 mod output;
 mod pairs;
+mod ppc;
 mod sbc_ecdf;
 mod scales;
 #[cfg(test)]
@@ -31,6 +33,7 @@ pub use coverage::coverage;
 pub use curves::training_curves;
 pub use heatmap::{heatmaps, Heatmap};
 pub use pairs::pair_marginals;
+pub use ppc::ppc;
 pub use sbc_ecdf::sbc_ecdf;
 
 use plotters::coord::types::RangedCoordf64;

@@ -10,9 +10,9 @@ use lwflow::diagnostics::SbcReport;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::axes::format_tick;
+use super::chart::{step_chart, Panel, PanelSize};
 use super::output::{save, Format};
-use super::{DrawResult, Figure, FONT, OVERLAY_COLOR, SAMPLE_COLOR, TICK_SIZE};
+use super::{DrawResult, Figure, OVERLAY_COLOR, SAMPLE_COLOR};
 
 /// Panels per row.
 const COLUMNS: usize = 4;
@@ -51,22 +51,9 @@ impl Figure for EcdfFigure<'_> {
             let (ecdf, low, high) = (diff(&t.ecdf), diff(&t.band_low), diff(&t.band_high));
             let reach = ecdf.iter().chain(&low).chain(&high).fold(0.01f64, |m, p| m.max(p.1.abs())) * 1.1;
             let caption = format!("{}  p = {}", dim.name, format_p(dim.p_value_holm));
-            let mut chart = ChartBuilder::on(area)
-                .caption(caption, (FONT, TICK_SIZE + 3))
-                .margin(8)
-                .x_label_area_size(28)
-                .y_label_area_size(44)
-                .build_cartesian_2d(0.0..1.0, -reach..reach)?;
-            chart
-                .configure_mesh()
-                .light_line_style(RGBColor(245, 245, 245))
-                .label_style((FONT, TICK_SIZE))
-                .x_labels(5)
-                .y_labels(5)
-                .x_label_formatter(&|v| format_tick(*v))
-                // Ticks computed as multiples of a step land at ±1e-17 instead of 0.
-                .y_label_formatter(&|v| format_tick(if v.abs() < 1e-9 { 0.0 } else { *v }))
-                .draw()?;
+            let panel =
+                Panel { caption, x_desc: "", y_desc: "", x: 0.0..1.0, y: -reach..reach, size: PanelSize::Small };
+            let mut chart = step_chart(area, panel)?;
             let band: Vec<(f64, f64)> = low.iter().copied().chain(high.iter().rev().copied()).collect();
             chart.draw_series(std::iter::once(Polygon::new(band, SAMPLE_COLOR.mix(0.18))))?;
             chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 0.0)], BLACK.mix(0.4)))?;

@@ -6,17 +6,19 @@
 //!   the draws, uniform on {0, …, L} when q is the posterior; Holm-corrected uniformity tests;
 //! - [`coverage`]: expected coverage of q's highest-density regions at levels 0.05 … 0.95;
 //! - [`tarp`]: TARP coverage around random reference points;
-//! - [`ess`]: the importance ESS of q at each x, since the likelihood is known.
+//! - [`ess`]: the importance ESS of q at each x, since the likelihood is known;
+//! - [`ppc`]: the posterior predictive check at chosen observations, per dimension of x.
 //!
 //! Every rank test is one [`uniformity::UniformityTest`] (ECDF with a simultaneous band,
 //! calibrated by simulation). [`check`] runs them all and returns a [`CheckReport`] whose
 //! [`Summary`] holds each test's statistic, p-value and verdict at α and `calibrated`
 //! (every test passed). Passing says q is calibrated *on average over the prior predictive*;
-//! the ESS column is the per-observation grade.
+//! the ESS and predictive checks are per-observation grades.
 
 pub mod coverage;
 pub mod ess;
 pub mod posterior;
+pub mod ppc;
 pub mod ranks;
 pub mod sbc;
 pub mod summary;
@@ -26,6 +28,7 @@ pub mod uniformity;
 pub use coverage::CoverageCurve;
 pub use ess::EssReport;
 pub use posterior::Posterior;
+pub use ppc::{posterior_predictive, PpcConfig, PpcReport};
 pub use sbc::SbcReport;
 pub use summary::{Summary, TestVerdict};
 
@@ -48,6 +51,8 @@ const STEP_DRAWS: u64 = 0xD1A6_0002;
 const STEP_REFERENCE: u64 = 0xD1A6_0003;
 const STEP_NULL: u64 = 0xD1A6_0004;
 const STEP_ESS: u64 = 0xD1A6_0005;
+const STEP_PPC_DRAWS: u64 = 0xD1A6_0006;
+const STEP_PPC_SIMULATE: u64 = 0xD1A6_0007;
 
 /// Settings of [`check`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -66,6 +71,15 @@ pub struct CheckConfig {
     pub ess_flag_below: f64,
     /// The ESS check passes when at most this share of observations is flagged.
     pub ess_max_flagged_share: f64,
+    /// Observations (the first pairs) of the posterior predictive check; 0 skips it.
+    #[serde(default = "default_ppc_observations")]
+    pub ppc_observations: usize,
+    /// Predictive draws per observation of the posterior predictive check.
+    #[serde(default = "default_ppc_draws")]
+    pub ppc_draws: usize,
+    /// The predictive check passes when at most this share of its observations is flagged.
+    #[serde(default = "default_ppc_max_flagged_share")]
+    pub ppc_max_flagged_share: f64,
     /// Seed of the pairs, draws, reference points and null simulations.
     pub seed: u64,
 }
@@ -80,9 +94,24 @@ impl Default for CheckConfig {
             ess_observations: None,
             ess_flag_below: 0.1,
             ess_max_flagged_share: 0.05,
+            ppc_observations: default_ppc_observations(),
+            ppc_draws: default_ppc_draws(),
+            ppc_max_flagged_share: default_ppc_max_flagged_share(),
             seed: 1,
         }
     }
+}
+
+fn default_ppc_observations() -> usize {
+    20
+}
+
+fn default_ppc_draws() -> usize {
+    PpcConfig::default().n_draws
+}
+
+fn default_ppc_max_flagged_share() -> f64 {
+    PpcConfig::default().max_flagged_share
 }
 
 impl CheckConfig {
@@ -102,7 +131,23 @@ impl CheckConfig {
         if !(0.0..=1.0).contains(&self.ess_flag_below) || !(0.0..=1.0).contains(&self.ess_max_flagged_share) {
             return Err(Error::invalid("check ess_flag_below / ess_max_flagged_share", "expected shares in [0, 1]"));
         }
+        if self.ppc_draws == 0 {
+            return Err(Error::invalid("check ppc_draws", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.ppc_max_flagged_share) {
+            return Err(Error::invalid("check ppc_max_flagged_share", "expected a share in [0, 1]"));
+        }
         Ok(())
+    }
+
+    /// The settings of the posterior predictive check within [`check`].
+    pub fn ppc(&self) -> PpcConfig {
+        PpcConfig {
+            n_draws: self.ppc_draws,
+            alpha: self.alpha,
+            max_flagged_share: self.ppc_max_flagged_share,
+            seed: self.seed,
+        }
     }
 }
 
@@ -113,6 +158,8 @@ pub enum Stage {
     Ranks,
     /// Importance ESS, per observation.
     Ess,
+    /// Posterior predictive check, per observation.
+    Ppc,
 }
 
 /// Seconds each part of [`check`] took.
@@ -124,6 +171,8 @@ pub struct CheckSeconds {
     pub tests: f64,
     /// Importance ESS.
     pub ess: f64,
+    /// Posterior predictive check.
+    pub ppc: f64,
 }
 
 /// Everything [`check`] found.
@@ -143,6 +192,8 @@ pub struct CheckReport {
     pub tarp: CoverageCurve,
     /// Importance ESS per observation (`None` when skipped).
     pub ess: Option<EssReport>,
+    /// Posterior predictive check at chosen observations (`None` when skipped).
+    pub ppc: Option<PpcReport>,
     /// Time per part.
     pub seconds: CheckSeconds,
 }
@@ -241,46 +292,86 @@ pub fn check(
     };
     let ess_seconds = started.elapsed().as_secs_f64();
 
-    let mut tests = vec![
-        TestVerdict {
-            name: "sbc",
-            statistic_name: "smallest ECDF tail probability over dimensions and log q",
-            statistic: sbc.dimensions.iter().map(|s| s.test.statistic).fold(1.0, f64::min),
-            p_value: Some(sbc.p_value),
-            passed: sbc.passed,
-        },
-        TestVerdict {
-            name: "coverage",
-            statistic_name: "smallest coverage tail probability over levels 0.05..0.95",
-            statistic: coverage.test.statistic,
-            p_value: Some(coverage.test.p_value),
-            passed: coverage.passed,
-        },
-        TestVerdict {
-            name: "tarp",
-            statistic_name: "smallest TARP coverage tail probability over levels 0.05..0.95",
-            statistic: tarp.test.statistic,
-            p_value: Some(tarp.test.p_value),
-            passed: tarp.passed,
-        },
-    ];
-    if let Some(e) = &ess {
-        tests.push(TestVerdict {
-            name: "importance_ess",
-            statistic_name: "share of observations with ESS/M below flag_below",
-            statistic: e.flagged_share,
-            p_value: None,
-            passed: e.passed,
-        });
-    }
-    Ok(CheckReport {
-        summary: Summary::new(cfg.alpha, tests),
+    let started = Instant::now();
+    let n_ppc = cfg.ppc_observations.min(n);
+    let ppc = if n_ppc == 0 {
+        None
+    } else {
+        let rows = x.rows_range(0, n_ppc);
+        Some(ppc::posterior_predictive(q, model, rows, 0, &cfg.ppc(), &mut |done, total| {
+            progress(Stage::Ppc, done, total)
+        })?)
+    };
+    let ppc_seconds = started.elapsed().as_secs_f64();
+
+    let mut report = CheckReport {
+        summary: Summary::new(cfg.alpha, vec![]),
         n_simulations: n,
         n_draws: cfg.n_draws,
         sbc,
         coverage,
         tarp,
         ess,
-        seconds: CheckSeconds { ranks: ranks_seconds, tests: tests_seconds, ess: ess_seconds },
-    })
+        ppc,
+        seconds: CheckSeconds { ranks: ranks_seconds, tests: tests_seconds, ess: ess_seconds, ppc: ppc_seconds },
+    };
+    report.summarize();
+    Ok(report)
+}
+
+impl CheckReport {
+    /// The report with `ppc` (e.g. [`posterior_predictive`] at the user's own observations) in
+    /// place of its predictive check, and the summary updated.
+    pub fn with_ppc(mut self, ppc: PpcReport, seconds: f64) -> Self {
+        self.ppc = Some(ppc);
+        self.seconds.ppc = seconds;
+        self.summarize();
+        self
+    }
+
+    /// Rebuilds [`Summary`] from the tests' results.
+    fn summarize(&mut self) {
+        let mut tests = vec![
+            TestVerdict {
+                name: "sbc",
+                statistic_name: "smallest ECDF tail probability over dimensions and log q",
+                statistic: self.sbc.dimensions.iter().map(|s| s.test.statistic).fold(1.0, f64::min),
+                p_value: Some(self.sbc.p_value),
+                passed: self.sbc.passed,
+            },
+            TestVerdict {
+                name: "coverage",
+                statistic_name: "smallest coverage tail probability over levels 0.05..0.95",
+                statistic: self.coverage.test.statistic,
+                p_value: Some(self.coverage.test.p_value),
+                passed: self.coverage.passed,
+            },
+            TestVerdict {
+                name: "tarp",
+                statistic_name: "smallest TARP coverage tail probability over levels 0.05..0.95",
+                statistic: self.tarp.test.statistic,
+                p_value: Some(self.tarp.test.p_value),
+                passed: self.tarp.passed,
+            },
+        ];
+        if let Some(e) = &self.ess {
+            tests.push(TestVerdict {
+                name: "importance_ess",
+                statistic_name: "share of observations with ESS/M below flag_below",
+                statistic: e.flagged_share,
+                p_value: None,
+                passed: e.passed,
+            });
+        }
+        if let Some(p) = &self.ppc {
+            tests.push(TestVerdict {
+                name: "ppc",
+                statistic_name: "share of observations outside the central 1 - alpha/x_dim predictive interval",
+                statistic: p.flagged_share,
+                p_value: None,
+                passed: p.passed,
+            });
+        }
+        self.summary = Summary::new(self.summary.alpha, tests);
+    }
 }

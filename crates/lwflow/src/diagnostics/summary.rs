@@ -3,16 +3,16 @@
 /// One test's verdict.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TestVerdict {
-    /// "sbc", "coverage", "tarp" or "importance_ess".
+    /// "sbc", "coverage", "tarp", "importance_ess" or "ppc".
     pub name: &'static str,
     /// What `statistic` is.
     pub statistic_name: &'static str,
     /// The test statistic.
     pub statistic: f64,
-    /// Its p-value (multiple-comparison corrected for SBC); `None` for the ESS check, a
-    /// threshold on a grade rather than a hypothesis test.
+    /// Its p-value (multiple-comparison corrected for SBC); `None` for the ESS and predictive
+    /// checks, thresholds on a grade rather than hypothesis tests.
     pub p_value: Option<f64>,
-    /// p-value ≥ α (or, for the ESS check, at most the allowed share flagged).
+    /// p-value ≥ α (or, for the ESS and predictive checks, at most the allowed share flagged).
     pub passed: bool,
 }
 
@@ -23,7 +23,7 @@ pub struct Summary {
     pub alpha: f64,
     /// Every test passed.
     pub calibrated: bool,
-    /// The tests, in the order sbc, coverage, tarp, importance_ess.
+    /// The tests, in the order sbc, coverage, tarp, importance_ess, ppc.
     pub tests: Vec<TestVerdict>,
 }
 
