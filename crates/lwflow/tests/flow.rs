@@ -231,6 +231,7 @@ fn set_moments_reach_the_conditioners_and_survive_the_model_file() {
         train: None,
         summary: None,
         auto_components: None,
+        external: None,
     };
     save_flow(&path, &flow, &meta).unwrap();
     let (loaded, loaded_meta) = load_flow(&path).unwrap();

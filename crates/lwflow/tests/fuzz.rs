@@ -35,6 +35,7 @@ fn valid_model_file() -> Vec<u8> {
         train: None,
         summary: None,
         auto_components: None,
+        external: None,
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.lwf");

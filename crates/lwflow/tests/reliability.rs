@@ -40,6 +40,7 @@ fn flow() -> (Flow<f32>, FlowMeta) {
         train: None,
         summary: None,
         auto_components: None,
+        external: None,
     };
     (flow, meta)
 }

@@ -120,6 +120,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     })
     .with_context(|| format!("training on {}", model.name()))?;
     meta.auto_components = auto;
+    meta.external = super::file_model::external_record(task, file.as_ref())?;
     let s = meta.summary.as_ref().expect("fit records a summary");
     let proposal = match s.adaptive_from {
         Some(k) => format!("adaptive from step {k}"),

@@ -75,6 +75,7 @@ pub fn describe(flow: &Flow<f32>, meta: &FlowMeta) -> serde_json::Value {
         "train": meta.train,
         "summary": meta.summary,
         "auto_components": meta.auto_components,
+        "external": meta.external,
         "lwflow_version": meta.lwflow_version,
     })
 }

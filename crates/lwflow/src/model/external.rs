@@ -117,6 +117,51 @@ impl ExternalConfig {
     }
 }
 
+/// What a model file records to start an external model again
+/// ([`crate::train::FlowMeta::external`]): the program and arguments as a list (never split
+/// again), the absolute directory the process ran in (a config file's directory, or the working
+/// directory of the run), the answer timeout and the number of copies. With the file's θ and x
+/// dimensions and prior it gives back the [`ExternalConfig`] the model was trained with.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExternalRecord {
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Absolute directory the process runs in (and relative program paths are taken from).
+    pub dir: PathBuf,
+    /// Longest wait for one answer, in seconds.
+    pub timeout_seconds: f64,
+    /// Copies of the process (`[model] workers`).
+    pub workers: usize,
+}
+
+impl ExternalRecord {
+    /// The record of `config` run as `workers` copies. A relative or absent directory is made
+    /// absolute against the current working directory, where the process runs now.
+    pub fn of(config: &ExternalConfig, workers: usize) -> Result<Self> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::invalid("external model directory", format!("the working directory: {e}")))?;
+        let dir = match &config.dir {
+            Some(dir) if dir.is_absolute() => dir.clone(),
+            Some(dir) => cwd.join(dir),
+            None => cwd,
+        };
+        Ok(Self { command: config.command.clone(), dir, timeout_seconds: config.timeout.as_secs_f64(), workers })
+    }
+
+    /// The configuration to start the model again with θ ∈ ℝ^theta_dim, x ∈ ℝ^x_dim and `prior`
+    /// (a model file's); errors name the timeout if it is out of range.
+    pub fn config(&self, theta_dim: usize, x_dim: usize, prior: Prior) -> Result<ExternalConfig> {
+        Ok(ExternalConfig {
+            command: self.command.clone(),
+            theta_dim,
+            x_dim,
+            prior,
+            timeout: ExternalConfig::timeout_from_secs(self.timeout_seconds)?,
+            dir: Some(self.dir.clone()),
+        })
+    }
+}
+
 /// Lines of the child's stderr kept for error messages.
 const STDERR_TAIL_LINES: usize = 20;
 /// Bytes of one stderr line kept (the rest of the line is dropped); 20 of them stay within

@@ -8,7 +8,7 @@ mod prior;
 mod simulate;
 
 pub use counted::CountedModel;
-pub use external::{kill_external_processes, ExternalConfig, ExternalModel};
+pub use external::{kill_external_processes, ExternalConfig, ExternalModel, ExternalRecord};
 pub use prior::{Marginal, Prior};
 pub use simulate::{simulate_pairs, simulate_pairs_into};
 

@@ -3,7 +3,7 @@
 //! ([`crate::io::save_flow`] writes it as JSON beside the tensors).
 
 use crate::flow::{FlowConfig, Standardizer};
-use crate::model::Prior;
+use crate::model::{ExternalRecord, Prior};
 
 use super::{AutoK, TrainConfig, TrainSummary};
 
@@ -29,4 +29,9 @@ pub struct FlowMeta {
     /// counts, settings, time; [`crate::train::auto_components`]); `None` when K was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_components: Option<AutoK>,
+    /// How to start the external model the flow was trained on again (command as a list,
+    /// absolute directory, timeout, copies); `None` for a built-in task, and in files written
+    /// before it was recorded, which name only `external(<command joined by spaces>)` in `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalRecord>,
 }

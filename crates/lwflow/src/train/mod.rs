@@ -95,6 +95,7 @@ pub fn fit_until(
         train: Some(train_cfg),
         summary: Some(summary),
         auto_components: None,
+        external: None,
     };
     Ok((flow, meta))
 }
