@@ -3,6 +3,7 @@
 //! `lwflow.plot` re-export and document what is defined here).
 
 mod arrays;
+mod check;
 mod errors;
 mod metrics;
 mod model;
@@ -34,5 +35,6 @@ fn _lwflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(metrics::sliced_w2, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::w2, m)?)?;
     m.add_function(wrap_pyfunction!(metrics::kl_p_q, m)?)?;
+    m.add_function(wrap_pyfunction!(check::check, m)?)?;
     Ok(())
 }

@@ -21,6 +21,7 @@ from ._lwflow import (
     Prior,
     Uniform,
     __version__,
+    check,
     load,
     train,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Prior",
     "Uniform",
     "__version__",
+    "check",
     "load",
     "metrics",
     "plot",
