@@ -409,6 +409,14 @@ pub struct TrainArgs {
     /// [default: true].
     #[arg(long, value_name = "BOOL")]
     pub exact_draws: Option<bool>,
+    /// Of a budgeted run's rounds, the last this many also evaluate the likelihood at
+    /// --draws-per-obs draws per new observation from the flow so far; the others spend every
+    /// call on simulations [default: 0].
+    #[arg(long, value_name = "ROUNDS")]
+    pub likelihood_rounds: Option<usize>,
+    /// Gradient steps per round of a budgeted run at most [default: 20000].
+    #[arg(long)]
+    pub round_steps: Option<Positive>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
@@ -449,6 +457,8 @@ impl TrainArgs {
                 budget: self.budget,
                 rounds: self.rounds,
                 exact_draws: self.exact_draws,
+                likelihood_rounds: self.likelihood_rounds,
+                round_steps: self.round_steps,
             },
         }
     }

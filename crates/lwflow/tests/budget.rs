@@ -18,12 +18,14 @@ fn tiny_flow_config() -> FlowConfig {
 /// Draws per observation and round of the budgeted runs below.
 const DRAWS: usize = 8;
 
-/// A budgeted run: 3 rounds, M = 8 draws per observation, at most 30 gradient steps per round.
+/// A budgeted run: 3 rounds, the last 2 with M = 8 likelihood draws per observation, at most 30
+/// gradient steps per round.
 fn budget_config(budget: u64, seed: u64) -> TrainConfig {
     TrainConfig {
-        steps: 30,
+        round_steps: 30,
         obs_per_step: 16,
         rounds: 3,
+        likelihood_rounds: 2,
         proposal: ProposalConfig { draws_per_obs: DRAWS, ..ProposalConfig::default() },
         budget: Some(budget),
         seed,
@@ -75,8 +77,8 @@ fn same_seed_same_model_with_a_budget() {
 
 #[test]
 fn budget_below_a_first_round_is_refused_naming_the_key() {
-    // 3 rounds of 2 observations × (1 + 8) calls need 54.
-    for budget in [1u64, 53] {
+    // Round 0 is simulations only: 3 rounds of at least 2 simulations need 6 calls.
+    for budget in [1u64, 5] {
         let model = two_moons();
         let err = fit(model.as_ref(), tiny_flow_config(), budget_config(budget, 1), &mut |_| panic!("no training"))
             .expect_err("too small");
@@ -84,29 +86,49 @@ fn budget_below_a_first_round_is_refused_naming_the_key() {
         assert!(msg.contains("train.budget") && msg.contains(&budget.to_string()), "{msg}");
     }
     let model = two_moons();
-    fit(model.as_ref(), tiny_flow_config(), budget_config(54, 1), &mut |_| {}).expect("54 calls pay for a first round");
+    fit(model.as_ref(), tiny_flow_config(), budget_config(6, 1), &mut |_| {}).expect("6 calls pay for a first round");
 }
 
-/// two_moons' likelihood has bounded support: of observations with 2 prior draws each, many
-/// have no draw with any likelihood. With the exact draws they still train; without, they are
-/// skipped (counted) and training goes on.
+/// two_moons' likelihood has bounded support: of observations with 2 draws each, many have no
+/// draw with any likelihood. With the exact draws they still train; without, they are skipped
+/// (counted) and training goes on.
 #[test]
 fn observations_without_likelihood_are_skipped_not_fatal() {
     for exact_draws in [true, false] {
+        // Without exact draws every round draws, round 0 from the prior: one round suffices.
+        let rounds = if exact_draws { 2 } else { 1 };
         let cfg = TrainConfig {
-            rounds: 1,
+            rounds,
+            likelihood_rounds: rounds - 1,
             exact_draws,
             proposal: ProposalConfig { draws_per_obs: 2, ..ProposalConfig::default() },
             ..budget_config(900, 2)
         };
         let (summary, _, _) = run(cfg);
-        let round = &summary.rounds[0];
-        assert_eq!(round.new_obs, 300);
-        assert!(round.no_likelihood_obs > 30, "the test needs observations without likelihood: {round:?}");
+        let round = summary.rounds.last().expect("a round");
+        assert_eq!((round.new_obs, round.draws_per_obs), (if exact_draws { 150 } else { 300 }, 2));
+        assert!(round.no_likelihood_obs > 10, "the test needs observations without likelihood: {round:?}");
         let want = if exact_draws { 0 } else { round.no_likelihood_obs as u64 };
         assert_eq!(summary.skipped_obs, want, "exact draws {exact_draws}");
         assert!(summary.best_val_loss.is_finite() && summary.steps_run > 0);
     }
+}
+
+/// Without likelihood rounds (the default) every call is a simulation and the run is NPE on the
+/// simulated pairs; with `likelihood_rounds` = rounds the settings are refused, naming the key.
+#[test]
+fn likelihood_rounds_choose_which_rounds_evaluate_the_likelihood() {
+    let cfg = TrainConfig { likelihood_rounds: 0, ..budget_config(600, 4) };
+    let (summary, _, _) = run(cfg);
+    assert_eq!((summary.likelihood_evals, summary.simulations), (0, 600));
+    assert!(summary.rounds.iter().all(|r| r.draws_per_obs == 0));
+    let (summary, _, _) = run(budget_config(600, 4));
+    let draws: Vec<usize> = summary.rounds.iter().map(|r| r.draws_per_obs).collect();
+    assert_eq!(draws, [0, DRAWS, DRAWS]);
+    let model = two_moons();
+    let cfg = TrainConfig { likelihood_rounds: 3, ..budget_config(600, 4) };
+    let err = fit(model.as_ref(), tiny_flow_config(), cfg, &mut |_| panic!("no training")).expect_err("refused");
+    assert!(err.to_string().contains("train.likelihood_rounds"), "{err}");
 }
 
 /// The fresh-draw trainer (no budget): with 64 prior draws some of 16 observations have no draw
@@ -152,6 +174,8 @@ fn summary_and_settings_without_the_new_fields_load() {
     let mut cfg = serde_json::to_value(TrainConfig { budget: Some(5), ..TrainConfig::default() }).unwrap();
     let obj = cfg.as_object_mut().unwrap();
     assert!(obj.remove("budget").is_some() && obj.remove("rounds").is_some() && obj.remove("exact_draws").is_some());
+    assert!(obj.remove("likelihood_rounds").is_some() && obj.remove("round_steps").is_some());
     let old: TrainConfig = serde_json::from_value(cfg).expect("old settings load");
     assert_eq!((old.budget, old.rounds, old.exact_draws), (None, lwflow::train::DEFAULT_ROUNDS, true));
+    assert_eq!((old.likelihood_rounds, old.round_steps), (0, lwflow::train::DEFAULT_ROUND_STEPS));
 }

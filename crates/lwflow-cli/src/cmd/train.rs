@@ -32,7 +32,8 @@ struct LowEssWatch {
 
 impl LowEssWatch {
     fn check(&mut self, r: &StepReport) -> Option<String> {
-        if self.warned || r.beta < 1.0 {
+        // No likelihood evaluated yet (a budgeted run's simulation rounds): no weights to judge.
+        if self.warned || r.beta < 1.0 || r.likelihood_evals == 0 {
             return None;
         }
         self.window.push(r.ess_median);

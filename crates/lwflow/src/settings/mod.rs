@@ -29,6 +29,8 @@
 //! | `[train] budget` | `--budget` | [`PositiveCount`] | none (fresh draws, no limit) |
 //! | `[train] rounds` | `--rounds` | [`Positive`] | 4 (budgeted runs only) |
 //! | `[train] exact_draws` | `--exact-draws` | `true`/`false` | true (budgeted runs only) |
+//! | `[train] likelihood_rounds` | `--likelihood-rounds` | whole number < rounds | 0 (budgeted runs only) |
+//! | `[train] round_steps` | `--round-steps` | [`Positive`] | 20,000 (budgeted runs only) |
 //!
 //! A flag is the key's name with `-` for `_`, except `[base] kind` and `[flow] kind`, which are
 //! `--base` and `--flow`.
@@ -145,6 +147,10 @@ pub struct TrainSettings {
     pub rounds: Option<Positive>,
     /// Whether a budgeted run also trains on each simulated θ, an exact posterior draw.
     pub exact_draws: Option<bool>,
+    /// Last rounds of a budgeted run that also evaluate the likelihood (0: simulations only).
+    pub likelihood_rounds: Option<usize>,
+    /// Gradient steps per round of a budgeted run at most.
+    pub round_steps: Option<Positive>,
 }
 
 impl Settings {

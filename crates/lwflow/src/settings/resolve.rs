@@ -131,6 +131,8 @@ impl TrainSettings {
             train.budget = Some(budget.get());
         }
         set_count(&mut train.rounds, self.rounds);
+        set_count(&mut train.round_steps, self.round_steps);
+        train.likelihood_rounds = self.likelihood_rounds.unwrap_or(train.likelihood_rounds);
         train.exact_draws = self.exact_draws.unwrap_or(train.exact_draws);
         train.layout = self.layout.unwrap_or(train.layout);
         train.mixture_init = self.mixture_init.unwrap_or(train.mixture_init);
@@ -206,7 +208,7 @@ mod tests {
             "clip_norm": 2.0, "layout": "top-weights", "mixture_init": "fitted", "time_limit": 9.0,
             "proposal": "prior", "draws_per_obs": 3, "prior_share": 0.75, "temper": "off",
             "temper_target": 0.25, "temper_end": 0.125, "reverse_kl": 1.5, "budget": 123456,
-            "rounds": 3, "exact_draws": false
+            "rounds": 3, "exact_draws": false, "likelihood_rounds": 2, "round_steps": 77
         } });
         let t = resolved(json, Some("two_moons"), 2, 2).train;
         assert_eq!((t.steps, t.obs_per_step, t.thetas_per_step, t.pairs_per_obs), (11, 8, 100, 8));
@@ -218,6 +220,7 @@ mod tests {
         assert_eq!((t.proposal.kind, t.proposal.draws_per_obs, t.proposal.prior_share), (ProposalKind::Prior, 3, 0.75));
         assert_eq!((t.temper.mode, t.temper.target_ess_fraction, t.temper.end), (Toggle::Off, 0.25, 0.125));
         assert_eq!((t.budget, t.rounds, t.exact_draws), (Some(123_456), 3, false));
+        assert_eq!((t.likelihood_rounds, t.round_steps), (2, 77));
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use proposal::{ProposalConfig, ProposalKind};
 pub use temper::{TemperConfig, Toggle};
 pub use trainer::{
     prior_predictive_standardizer, train, ModelCalls, RoundSummary, StepReport, TrainConfig, TrainSummary, Trainer,
-    AUTO_ESS_THRESHOLD, DEFAULT_ROUNDS,
+    AUTO_ESS_THRESHOLD, DEFAULT_ROUNDS, DEFAULT_ROUND_STEPS,
 };
 
 use std::ops::ControlFlow;

@@ -1,15 +1,20 @@
 //! Training on a budget of model calls (`train.budget = N`): rounds of new calls, each followed
 //! by training to convergence on everything stored so far (the stored set, `train/stored.rs`).
 //!
-//! Round r spends its share of the calls left, N_r = remaining / (R − r), on J_r = ⌊N_r/(1 + M)⌋
-//! new observations: the simulated pairs (θ*_j, x_j), one call each, and M likelihood
-//! evaluations per x_j at draws from the proposal r_r(θ|x_j): the prior in round 0, the defensive
-//! mixture α π + (1 − α) q(θ|x_j) of the flow trained so far afterwards ([`super::proposal`]).
+//! Round r spends its share of the calls left, N_r = remaining / (R − r), on J_r = ⌊N_r/(1 + M_r)⌋
+//! new observations: the simulated pairs (θ*_j, x_j), one call each (θ*_j ~ π, x_j ~ p(x|θ*_j)
+//! makes θ*_j an exact draw of p(θ|x_j)), and M_r likelihood evaluations per x_j. The last
+//! `train.likelihood_rounds` rounds take M_r = `draws_per_obs` draws from the defensive mixture
+//! α π + (1 − α) q(θ|x_j) of the flow trained so far ([`super::proposal`]); the others, round 0
+//! always, spend every call on simulations (M_r = 0). The default is no likelihood rounds: at
+//! 10⁴–10⁵ calls a draw from q reaches an ESS of 0.1–0.6 per likelihood call, while a
+//! simulation is one exact draw for a new x, and the amortized flow gains more from new x
+//! (two_moons, slcp: docs/budget.md).
 //! Every draw is stored with its weight; gradient steps cost no calls, so each round trains
 //! (Adam, warm-started from the previous round) until the loss of the held-out observations
 //! (1 in [`HELD_OUT_EVERY`] of each round's, with their draws) has not improved for
 //! [`PATIENCE`] validations, then goes on from the best parameters at a quarter of the learning
-//! rate ([`LR_DECAYS`] times), at most [`MAX_ROUND_STEPS`] gradient steps (or `train.steps`),
+//! rate ([`LR_DECAYS`] times), at most `train.round_steps` gradient steps,
 //! and keeps its best parameters, which the next round draws from. Tempering and the reverse-KL
 //! term of the fresh-draw trainer are not used: the stored weights are at β = 1, and the
 //! reverse-KL estimator needs draws from the current q.
@@ -27,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::flow::{Flow, FlowConfig, Standardizer};
 use crate::mat::{Mat, MatRef};
 use crate::model::{simulate_pairs_into, CountedModel, Model};
-use crate::nn::{clip_grad_norm, Adam};
+use crate::nn::Adam;
 use crate::rng::{stream, Stream};
 use crate::weights::median;
 
@@ -35,6 +40,7 @@ use super::batch::{Batch, BatchSettings};
 use super::chunks::{backward_chunks, forward_chunks, Chunk};
 use super::init::apply_mixture_init;
 use super::stored::{Gathered, StoredSet};
+use super::trainer::descend;
 use super::{RoundSummary, StepReport, TrainConfig, TrainSummary};
 
 /// One observation in this many of each round's is held out for validation (at least one per
@@ -48,14 +54,23 @@ pub const PATIENCE: usize = 10;
 pub const LR_DECAYS: usize = 2;
 /// Factor of each learning-rate decay.
 pub const LR_DECAY: f64 = 0.25;
-/// Gradient steps per round at most (`train.steps` when lower): keeps a round's training within
-/// minutes whatever the task's fresh-draw step count.
-pub const MAX_ROUND_STEPS: usize = 4000;
 /// Validations are at least this many gradient steps apart (whole epochs).
 pub const MIN_STEPS_PER_VALIDATION: usize = 50;
 /// Stream steps of the budgeted rounds (simulations, proposal draws, shuffles), apart from a
 /// fresh-draw run's step numbers.
 const ROUND_STEP: u64 = 0x726f_756e_6400_0000;
+
+/// Likelihood draws per new observation in `round`: M = `draws_per_obs` in the last
+/// `likelihood_rounds` rounds, none before (every call a simulation). Without the exact draws
+/// (`exact_draws = false`) every round draws M, round 0 from the prior: there is nothing else to
+/// train on.
+fn round_draws(cfg: &TrainConfig, round: usize) -> usize {
+    if !cfg.exact_draws || round + cfg.likelihood_rounds >= cfg.rounds {
+        cfg.proposal.draws_per_obs
+    } else {
+        0
+    }
+}
 
 /// Observations a round of `calls` calls can pay for with `draws` draws each.
 fn round_obs(calls: u64, draws: usize) -> usize {
@@ -74,17 +89,15 @@ pub(crate) fn fit_rounds(
     let budget = cfg.budget.expect("fit_rounds runs a budgeted configuration");
     cfg.validate_budgeted()?;
     let model = CountedModel::new(model, Some(budget));
-    let draws = cfg.proposal.draws_per_obs;
     let n_rounds = cfg.rounds;
-    let first = round_obs(budget / n_rounds as u64, draws);
+    let first = round_obs(budget / n_rounds as u64, round_draws(cfg, 0));
     if first < 2 {
         return Err(Error::invalid(
             "train.budget",
             format!(
-                "{budget} model calls cannot pay for a first round of 2 observations with {draws} draws each \
-                 ({} calls, the budget split over {n_rounds} rounds); raise the budget or lower train.rounds, \
-                 train.draws_per_obs",
-                2 * (1 + draws) * n_rounds
+                "{budget} model calls cannot pay for a first round of 2 simulations ({} calls, the budget split \
+                 over {n_rounds} rounds); raise the budget or lower train.rounds",
+                2 * n_rounds
             ),
         ));
     }
@@ -100,7 +113,7 @@ pub(crate) fn fit_rounds(
     let mut run = Rounds::new(&model, &flow, cfg, started);
     for round in 0..n_rounds {
         if round > 0 {
-            let n_obs = round_obs(model.remaining() / (n_rounds - round) as u64, draws);
+            let n_obs = round_obs(model.remaining() / (n_rounds - round) as u64, round_draws(cfg, round));
             if n_obs == 0 {
                 break;
             }
@@ -169,7 +182,7 @@ impl<'a> Rounds<'a> {
     /// and stores them with the exact draws `theta_sim` of the observations `x_sim`.
     fn add_round(&mut self, flow: &Flow<f32>, round: usize, theta_sim: MatRef<f64>, x_sim: MatRef<f64>) -> Result<()> {
         let cfg = self.cfg;
-        let m = cfg.proposal.draws_per_obs;
+        let m = round_draws(cfg, round);
         let prior_draws = if round == 0 { m } else { cfg.proposal.prior_draws() };
         let settings = BatchSettings {
             seed: cfg.seed,
@@ -179,10 +192,11 @@ impl<'a> Rounds<'a> {
             prior_draws,
         };
         let step = ROUND_STEP + round as u64;
-        self.batch.draw_adaptive(self.model, flow, &self.params, x_sim, &settings, step)?;
-        if round == 0 {
+        if m > 0 && round == 0 {
+            self.batch.draw_adaptive(self.model, flow, &self.params, x_sim, &settings, step)?;
             self.batch.prior_offsets();
-        } else {
+        } else if m > 0 {
+            self.batch.draw_adaptive(self.model, flow, &self.params, x_sim, &settings, step)?;
             self.ensure_chunks(flow, self.batch.u.rows());
             forward_chunks(flow, &self.params, &self.batch.u, &self.batch.ctx, &mut self.chunks);
             self.batch.proposal_offsets(self.model.prior(), &self.chunks, cfg.proposal.prior_share, round)?;
@@ -190,17 +204,20 @@ impl<'a> Rounds<'a> {
         let n_obs = x_sim.rows();
         let held_out = if n_obs >= 2 { n_obs.div_ceil(HELD_OUT_EVERY) } else { 0 };
         let (u, log_det, log_w) = self.batch.draws();
-        let log_w: Vec<f64> = log_w.collect();
+        let log_w: Vec<f64> = if m > 0 { log_w.collect() } else { Vec::new() };
         let first_new = self.set.n_obs();
+        let mut ctx_row = vec![0.0f32; flow.context_width()];
+        let empty = Mat::<f32>::zeros(0, flow.theta_dim());
         for j in 0..n_obs {
             let ld = flow.support().forward(theta_sim.row(j), &mut self.u_row);
             let u_exact: Vec<f32> = self.u_row.iter().map(|&v| v as f32).collect();
             let exact = ld.is_finite().then_some((u_exact.as_slice(), ld));
             let rows = j * m..(j + 1) * m;
+            flow.context_into(x_sim.row(j), &mut ctx_row);
             self.set.add_obs(
-                self.batch.ctx.row(j * m),
+                &ctx_row,
                 exact,
-                u.as_ref().rows_range(j * m, m),
+                if m > 0 { u.as_ref().rows_range(j * m, m) } else { empty.as_ref() },
                 &log_det[rows.clone()],
                 &log_w[rows],
                 j >= n_obs - held_out,
@@ -208,7 +225,8 @@ impl<'a> Rounds<'a> {
         }
         self.set.reweigh()?;
         let mut ess: Vec<f64> = (first_new..self.set.n_obs()).map(|j| self.set.ess(j)).collect();
-        let skipped = ess.iter().filter(|&&e| e == 0.0).count();
+        // A simulations-only round has no draws to miss.
+        let skipped = if m > 0 { ess.iter().filter(|&&e| e == 0.0).count() } else { 0 };
         let ess_mean = ess.iter().sum::<f64>() / (ess.len() - skipped).max(1) as f64;
         ess.retain(|&e| e > 0.0);
         self.summary.rounds.push(RoundSummary {
@@ -247,7 +265,7 @@ impl<'a> Rounds<'a> {
         total / ids.len().max(1) as f64
     }
 
-    /// Trains on the stored set until the held-out loss stops improving (or `train.steps`
+    /// Trains on the stored set until the held-out loss stops improving (or `train.round_steps`
     /// gradient steps in this round); keeps the best parameters.
     /// Returns [`ControlFlow::Break`] when `on_step` asked to stop (the best parameters so far kept).
     fn train_round(
@@ -274,7 +292,7 @@ impl<'a> Rounds<'a> {
         let (mut since_best, mut round_steps, mut epoch) = (0, 0, 0);
         let (mut loss_sum, mut loss_n) = (0.0, 0usize);
         self.adam.set_lr(cfg.lr);
-        let max_steps = cfg.steps.min(MAX_ROUND_STEPS);
+        let max_steps = cfg.round_steps;
         let mut lr = cfg.lr;
         let mut decays_left = LR_DECAYS;
         let mut flow_control = ControlFlow::Continue(());
@@ -299,14 +317,7 @@ impl<'a> Rounds<'a> {
                 if !loss.is_finite() {
                     return Err(Error::NonFinite { step, what: "training loss", value: loss });
                 }
-                let norm = clip_grad_norm(&mut self.grad, cfg.clip_norm);
-                if !norm.is_finite() {
-                    return Err(Error::NonFinite { step, what: "gradient norm", value: norm });
-                }
-                self.adam.step(&mut self.params, &self.grad);
-                if let Some(k) = self.params.iter().position(|p| !p.is_finite()) {
-                    return Err(Error::NonFinite { step, what: "parameter", value: f64::from(self.params[k]) });
-                }
+                descend(&mut self.adam, &mut self.params, &mut self.grad, cfg.clip_norm, lr, step)?;
                 self.summary.steps_run += 1;
                 round_steps += 1;
                 loss_sum += loss;
@@ -359,14 +370,14 @@ impl<'a> Rounds<'a> {
         let step = self.summary.steps_run;
         let mut ess: Vec<f64> = (0..self.set.n_obs()).map(|j| self.set.ess(j)).filter(|&e| e > 0.0).collect();
         let ess_mean = ess.iter().sum::<f64>() / ess.len().max(1) as f64;
-        let ess_min = ess.iter().copied().fold(f64::INFINITY, f64::min);
+        let ess_min = if ess.is_empty() { 0.0 } else { ess.iter().copied().fold(f64::INFINITY, f64::min) };
         let ess_median = median(&mut ess);
         self.summary.history.push((step, train_loss, val));
         self.summary.ess_history.push((step, ess_mean));
         on_step(&StepReport {
             step,
             // The most this run can take: every round at its step cap.
-            steps: self.cfg.rounds * self.cfg.steps.min(MAX_ROUND_STEPS),
+            steps: self.cfg.rounds * self.cfg.round_steps,
             loss: train_loss,
             val_loss: Some(val),
             ess_mean,
@@ -389,7 +400,7 @@ impl<'a> Rounds<'a> {
         s.final_loss = s.history.last().map_or(f64::NAN, |h| h.1);
         let mut ess: Vec<f64> = (0..self.set.n_obs()).map(|j| self.set.ess(j)).filter(|&e| e > 0.0).collect();
         s.mean_ess = ess.iter().sum::<f64>() / ess.len().max(1) as f64;
-        s.min_ess_late = ess.iter().copied().fold(f64::INFINITY, f64::min);
+        s.min_ess_late = if ess.is_empty() { 0.0 } else { ess.iter().copied().fold(f64::INFINITY, f64::min) };
         s.median_ess_late = median(&mut ess);
         s.draws_per_obs_late = self.cfg.proposal.draws_per_obs;
         s.adaptive_from = (s.rounds.len() > 1).then_some(1);
