@@ -105,7 +105,8 @@ pub struct BenchmarkConfig {
     pub n_observations: usize,
     /// Samples per observation from q and from the reference (at least 10, for C2ST's 5 folds).
     pub n_samples: usize,
-    /// Overrides the recommended training budget (quick runs); `None` keeps it.
+    /// Overrides the recommended training budget (quick runs; on a model-call budget, the gradient
+    /// steps per round, `train.round_steps`); `None` keeps it.
     pub steps: Option<usize>,
     /// Also judge importance-corrected samples of every observation that has a reference
     /// ([`ObservationResult::importance_report`]).
@@ -273,7 +274,9 @@ pub fn task_settings(task: &str, model: &dyn Model, cfg: &BenchmarkConfig) -> (F
     let (flow, mut train) = crate::tasks::recommended(task, model.theta_dim(), model.x_dim());
     train.seed = cfg.seed;
     if let Some(s) = cfg.steps {
+        // On a budget the cap of each round's gradient steps.
         train.steps = s;
+        train.round_steps = s;
     }
     train.budget = cfg.budget;
     (flow, train)
@@ -659,8 +662,15 @@ mod tests {
         let (flow, train) = task_settings("two_moons", model.as_ref(), &cfg);
         let (flow0, train0) = crate::tasks::recommended("two_moons", 2, 2);
         assert_eq!(flow, flow0);
-        assert_eq!((train.seed, train.steps, train.budget), (7, 12, Some(10_000)));
+        assert_eq!((train.seed, train.steps, train.round_steps, train.budget), (7, 12, 12, Some(10_000)));
         assert_eq!(train0.budget, None);
-        assert_eq!(TrainConfig { seed: train0.seed, steps: train0.steps, budget: None, ..train }, train0);
+        let rest = TrainConfig {
+            seed: train0.seed,
+            steps: train0.steps,
+            round_steps: train0.round_steps,
+            budget: None,
+            ..train
+        };
+        assert_eq!(rest, train0);
     }
 }
