@@ -222,17 +222,7 @@ fn set_moments_reach_the_conditioners_and_survive_the_model_file() {
 
     let dir = tempfile::Builder::new().prefix("lwflow-flow-set-moments-").tempdir().unwrap();
     let path = dir.path().join("set.lwf");
-    let meta = FlowMeta {
-        lwflow_version: env!("CARGO_PKG_VERSION").into(),
-        model: "test".into(),
-        prior: prior.clone(),
-        flow: flow.config().clone(),
-        x_standardizer: norm,
-        train: None,
-        summary: None,
-        auto_components: None,
-        external: None,
-    };
+    let meta = FlowMeta::untrained("test", prior.clone(), flow.config().clone(), norm);
     save_flow(&path, &flow, &meta).unwrap();
     let (loaded, loaded_meta) = load_flow(&path).unwrap();
     assert_eq!(loaded_meta.flow.x_features, features);

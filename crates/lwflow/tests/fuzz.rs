@@ -26,17 +26,7 @@ fn valid_model_file() -> Vec<u8> {
     cfg.n_layers = 2;
     let norm = Standardizer { mean: vec![3.0, 3.0], std: vec![2.7, 2.7] };
     let flow = Flow::<f32>::new(cfg.clone(), &prior, norm.clone(), 1).unwrap();
-    let meta = FlowMeta {
-        lwflow_version: env!("CARGO_PKG_VERSION").into(),
-        model: "square2d".into(),
-        prior,
-        flow: cfg,
-        x_standardizer: norm,
-        train: None,
-        summary: None,
-        auto_components: None,
-        external: None,
-    };
+    let meta = FlowMeta::untrained("square2d", prior, cfg, norm);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.lwf");
     save_flow(&path, &flow, &meta).unwrap();

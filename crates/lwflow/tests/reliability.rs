@@ -31,17 +31,7 @@ fn flow() -> (Flow<f32>, FlowMeta) {
         let z: f64 = StandardNormal.sample(&mut rng);
         *p += PARAM_SCALE * z as f32;
     }
-    let meta = FlowMeta {
-        lwflow_version: env!("CARGO_PKG_VERSION").to_string(),
-        model: "square2d".into(),
-        prior,
-        flow: cfg,
-        x_standardizer: norm,
-        train: None,
-        summary: None,
-        auto_components: None,
-        external: None,
-    };
+    let meta = FlowMeta::untrained("square2d", prior, cfg, norm);
     (flow, meta)
 }
 

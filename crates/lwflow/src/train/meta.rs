@@ -35,3 +35,22 @@ pub struct FlowMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalRecord>,
 }
+
+impl FlowMeta {
+    /// The record of a flow built but not (yet) trained: this version, the model's description,
+    /// its prior, the architecture and the x standardiser; no run, no automatic K, no external
+    /// command. Training fills in the rest.
+    pub fn untrained(model: impl Into<String>, prior: Prior, flow: FlowConfig, x_standardizer: Standardizer) -> Self {
+        FlowMeta {
+            lwflow_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: model.into(),
+            prior,
+            flow,
+            x_standardizer,
+            train: None,
+            summary: None,
+            auto_components: None,
+            external: None,
+        }
+    }
+}

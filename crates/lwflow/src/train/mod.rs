@@ -87,15 +87,9 @@ pub fn fit_until(
         (flow, norm, summary)
     };
     let meta = FlowMeta {
-        lwflow_version: env!("CARGO_PKG_VERSION").to_string(),
-        model: model.name(),
-        prior: model.prior().clone(),
-        flow: flow_cfg,
-        x_standardizer: norm,
         train: Some(train_cfg),
         summary: Some(summary),
-        auto_components: None,
-        external: None,
+        ..FlowMeta::untrained(model.name(), model.prior().clone(), flow_cfg, norm)
     };
     Ok((flow, meta))
 }

@@ -369,8 +369,12 @@ impl<'a> Rounds<'a> {
     ) -> ControlFlow<()> {
         let step = self.summary.steps_run;
         let mut ess: Vec<f64> = (0..self.set.n_obs()).map(|j| self.set.ess(j)).filter(|&e| e > 0.0).collect();
-        let ess_mean = ess.iter().sum::<f64>() / ess.len().max(1) as f64;
-        let ess_min = if ess.is_empty() { 0.0 } else { ess.iter().copied().fold(f64::INFINITY, f64::min) };
+        // No likelihood draws yet (every call a simulation): ESS 0, not the empty sum's −0.
+        let (ess_mean, ess_min) = if ess.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (ess.iter().sum::<f64>() / ess.len() as f64, ess.iter().copied().fold(f64::INFINITY, f64::min))
+        };
         let ess_median = median(&mut ess);
         self.summary.history.push((step, train_loss, val));
         self.summary.ess_history.push((step, ess_mean));
