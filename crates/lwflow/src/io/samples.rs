@@ -44,8 +44,15 @@ pub fn write_csv(path: &Path, header: &[String], rows: MatRef<f64>) -> Result<()
 /// u16 little-endian, an ASCII Python-dict header padded with spaces and ended by `\n` so that
 /// magic + version + length + header is a multiple of 64 bytes, then the data in C order.
 pub fn write_npy(path: &Path, rows: MatRef<f64>) -> Result<()> {
+    write_npy_shaped(path, rows, &[rows.rows(), rows.cols()])
+}
+
+/// [`write_npy`] with the header's `shape`: `rows` in C order is the array (its product of
+/// `shape` equals the values of `rows`; e.g. `(n_obs, n, d)` for n_obs · n rows of d).
+pub(super) fn write_npy_shaped(path: &Path, rows: MatRef<f64>, shape: &[usize]) -> Result<()> {
+    debug_assert_eq!(shape.iter().product::<usize>(), rows.rows() * rows.cols());
     check_written(path, rows, false)?;
-    let header = npy_header(&[rows.rows(), rows.cols()]);
+    let header = npy_header(shape);
     write_atomic(path, |w| {
         w.write_all(&header)?;
         let mut line = Vec::with_capacity(rows.cols() * 8);
@@ -98,7 +105,7 @@ pub fn write_samples(path: &Path, header: &[String], rows: MatRef<f64>) -> Resul
 
 /// Magic, version, header length and padded header of a v1.0 `.npy` file of f64 of `shape`
 /// (two or more axes, C order).
-pub(super) fn npy_header(shape: &[usize]) -> Vec<u8> {
+fn npy_header(shape: &[usize]) -> Vec<u8> {
     const MAGIC: &[u8] = b"\x93NUMPY\x01\x00";
     const ALIGN: usize = 64;
     debug_assert!(shape.len() >= 2, "a 1-axis shape would need Python's trailing comma");

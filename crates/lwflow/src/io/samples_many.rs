@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::atomic::write_atomic;
-use super::samples::{check_written, npy_header, write_csv};
+use super::samples::{check_written, write_csv, write_npy_shaped};
 use crate::error::{Error, Result};
 use crate::mat::{Mat, MatRef};
 
@@ -67,17 +67,7 @@ pub fn write_samples_many(path: &Path, names: &[String], rows: MatRef<f64>, n_ob
     };
     check_written(path, rows, false)?;
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
-        let header = npy_header(&[n_obs, n, rows.cols()]);
-        write_atomic(path, |w| {
-            w.write_all(&header)?;
-            let mut line = Vec::with_capacity(rows.cols() * 8);
-            for r in 0..rows.rows() {
-                line.clear();
-                line.extend(rows.row(r).iter().flat_map(|v| v.to_le_bytes()));
-                w.write_all(&line)?;
-            }
-            Ok(())
-        })
+        write_npy_shaped(path, rows, &[n_obs, n, rows.cols()])
     } else {
         let header: Vec<String> = std::iter::once("obs".to_string()).chain(names.iter().cloned()).collect();
         let long =
