@@ -481,6 +481,8 @@ lr = 0.002
         ("--budget 5000", "[train]\nbudget = 5000"),
         ("--rounds 3", "[train]\nrounds = 3"),
         ("--exact-draws false", "[train]\nexact_draws = false"),
+        ("--likelihood-rounds 2", "[train]\nlikelihood_rounds = 2"),
+        ("--round-steps 500", "[train]\nround_steps = 500"),
     ];
 
     #[test]
