@@ -337,20 +337,10 @@ impl<T: Real> Flow<T> {
         Ok(out)
     }
 
-    /// Draws `n` samples θ ~ q(·|x) for one observation `x`; deterministic given `seed`.
+    /// Draws `n` samples θ ~ q(·|x) for one observation `x`; deterministic given `seed`: the
+    /// one-observation case of [`Flow::sample_many`].
     pub fn sample(&self, x: &[f64], n: usize, seed: u64) -> Result<Mat<f64>> {
-        self.check_x(MatRef::new(x, 1, x.len()))?;
-        let d = self.theta_dim();
-        crate::limits::check_sample_values("samples (--num)", n, d)?;
-        let mut ctx_row = vec![T::zero(); self.context_width()];
-        self.context_into(x, &mut ctx_row);
-        let mut out = Mat::zeros(n, d);
-        out.as_mut_slice().par_chunks_mut(CHUNK_ROWS * d).enumerate().for_each(|(c, out)| {
-            let mut rng = stream(seed, Stream::Sample, 0, c as u64);
-            self.sample_rows_into(&ctx_row, &mut rng, out);
-        });
-        crate::finite::check_samples(self, x, out.as_ref())?;
-        Ok(out)
+        self.sample_many(MatRef::new(x, 1, x.len()), n, seed)
     }
 
     /// Fills `out` (rows × d values, row-major) with draws θ ~ q(·|x) for the conditioners'

@@ -33,6 +33,14 @@ pub fn observation_seed(seed: u64, j: usize) -> u64 {
     }
 }
 
+/// Rows of an (n_obs·n) × d sample matrix, within the limit on values written
+/// ([`crate::limits::check_sample_values`]).
+fn sample_rows(n_obs: usize, n: usize, d: usize) -> Result<usize> {
+    let total = n_obs.checked_mul(n).ok_or_else(|| Error::invalid("observations × samples", "overflows"))?;
+    crate::limits::check_sample_values("samples (--num, times the observations)", total, d)?;
+    Ok(total)
+}
+
 impl<T: Real> Flow<T> {
     /// `n` draws θ ~ q(·|x_j) for every row x_j of `x` (n_obs × x_dim), as an (n_obs·n) × d
     /// matrix: rows j·n .. (j+1)·n are observation j's, the same as
@@ -41,8 +49,7 @@ impl<T: Real> Flow<T> {
         self.check_x(x)?;
         let d = self.theta_dim();
         let n_obs = x.rows();
-        let total = n_obs.checked_mul(n).ok_or_else(|| Error::invalid("observations × samples", "overflows"))?;
-        crate::limits::check_sample_values("observations × samples (--num)", total, d)?;
+        let total = sample_rows(n_obs, n, d)?;
         let width = self.context_width();
         let mut ctx = vec![T::zero(); n_obs * width];
         for (j, ctx_row) in ctx.chunks_exact_mut(width.max(1)).enumerate().take(n_obs) {
@@ -84,8 +91,7 @@ pub fn importance_resample_many<T: Real>(
 ) -> Result<(Mat<f64>, Vec<ImportanceDiagnostics>)> {
     flow.check_x(x)?;
     let d = flow.theta_dim();
-    let total = x.rows().checked_mul(n).ok_or_else(|| Error::invalid("observations × samples", "overflows"))?;
-    crate::limits::check_sample_values("observations × samples (--num)", total, d)?;
+    let total = sample_rows(x.rows(), n, d)?;
     let mut out = Mat::zeros(total, d);
     let mut diagnostics = Vec::with_capacity(x.rows());
     for j in 0..x.rows() {
