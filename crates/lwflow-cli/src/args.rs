@@ -262,6 +262,33 @@ pub struct ExperimentArgs {
 pub enum ExperimentCommand {
     /// Gaussian vs mixture vs conditional-mixture base on square2d/square3d (the paper's claim).
     BaseTopology(BaseTopologyArgs),
+    /// gaussian_linear in several dimensions: training time, KL(p‖q) and the cost of a step.
+    ThetaScaling(ThetaScalingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ThetaScalingArgs {
+    /// Dimensions of θ (and x), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2,8,32,64", value_parser = positive_usize)]
+    pub dims: Vec<usize>,
+    /// Training steps for every dimension (default: the task's recommended budget).
+    #[arg(long, value_parser = positive_usize)]
+    pub steps: Option<usize>,
+    /// Benchmark observations per dimension.
+    #[arg(long, default_value_t = 5, value_parser = positive_usize)]
+    pub observations: usize,
+    /// Samples per observation from q and from the exact posterior.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_ten)]
+    pub samples: usize,
+    /// Also the classifier two-sample test (slow in high dimension).
+    #[arg(long)]
+    pub c2st: bool,
+    /// Training seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory (created if missing): results.md, results.json, scaling.png.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@
 //! (temp file beside the target, then rename), so a failed plot never leaves a partial file.
 //!
 //! One file per figure ([`heatmap`], [`corner`], [`pairs`], [`curves`], [`sbc_ecdf`], [`coverage`],
-//! [`ppc`]); what they share is the colour scale and colour bar (`scales`), tick labels (`axes`),
+//! [`ppc`], [`scaling`]); what they share is the colour scale and colour bar (`scales`), tick labels (`axes`),
 //! the line charts' setup (`chart`), sample binning (`histogram`) and the output path (`output`). This file holds the [`Figure`] contract and the house style.
 
 mod axes;
@@ -25,6 +25,7 @@ mod pairs;
 mod ppc;
 mod sbc_ecdf;
 mod scales;
+mod scaling;
 #[cfg(test)]
 mod test_support;
 
@@ -35,6 +36,7 @@ pub use heatmap::{heatmaps, Heatmap};
 pub use pairs::pair_marginals;
 pub use ppc::ppc;
 pub use sbc_ecdf::sbc_ecdf;
+pub use scaling::theta_scaling;
 
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;

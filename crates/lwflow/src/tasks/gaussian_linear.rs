@@ -10,6 +10,10 @@
 //! Posterior (conjugate, per dimension): precision 1/v₀ + 1/v = 20, so
 //! p(θ|x) = N(x · v₀/(v₀ + v), v₀v/(v₀ + v) I) = N(x/2, 0.05 I) — sbibm's
 //! `_get_reference_posterior` with N = 1. Exact reference: [`TruncatedNormalPosterior::gaussian`].
+//!
+//! sbibm's task has a `dim` argument (10 by default); [`GaussianLinear::with_dim`] is the same
+//! model in any dimension, for measuring how training scales with θ's dimension
+//! ([`crate::experiment::theta_scaling`]). Only the 10-dimensional one is the built-in task.
 
 use rand_distr::{Distribution, StandardNormal};
 
@@ -73,19 +77,26 @@ pub struct GaussianLinear {
 impl GaussianLinear {
     /// sbibm's task: θ ~ N(0, 0.1 I₁₀), x ~ N(θ, 0.1 I₁₀).
     pub fn new() -> Self {
+        Self::with_dim(DIM).expect("10 is a valid dimension")
+    }
+
+    /// The same model with θ, x ∈ ℝ^dim (named `gaussian_linear_dim{dim}` unless dim = 10, since
+    /// only the 10-dimensional one is the built-in task); errors for dim = 0.
+    pub fn with_dim(dim: usize) -> Result<Self> {
         let marginal = Marginal::Normal { mean: 0.0, std: PRIOR_VARIANCE.sqrt() };
-        Self { prior: Prior::new(vec![marginal; DIM]).expect("N(0, 0.1) is a valid marginal") }
+        Ok(Self { prior: Prior::new(vec![marginal; dim])? })
     }
 
     /// The exact posterior N(x v₀/(v₀ + v), v₀v/(v₀ + v) I) for one observation `x`.
     pub fn reference(&self, x: &[f64]) -> Result<TruncatedNormalPosterior> {
-        if x.len() != DIM {
-            return Err(crate::Error::Shape { what: "gaussian_linear observation x", expected: DIM, got: x.len() });
+        let dim = self.prior.dim();
+        if x.len() != dim {
+            return Err(crate::Error::Shape { what: "gaussian_linear observation x", expected: dim, got: x.len() });
         }
         let shrink = PRIOR_VARIANCE / (PRIOR_VARIANCE + NOISE_VARIANCE);
         let mean: Vec<f64> = x.iter().map(|&xk| shrink * xk).collect();
         let std = (shrink * NOISE_VARIANCE).sqrt();
-        TruncatedNormalPosterior::gaussian(&mean, &[std; DIM])
+        TruncatedNormalPosterior::gaussian(&mean, &vec![std; dim])
     }
 }
 
@@ -97,6 +108,18 @@ impl Default for GaussianLinear {
 
 impl RowModel for GaussianLinear {
     const SHAPES: RowShapes = SHAPES;
+
+    fn shapes(&self) -> RowShapes {
+        let dim = self.prior.dim();
+        RowShapes { x_dim: dim, theta_dim: dim, ..SHAPES }
+    }
+
+    fn task_name(&self) -> String {
+        match self.prior.dim() {
+            DIM => SHAPES.task.into(),
+            dim => format!("{}_dim{dim}", SHAPES.task),
+        }
+    }
 
     fn task_prior(&self) -> &Prior {
         &self.prior
@@ -196,5 +219,23 @@ mod tests {
         );
         assert!(msg.unwrap_err().to_string().contains("theta"));
         assert!(task.reference(&[0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn any_dimension_is_the_same_model_with_its_own_name() {
+        let task = GaussianLinear::with_dim(3).expect("valid dimension");
+        assert_eq!((task.theta_dim(), task.x_dim(), task.name().as_str()), (3, 3, "gaussian_linear_dim3"));
+        assert_eq!(GaussianLinear::new().name(), "gaussian_linear");
+        // Its likelihood is the 10-dimensional one's on the first three coordinates.
+        let (x, theta) = ([0.3, -0.1, 0.2], [0.1, 0.0, -0.2]);
+        let mut small = [0.0];
+        task.log_likelihood_at(&x, Mat::from_vec(1, 3, theta.to_vec()).as_ref(), &mut small).expect("shapes");
+        assert!((small[0] - isotropic_log_likelihood(&x, &theta, NOISE_VARIANCE.sqrt())).abs() < 1e-15);
+        let p = task.reference(&x).expect("valid x");
+        assert_eq!(p.dim(), 3);
+        assert!((p.moments(1).0 + 0.05).abs() < 1e-15);
+        let msg = task.log_likelihood_at(&[0.0; 10], Mat::zeros(1, 3).as_ref(), &mut [0.0]).unwrap_err().to_string();
+        assert!(msg.contains("expected 3"), "{msg}");
+        assert!(GaussianLinear::with_dim(0).is_err());
     }
 }

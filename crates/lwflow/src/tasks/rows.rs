@@ -12,6 +12,14 @@ use crate::rng::Rng;
 pub(crate) trait RowModel: Send + Sync {
     /// Name and dimensions.
     const SHAPES: RowShapes;
+    /// This instance's shapes: [`RowModel::SHAPES`], unless the task's dimension is a setting.
+    fn shapes(&self) -> RowShapes {
+        Self::SHAPES
+    }
+    /// This instance's [`Model::name`]: the task's name, unless its dimension is a setting.
+    fn task_name(&self) -> String {
+        Self::SHAPES.task.into()
+    }
     /// The prior π(θ).
     fn task_prior(&self) -> &Prior;
     /// log L(x|θ) for one row.
@@ -22,15 +30,15 @@ pub(crate) trait RowModel: Send + Sync {
 
 impl<T: RowModel> Model for T {
     fn name(&self) -> String {
-        T::SHAPES.task.into()
+        self.task_name()
     }
 
     fn theta_dim(&self) -> usize {
-        T::SHAPES.theta_dim
+        self.shapes().theta_dim
     }
 
     fn x_dim(&self) -> usize {
-        T::SHAPES.x_dim
+        self.shapes().x_dim
     }
 
     fn prior(&self) -> &Prior {
@@ -38,15 +46,15 @@ impl<T: RowModel> Model for T {
     }
 
     fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        T::SHAPES.log_likelihood(x, theta, out, |x, t| self.row_log_likelihood(x, t))
+        self.shapes().log_likelihood(x, theta, out, |x, t| self.row_log_likelihood(x, t))
     }
 
     fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        T::SHAPES.log_likelihood_at(x, theta, out, |x, t| self.row_log_likelihood(x, t))
+        self.shapes().log_likelihood_at(x, theta, out, |x, t| self.row_log_likelihood(x, t))
     }
 
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        T::SHAPES.simulate(theta, rng, x, |t, rng, x| self.row_simulate(t, rng, x))
+        self.shapes().simulate(theta, rng, x, |t, rng, x| self.row_simulate(t, rng, x))
     }
 }
 

@@ -1,5 +1,5 @@
-//! The paper's experiment: does the base distribution's topology remove the probability
-//! bridges a flow leaves between disconnected posterior modes?
+//! The paper's experiment (`lwflow experiment base-topology`): does the base distribution's
+//! topology remove the probability bridges a flow leaves between disconnected posterior modes?
 //!
 //! For each base variant and seed: train with the same architecture, budget and batches
 //! (the seed fixes the training data, so variants of one seed see identical draws), then
@@ -157,12 +157,13 @@ pub fn base_topology(cfg: &TopologyConfig, on_run: &mut dyn FnMut(&str, &[Topolo
     Ok(runs)
 }
 
-/// A metric's mean and standard deviation over seeds of the per-seed observation average.
+/// A metric's mean and sample standard deviation: over seeds of the per-seed observation average
+/// in [`summarize`], over observations in [`super::theta_scaling`].
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct MeanStd {
-    /// Mean over seeds.
+    /// Mean.
     pub mean: f64,
-    /// Sample standard deviation over seeds (0 for a single seed).
+    /// Sample standard deviation (0 for a single value).
     pub std: f64,
 }
 
