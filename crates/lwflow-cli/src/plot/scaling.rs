@@ -18,6 +18,9 @@ pub fn theta_scaling(path: &Path, rows: &[ScalingRow]) -> Result<()> {
     save(path, format, &ScalingFigure { rows })
 }
 
+/// A timed part of a step: its legend label, colour and value in milliseconds.
+type TimedPart = (&'static str, RGBColor, fn(&ScalingRow) -> f64);
+
 struct ScalingFigure<'a> {
     rows: &'a [ScalingRow],
 }
@@ -36,7 +39,7 @@ impl Figure for ScalingFigure<'_> {
         let halves = root.split_evenly((1, 2));
         let d_max = 1.05 * self.rows.iter().map(|r| r.dim).max().unwrap_or(1) as f64;
         let grey = RGBColor(120, 120, 120);
-        let times: [(&str, RGBColor, fn(&ScalingRow) -> f64); 3] = [
+        let times: [TimedPart; 3] = [
             ("step", SAMPLE_COLOR, |r| r.step_ms),
             ("likelihood", grey, |r| r.likelihood_ms),
             ("flow gradient", OVERLAY_COLOR, |r| r.gradient_ms),
