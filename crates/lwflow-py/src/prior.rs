@@ -189,6 +189,7 @@ impl PyPrior {
             .map(|m| match *m {
                 Marginal::Uniform { low, high } => format!("U({low}, {high})"),
                 Marginal::Normal { mean, std } => format!("N({mean}, {std})"),
+                Marginal::LogNormal { log_mean, log_std } => format!("LogNormal({log_mean}, {log_std})"),
             })
             .collect();
         format!("Prior({})", parts.join(" × "))

@@ -58,6 +58,7 @@ pub mod metrics;
 pub mod model;
 pub mod modes;
 pub mod nn;
+pub mod ode;
 pub mod real;
 pub mod reference;
 pub mod rng;

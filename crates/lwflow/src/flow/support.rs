@@ -6,6 +6,8 @@
 //!   N(0, 1), the flow's base at initialisation. log|du/dθ| = −log φ(u) − log(b − a)
 //!   = u²/2 + ½ log 2π − log(b − a).
 //! - N(m, s²): u = (θ − m)/s, log|du/dθ| = −log s.
+//! - LogNormal(m, s²): u = (log θ − m)/s, log|du/dθ| = −log s − log θ; a log-normal prior maps
+//!   to exactly N(0, 1), like a uniform one.
 //!
 //! Why the probit and not the logit: posteriors that pile up against a bound of the box (in
 //! `square2d`, x ≈ 9 puts θ against ±3) have, in u-space, the tail of the map's density. The
@@ -72,6 +74,16 @@ impl Support {
                     *u = (t - mean) / std;
                     log_det -= std.ln();
                 }
+                Marginal::LogNormal { log_mean, log_std } => {
+                    if !(t > 0.0) {
+                        *u = 0.0;
+                        log_det = f64::NEG_INFINITY;
+                        continue;
+                    }
+                    let log_t = t.ln();
+                    *u = (log_t - log_mean) / log_std;
+                    log_det -= log_std.ln() + log_t;
+                }
             }
         }
         log_det
@@ -93,6 +105,11 @@ impl Support {
                     *t = mean + std * u;
                     log_det += std.ln();
                 }
+                Marginal::LogNormal { log_mean, log_std } => {
+                    let log_t = log_mean + log_std * u;
+                    *t = log_t.exp();
+                    log_det += log_std.ln() + log_t;
+                }
             }
         }
         log_det
@@ -105,6 +122,10 @@ mod tests {
 
     fn prior() -> Prior {
         Prior::new(vec![Marginal::Uniform { low: -3.0, high: 3.0 }, Marginal::Normal { mean: 1.0, std: 0.5 }]).unwrap()
+    }
+
+    fn log_normal_prior() -> Prior {
+        Prior::new(vec![Marginal::LogNormal { log_mean: -0.5, log_std: 0.4 }]).unwrap()
     }
 
     #[test]
@@ -140,6 +161,24 @@ mod tests {
             num += ((up[k] - um[k]) / (2.0 * h)).ln();
         }
         assert!((ld - num).abs() < 1e-7, "{ld} vs {num}");
+    }
+
+    #[test]
+    fn log_normal_maps_to_the_standard_normal_with_the_density_ratio_as_log_det() {
+        // u = (log θ − μ)/σ carries π to φ: π(θ) = φ(u)·|du/dθ|.
+        let (s, prior) = (Support::new(&log_normal_prior()), log_normal_prior());
+        for theta in [1e-3, 0.2, 0.6065, 4.0] {
+            let (mut u, mut back) = ([0.0], [0.0]);
+            let f = s.forward(&[theta], &mut u);
+            assert!((u[0] - (theta.ln() + 0.5) / 0.4).abs() < 1e-12);
+            let want = prior.log_density(&[theta]) - crate::special::log_normal(u[0], 0.0, 1.0);
+            assert!((f - want).abs() < 1e-12, "{f} vs {want}");
+            let b = s.inverse(&u, &mut back);
+            assert!((f + b).abs() < 1e-12 && (back[0] / theta - 1.0).abs() < 1e-12);
+        }
+        let mut u = [0.0];
+        assert_eq!(s.forward(&[0.0], &mut u), f64::NEG_INFINITY);
+        assert_eq!(s.forward(&[-1.0], &mut u), f64::NEG_INFINITY);
     }
 
     #[test]

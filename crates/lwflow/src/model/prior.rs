@@ -1,4 +1,4 @@
-//! Priors with independent marginals (uniform on an interval or normal), or one correlated
+//! Priors with independent marginals (uniform on an interval, normal or log-normal), or one correlated
 //! Gaussian N(μ, P⁻¹) given by its precision P (sbibm's `bernoulli_glm` smoothness prior).
 //!
 //! A correlated Gaussian keeps its exact normal marginals N(μ_k, (P⁻¹)_kk) in
@@ -33,6 +33,15 @@ pub enum Marginal {
         mean: f64,
         /// Standard deviation σ > 0.
         std: f64,
+    },
+    /// LogNormal(log_mean, log_std²): log θ ~ N(log_mean, log_std²), θ > 0 (sbibm's `sir` and
+    /// `lotka_volterra` priors). log π(θ) = log φ((log θ − μ)/σ) − log σ − log θ.
+    #[serde(rename = "lognormal")]
+    LogNormal {
+        /// Mean μ of log θ.
+        log_mean: f64,
+        /// Standard deviation σ > 0 of log θ.
+        log_std: f64,
     },
 }
 
@@ -92,13 +101,14 @@ impl Marginal {
         let ok = match *self {
             Marginal::Uniform { low, high } => low < high && (high - low).is_finite(),
             Marginal::Normal { mean, std } => mean.is_finite() && std.is_finite() && std > 0.0,
+            Marginal::LogNormal { log_mean, log_std } => log_mean.is_finite() && log_std.is_finite() && log_std > 0.0,
         };
         if ok {
             Ok(())
         } else {
             Err(Error::invalid(
                 format!("prior dimension {k}"),
-                format!("{self:?}: need finite low < high with a finite width high − low, or finite mean and std > 0"),
+                format!("{self:?}: need finite low < high with a finite width high − low, or finite mean (log_mean) and std (log_std) > 0"),
             ))
         }
     }
@@ -114,6 +124,14 @@ impl Marginal {
                 }
             }
             Marginal::Normal { mean, std } => log_normal(t, mean, std),
+            Marginal::LogNormal { log_mean, log_std } => {
+                if t > 0.0 {
+                    let log_t = t.ln();
+                    log_normal(log_t, log_mean, log_std) - log_t
+                } else {
+                    f64::NEG_INFINITY
+                }
+            }
         }
     }
 
@@ -125,6 +143,10 @@ impl Marginal {
                 let z: f64 = StandardNormal.sample(rng);
                 mean + std * z
             }
+            Marginal::LogNormal { log_mean, log_std } => {
+                let z: f64 = StandardNormal.sample(rng);
+                (log_mean + log_std * z).exp()
+            }
         }
     }
 
@@ -132,7 +154,7 @@ impl Marginal {
     pub fn bounds(&self) -> Option<(f64, f64)> {
         match *self {
             Marginal::Uniform { low, high } => Some((low, high)),
-            Marginal::Normal { .. } => None,
+            Marginal::Normal { .. } | Marginal::LogNormal { .. } => None,
         }
     }
 
@@ -141,6 +163,11 @@ impl Marginal {
         match *self {
             Marginal::Uniform { low, high } => (0.5 * (low + high), (high - low) / 12f64.sqrt()),
             Marginal::Normal { mean, std } => (mean, std),
+            // E θ = e^{μ + σ²/2}, Var θ = (e^{σ²} − 1) e^{2μ + σ²}.
+            Marginal::LogNormal { log_mean, log_std } => {
+                let mean = (log_mean + 0.5 * log_std * log_std).exp();
+                (mean, mean * (log_std * log_std).exp_m1().sqrt())
+            }
         }
     }
 }

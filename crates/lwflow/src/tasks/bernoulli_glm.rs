@@ -140,7 +140,7 @@ impl BernoulliGlm {
     }
 
     /// log L(x|θ) = θᵀx − Σ_t softplus((Xθ)_t) (module docs).
-    fn log_likelihood_row(&self, x: &[f64], theta: &[f64]) -> f64 {
+    pub(crate) fn log_likelihood_row(&self, x: &[f64], theta: &[f64]) -> f64 {
         let linear: f64 = theta.iter().zip(x).map(|(t, s)| t * s).sum();
         let log_partition: f64 = self
             .design

@@ -6,24 +6,32 @@
 //! a task is its concrete type (e.g. [`Square`]) or its [`TaskEntry`].
 
 pub mod bernoulli_glm;
+pub mod bernoulli_glm_raw;
 pub mod defaults;
 pub mod entry;
 pub mod gaussian_linear;
 pub mod gaussian_linear_uniform;
 pub mod gaussian_mixture;
+pub mod lotka_volterra;
 mod numpy_mt19937;
 mod rows;
+pub mod sir;
 pub mod slcp;
+pub mod slcp_distractors;
 pub mod square;
 pub mod two_moons;
 
 pub use bernoulli_glm::BernoulliGlm;
+pub use bernoulli_glm_raw::BernoulliGlmRaw;
 pub use defaults::recommended;
 pub use entry::{Published, TaskEntry, TaskReference};
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;
+pub use lotka_volterra::LotkaVolterra;
+pub use sir::Sir;
 pub use slcp::Slcp;
+pub use slcp_distractors::SlcpDistractors;
 pub use square::{Square, SquarePosterior};
 pub use two_moons::TwoMoons;
 
@@ -42,6 +50,10 @@ pub const CATALOG: &[TaskEntry] = &[
     gaussian_linear::ENTRY,
     gaussian_linear_uniform::ENTRY,
     bernoulli_glm::ENTRY,
+    slcp_distractors::ENTRY,
+    bernoulli_glm_raw::ENTRY,
+    sir::ENTRY,
+    lotka_volterra::ENTRY,
 ];
 
 /// Every valid task name, in catalogue order.

@@ -5,7 +5,8 @@
 //!
 //! Not a random stream of lwflow (those all come from [`crate::rng`]): it exists only to rebuild
 //! fixed data that sbibm generated with numpy, bit for bit, here the `bernoulli_glm` stimulus
-//! (`np.random.RandomState(42).randn(100)`).
+//! (`np.random.RandomState(42).randn(100)`) and the `slcp_distractors` distractor mixture and
+//! permutation (`np.random.seed(42)`, then `normal` and `permutation`).
 
 /// Words of MT19937 state.
 const N_STATE: usize = 624;
@@ -31,7 +32,8 @@ impl NumpyLegacyRng {
         Self { state, pos: N_STATE, cached_gauss: None }
     }
 
-    fn next_u32(&mut self) -> u32 {
+    /// One tempered 32-bit MT19937 word (`genrand_int32`).
+    pub fn next_u32(&mut self) -> u32 {
         if self.pos >= N_STATE {
             for k in 0..N_STATE {
                 let y = (self.state[k] & 0x8000_0000) | (self.state[(k + 1) % N_STATE] & 0x7fff_ffff);
@@ -46,6 +48,32 @@ impl NumpyLegacyRng {
         y ^= (y << 7) & 0x9d2c_5680;
         y ^= (y << 15) & 0xefc6_0000;
         y ^ (y >> 18)
+    }
+
+    /// numpy's `random_interval(max)`: uniform on {0, …, max} by masked rejection on 32-bit
+    /// words (max < 2³²).
+    pub fn interval(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            return 0;
+        }
+        let mask = u32::MAX >> max.leading_zeros();
+        loop {
+            let v = self.next_u32() & mask;
+            if v <= max {
+                return v;
+            }
+        }
+    }
+
+    /// `permutation(n)` of the legacy `RandomState`: `arange(n)` shuffled by Fisher–Yates from the
+    /// end, x[i] ↔ x[interval(i)] for i = n − 1, …, 1.
+    pub fn permutation(&mut self, n: u32) -> Vec<usize> {
+        let mut x: Vec<usize> = (0..n as usize).collect();
+        for i in (1..n).rev() {
+            let j = self.interval(i) as usize;
+            x.swap(i as usize, j);
+        }
+        x
     }
 
     /// `random_sample()`: a double in [0, 1) with 53 random bits.

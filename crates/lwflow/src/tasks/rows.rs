@@ -82,12 +82,12 @@ impl RowShapes {
     }
 
     /// `out[r] = row(x_r, θ_r)` after checking columns and that x, θ and `out` have equal rows.
-    fn log_likelihood(
+    pub(crate) fn log_likelihood(
         &self,
         x: MatRef<f64>,
         theta: MatRef<f64>,
         out: &mut [f64],
-        row: impl Fn(&[f64], &[f64]) -> f64,
+        mut row: impl FnMut(&[f64], &[f64]) -> f64,
     ) -> Result<()> {
         self.check_cols(x.cols(), theta.cols())?;
         if x.rows() != theta.rows() || out.len() != theta.rows() {
@@ -102,14 +102,8 @@ impl RowShapes {
         Ok(())
     }
 
-    /// `out[r] = row(x, θ_r)`: one observation against every θ row (no copy of x).
-    fn log_likelihood_at(
-        &self,
-        x: &[f64],
-        theta: MatRef<f64>,
-        out: &mut [f64],
-        row: impl Fn(&[f64], &[f64]) -> f64,
-    ) -> Result<()> {
+    /// The shapes [`RowShapes::log_likelihood_at`] needs: x and θ columns, one output per θ row.
+    pub(crate) fn check_at(&self, x: &[f64], theta: MatRef<f64>, out: &[f64]) -> Result<()> {
         self.check_cols(x.len(), theta.cols())?;
         if out.len() != theta.rows() {
             return Err(Error::invalid(
@@ -117,6 +111,18 @@ impl RowShapes {
                 format!("theta has {}, out {}; need equal", theta.rows(), out.len()),
             ));
         }
+        Ok(())
+    }
+
+    /// `out[r] = row(x, θ_r)`: one observation against every θ row (no copy of x).
+    pub(crate) fn log_likelihood_at(
+        &self,
+        x: &[f64],
+        theta: MatRef<f64>,
+        out: &mut [f64],
+        mut row: impl FnMut(&[f64], &[f64]) -> f64,
+    ) -> Result<()> {
+        self.check_at(x, theta, out)?;
         for (r, o) in out.iter_mut().enumerate() {
             *o = row(x, theta.row(r));
         }
@@ -124,7 +130,7 @@ impl RowShapes {
     }
 
     /// `row(θ_r, rng, x_r)` for every row, after checking columns and equal row counts.
-    fn simulate(
+    pub(crate) fn simulate(
         &self,
         theta: MatRef<f64>,
         rng: &mut Rng,

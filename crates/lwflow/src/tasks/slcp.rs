@@ -45,7 +45,7 @@ fn point_distribution(theta: &[f64]) -> ([f64; 2], [f64; 3]) {
 }
 
 /// log L(x|θ) for one row (module docs).
-fn log_likelihood_row(x: &[f64], theta: &[f64]) -> f64 {
+pub(crate) fn log_likelihood_row(x: &[f64], theta: &[f64]) -> f64 {
     let (m, [a, b, c]) = point_distribution(theta);
     let det = a * c - b * b;
     let inv_det = 1.0 / det;
