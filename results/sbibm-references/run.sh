@@ -10,7 +10,8 @@
 # Usage: results/sbibm-references/run.sh SBIBM_DIR [TASK ...]
 #   SBIBM_DIR  sbibm's package directory (with tasks/<task>/files/num_observation_<i>/) or its
 #              tasks/ directory. Nothing from it is copied into the repository.
-#   TASK       tasks to run (default: all six below).
+#   TASK       tasks to run (default: the six below; also slcp_distractors, bernoulli_glm_raw, sir,
+#              lotka_volterra).
 # Environment:
 #   LWFLOW        the binary (default: target/release/lwflow of this repository)
 #   OBSERVATIONS  observation numbers (default: "1 2 3 4 5 6 7 8 9 10")
@@ -50,7 +51,7 @@ header=task,observation,method,c2st,mmd2,sliced_w2,w2,reference_cpu_seconds,comp
 # SMC for bernoulli_glm.
 method_of() {
   case $1 in
-    slcp | bernoulli_glm) echo smc ;;
+    slcp | bernoulli_glm | slcp_distractors | bernoulli_glm_raw | sir | lotka_volterra) echo smc ;;
     two_moons) echo grid ;;
     *) echo exact ;;
   esac
@@ -66,6 +67,16 @@ cpu_seconds() {
   awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.2f", a[1] + a[2] }'
 }
 
+# sbibm's directory and observation file of a task: slcp_distractors and bernoulli_glm_raw live in
+# slcp's and bernoulli_glm's directories (same reference samples: their posteriors are the same).
+files_of() {
+  case $1 in
+    slcp_distractors) echo "slcp observation_distractors.csv" ;;
+    bernoulli_glm_raw) echo "bernoulli_glm observation_raw.csv" ;;
+    *) echo "$1 observation.csv" ;;
+  esac
+}
+
 label=${LABEL:-}
 for task in "${tasks[@]}"; do
   method=$(method_of "$task")
@@ -73,10 +84,11 @@ for task in "${tasks[@]}"; do
     if awk -F, -v t="$task$label" -v i="$i" '$1 == t && $2 == i { found = 1 } END { exit !found }' "$csv"; then
       continue
     fi
-    dir=$sbibm/$task/files/num_observation_$i
-    [[ -f $dir/observation.csv && -f $dir/reference_posterior_samples.csv.bz2 ]] ||
-      { echo "error: $dir lacks observation.csv or reference_posterior_samples.csv.bz2" >&2; exit 1; }
-    obs=$(sed -n 2p "$dir/observation.csv" | tr -d '\r')
+    read -r task_dir obs_file <<<"$(files_of "$task")"
+    dir=$sbibm/$task_dir/files/num_observation_$i
+    [[ -f $dir/$obs_file && -f $dir/reference_posterior_samples.csv.bz2 ]] ||
+      { echo "error: $dir lacks $obs_file or reference_posterior_samples.csv.bz2" >&2; exit 1; }
+    obs=$(sed -n 2p "$dir/$obs_file" | tr -d '\r')
     bunzip2 -c "$dir/reference_posterior_samples.csv.bz2" >"$scratch/sbibm.csv"
     ref_s=$(cpu_seconds /dev/null "$lwflow" reference --task "$task" --obs "$obs" --method "$method" \
       --num "$samples" --seed "$i" --out "$scratch/ours.csv")

@@ -75,7 +75,7 @@ impl Support {
                     log_det -= std.ln();
                 }
                 Marginal::LogNormal { log_mean, log_std } => {
-                    if !(t > 0.0) {
+                    if t.is_nan() || t <= 0.0 {
                         *u = 0.0;
                         log_det = f64::NEG_INFINITY;
                         continue;

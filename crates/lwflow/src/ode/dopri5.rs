@@ -121,7 +121,7 @@ pub fn solve_at<const N: usize>(
                 err_sq += (e / scale(y[i], y_new[i])).powi(2);
             }
             let err = (err_sq / N as f64).sqrt();
-            if !err.is_finite() || !(h_step > 0.0) {
+            if !err.is_finite() || h_step.is_nan() || h_step <= 0.0 {
                 return Err(OdeError::Breakdown { t });
             }
             let factor = (0.9 * err.powf(-0.2)).clamp(0.2, 5.0);
@@ -133,7 +133,7 @@ pub fn solve_at<const N: usize>(
             } else {
                 h = h_step * factor.min(1.0);
             }
-            if !(h > f64::EPSILON * t.abs().max(1.0)) {
+            if h.is_nan() || h <= f64::EPSILON * t.abs().max(1.0) {
                 return Err(OdeError::Breakdown { t });
             }
         }

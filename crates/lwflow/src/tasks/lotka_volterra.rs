@@ -55,7 +55,7 @@ pub const NOISE_STD: f64 = 0.1;
 /// sbibm clamps the populations to [LOW, HIGH] before taking the log.
 pub const CLAMP: (f64, f64) = (1e-10, 1e4);
 /// Solver tolerances (on log u).
-pub const TOLERANCES: Tolerances = Tolerances { rtol: 1e-8, atol: 1e-8, max_steps: 100_000 };
+pub const TOLERANCES: Tolerances = Tolerances { rtol: 1e-6, atol: 1e-6, max_steps: 100_000 };
 
 const SHAPES: RowShapes = RowShapes {
     task: "lotka_volterra",
@@ -89,11 +89,14 @@ pub struct LotkaVolterra {
 impl LotkaVolterra {
     /// sbibm's task.
     pub fn new() -> Self {
-        let (a, b) = (Marginal::LogNormal { log_mean: -0.125, log_std: 0.5 }, Marginal::LogNormal {
-            log_mean: -3.0,
-            log_std: 0.5,
-        });
-        Self { prior: Prior::new(vec![a, b, a, b]).expect("valid log-normal marginals"), cache: TrajectoryCache::default() }
+        let (a, b) = (
+            Marginal::LogNormal { log_mean: -0.125, log_std: 0.5 },
+            Marginal::LogNormal { log_mean: -3.0, log_std: 0.5 },
+        );
+        Self {
+            prior: Prior::new(vec![a, b, a, b]).expect("valid log-normal marginals"),
+            cache: TrajectoryCache::default(),
+        }
     }
 
     /// The log-normal means m_j (x's order), or `None` when the solve fails.

@@ -49,7 +49,7 @@ pub const N_TIMES: usize = 10;
 /// Days between observations.
 pub const DAYS_BETWEEN: f64 = 17.0;
 /// Solver tolerances (on s and log i).
-pub const TOLERANCES: Tolerances = Tolerances { rtol: 1e-8, atol: 1e-10, max_steps: 100_000 };
+pub const TOLERANCES: Tolerances = Tolerances { rtol: 1e-6, atol: 1e-9, max_steps: 100_000 };
 
 const SHAPES: RowShapes =
     RowShapes { task: "sir", x_what: "sir x", theta_what: "sir theta", x_dim: N_TIMES, theta_dim: 2 };

@@ -117,7 +117,9 @@ impl Distractors {
         }
         let permutation = rng.permutation(X_DIM as u32);
         let (nu, dim) = (STUDENT_DF, d as f64);
-        let constant = ln_gamma(0.5 * (nu + dim)) - ln_gamma(0.5 * nu) - 0.5 * dim * (nu * std::f64::consts::PI).ln()
+        let constant = ln_gamma(0.5 * (nu + dim))
+            - ln_gamma(0.5 * nu)
+            - 0.5 * dim * (nu * std::f64::consts::PI).ln()
             - (N_COMPONENTS as f64).ln();
         let log_norm = scale_tril
             .chunks_exact(d * d)
