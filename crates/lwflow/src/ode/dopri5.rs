@@ -67,7 +67,7 @@ fn stage_input<const N: usize>(y: &[f64; N], h: f64, a: &[f64], k: &[[f64; N]; 7
     out
 }
 
-/// Solves y' = f(t, y), y(t0) = y0 and writes y(times[i]) into `out[i]`; `times` must be
+/// Solves y' = f(t, y), y(t0) = y0 and writes y(`times[i]`) into `out[i]`; `times` must be
 /// non-decreasing and ≥ t0. Returns the number of steps taken. `f(t, y, dy)` writes dy/dt.
 ///
 /// # Panics

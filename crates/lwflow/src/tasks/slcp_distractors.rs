@@ -13,7 +13,7 @@
 //!
 //! sbibm generated μ, L and P once with numpy: `np.random.seed(42)`; μ_c = 15·`normal(92)` for
 //! c = 1..20; then per c, L_c = 3·(tril(`normal((92, 92))`) + diag(exp(`normal(92)`))); then
-//! P = `permutation(100)` ([`NumpyLegacyRng`] rebuilds them; the permutation is checked against
+//! P = `permutation(100)` (`tasks/numpy_mt19937.rs` rebuilds them; the permutation is checked against
 //! sbibm's observation files in the tests, μ and L against its `gmm.torch` in
 //! `results/tasks20/notes.md`). tril keeps the diagonal, so some L_ii are negative: the
 //! distribution sbibm samples, μ + L w/√(χ²_ν/ν), depends on L only through L Lᵀ, and its density
