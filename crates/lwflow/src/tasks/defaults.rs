@@ -14,6 +14,8 @@
 //! | `slcp` | cgmm, 4 | four modes (the signs of θ₃ and θ₄) whose places and widths move with x |
 //! | `gaussian_mixture` | gmm, 4 | unimodal but a scale mixture; generic default kept |
 //! | `gaussian_linear`, `gaussian_linear_uniform`, `bernoulli_glm` | Gaussian | unimodal, near-Gaussian |
+//! | `slcp_distractors` | cgmm, 4 | slcp's posterior |
+//! | `bernoulli_glm_raw`, `sir`, `lotka_volterra` | Gaussian | unimodal |
 //!
 //! The mixture counts are the fallback of a library user who calls [`recommended`] and
 //! [`crate::train::fit`] directly: `lwflow train --task` and [`crate::benchmark`] replace them
@@ -22,7 +24,9 @@
 //!
 //! Training settings are [`TrainConfig::default`] (4000 steps; automatic proposal and
 //! tempering: adaptive when the prior's pilot median ESS < 5, tempered only if also the base is
-//! unimodal) except for `slcp` ([`super::slcp::adjust_settings`], with its measurements).
+//! unimodal) except for `slcp` ([`super::slcp::adjust_settings`], with its measurements) and
+//! `slcp_distractors` (slcp's proposal, tempering, learning rate and reverse-KL weight at the
+//! generic budget, [`super::slcp_distractors::adjust_settings`]; not yet measured).
 
 use crate::flow::{BaseConfig, FlowConfig};
 use crate::train::TrainConfig;
