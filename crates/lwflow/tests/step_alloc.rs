@@ -66,7 +66,7 @@ fn small_run(proposal: ProposalConfig, layout: BatchLayout) -> (Box<dyn lwflow::
         hidden: vec![16, 16],
         ..FlowConfig::new(model.theta_dim(), model.x_dim(), BaseConfig::Gmm { components: 2 })
     };
-    let norm = prior_predictive_standardizer(model.as_ref(), flow_cfg.x_features, 1000, 1).expect("standardizer");
+    let norm = prior_predictive_standardizer(model.as_ref(), &flow_cfg, 1000, 1).expect("standardizer");
     let flow = Flow::<f32>::new(flow_cfg, model.prior(), norm, 1).expect("flow");
     let cfg = TrainConfig {
         steps: 16,
