@@ -8,8 +8,9 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use lwflow::settings::{
-    parse_choice, BaseFamily, BaseSettings, Choice, Components, CouplingFamily, FlowSettings, Fraction, LearningRate,
-    NonNegativeF64, OpenFraction, Positive, PositiveCount, PositiveF64, Settings, TailBound, TrainSettings, ValueError,
+    parse_choice, BaseFamily, BaseSettings, Choice, Components, CouplingFamily, EmbeddingFamily, FlowSettings,
+    Fraction, LearningRate, NonNegativeF64, OpenFraction, Positive, PositiveCount, PositiveF64, Settings, TailBound,
+    TrainSettings, ValueError,
 };
 use lwflow::train::{MixtureInit, ProposalKind, Toggle};
 use lwflow::weights::BatchLayout;
@@ -364,6 +365,28 @@ pub struct TrainArgs {
     /// x is this many exchangeable draws (e.g. 4 for slcp): the conditioners also get their mean, log standard deviations and correlations; 1 = x alone.
     #[arg(long, value_name = "N")]
     pub set_members: Option<Positive>,
+    /// Learned embedding of x, computed once per observation and read by every conditioner and
+    /// the cgmm base in place of x, trained with the flow [default: none].
+    #[arg(long, value_parser = choice::<EmbeddingFamily>())]
+    pub embedding: Option<EmbeddingFamily>,
+    /// Hidden units per layer of the embedding; conv1d: filters per convolution [default: 64].
+    #[arg(long, value_name = "W")]
+    pub embedding_width: Option<Positive>,
+    /// Hidden layers of the mlp embedding or of the set embedding's φ; conv1d: convolution + pooling blocks [default: 2].
+    #[arg(long, value_name = "N")]
+    pub embedding_depth: Option<Positive>,
+    /// Dimension of the embedding, the conditioners' context [default: 16].
+    #[arg(long, value_name = "N")]
+    pub embedding_out: Option<Positive>,
+    /// Exchangeable members in one x for the set embedding [default: --set-members].
+    #[arg(long, value_name = "N")]
+    pub embedding_members: Option<Positive>,
+    /// Series (input channels) in one x for the conv1d embedding, one after the other [default: 1].
+    #[arg(long, value_name = "N")]
+    pub embedding_channels: Option<Positive>,
+    /// Filter width (odd) of the conv1d embedding [default: 5].
+    #[arg(long, value_name = "K")]
+    pub embedding_kernel: Option<Positive>,
     /// Initialisation of a mixture base: separated layout, random, or fitted to likelihood-weighted prior draws.
     #[arg(long, value_parser = choice::<MixtureInit>())]
     pub mixture_init: Option<MixtureInit>,
@@ -463,6 +486,13 @@ impl TrainArgs {
                 depth: self.depth,
                 bins: self.bins,
                 tail_bound: self.tail_bound,
+                embedding: self.embedding,
+                embedding_width: self.embedding_width,
+                embedding_depth: self.embedding_depth,
+                embedding_out: self.embedding_out,
+                embedding_members: self.embedding_members,
+                embedding_channels: self.embedding_channels,
+                embedding_kernel: self.embedding_kernel,
             },
             train: TrainSettings {
                 steps: self.steps,

@@ -18,7 +18,9 @@
 //! high = [3.0, 3.0]
 //! names = ["freq", "phase"]      # optional: sample-file columns and plot axes (default theta_1, theta_2)
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
-//! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound, set_members
+//! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound, set_members,
+//!                                # embedding = "none" | "mlp" | "set" | "conv1d", embedding_width, embedding_depth,
+//!                                # embedding_out, embedding_members, embedding_channels, embedding_kernel
 //! [train]                        # steps, obs_per_step, thetas_per_step, batch, lr, clip_norm, layout, mixture_init, time_limit,
 //!                                # proposal = "auto" | "prior" | "adaptive", draws_per_obs, prior_share,
 //!                                # temper = "auto" | "on" | "off", temper_target, temper_end, reverse_kl
@@ -460,6 +462,22 @@ lr = 0.002
         ("--tail-bound 2.5", "[flow]\ntail_bound = 2.5"),
         ("--layers 3", "[flow]\nlayers = 3"),
         ("--set-members 2", "[flow]\nset_members = 2"),
+        ("--embedding mlp", "[flow]\nembedding = \"mlp\""),
+        ("--embedding mlp --embedding-width 8", "[flow]\nembedding = \"mlp\"\nembedding_width = 8"),
+        ("--embedding mlp --embedding-depth 1", "[flow]\nembedding = \"mlp\"\nembedding_depth = 1"),
+        ("--embedding mlp --embedding-out 3", "[flow]\nembedding = \"mlp\"\nembedding_out = 3"),
+        (
+            "--embedding set --embedding-members 2 --embedding-width 8",
+            "[flow]\nembedding = \"set\"\nembedding_members = 2\nembedding_width = 8",
+        ),
+        (
+            "--embedding conv1d --embedding-channels 2 --embedding-depth 1",
+            "[flow]\nembedding = \"conv1d\"\nembedding_channels = 2\nembedding_depth = 1",
+        ),
+        (
+            "--embedding conv1d --embedding-kernel 1 --embedding-depth 1",
+            "[flow]\nembedding = \"conv1d\"\nembedding_kernel = 1\nembedding_depth = 1",
+        ),
         ("--hidden 16", "[flow]\nhidden = 16"),
         ("--depth 3", "[flow]\ndepth = 3"),
         ("--steps 7", "[train]\nsteps = 7"),
@@ -487,8 +505,9 @@ lr = 0.002
 
     #[test]
     fn every_setting_is_reachable_from_file_and_flag_with_the_same_result() {
-        // A user's own model (task None): the generic defaults, with K fixed unless asked.
-        let resolve = |s: &Settings| s.resolve(None, 2, 2).expect("resolves");
+        // A user's own model (task None): the generic defaults, with K fixed unless asked; x has 4
+        // values so that a conv1d embedding of 2 series can pool them once.
+        let resolve = |s: &Settings| s.resolve(None, 2, 4).expect("resolves");
         let default = resolve(&Settings::default());
         for (flag, key) in EVERY_SETTING {
             let from_flag = resolve(&flags(flag));

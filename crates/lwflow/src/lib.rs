@@ -44,6 +44,7 @@
 pub mod base;
 pub mod benchmark;
 pub mod diagnostics;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod experiment;

@@ -121,10 +121,11 @@ pub fn check_flow(cfg: &FlowConfig) -> Result<()> {
 }
 
 /// A lower bound on the flow's parameter count from its config alone (weights between
-/// consecutive hidden layers, from the context into the first, and the biases, per coupling),
-/// so that an absurd architecture is refused before anything is built. Saturates.
+/// consecutive hidden layers, from the context into the first, and the biases, per coupling;
+/// the embedding's exact count), so that an absurd architecture is refused before anything is
+/// built. Saturates.
 pub fn param_lower_bound(cfg: &FlowConfig) -> usize {
-    let width = cfg.context_width();
+    let width = cfg.conditioner_width();
     let mut per_coupling = width.saturating_mul(cfg.hidden.first().copied().unwrap_or(0));
     for pair in cfg.hidden.windows(2) {
         per_coupling = per_coupling.saturating_add(pair[0].saturating_mul(pair[1]));
@@ -135,7 +136,7 @@ pub fn param_lower_bound(cfg: &FlowConfig) -> usize {
         per_coupling =
             per_coupling.saturating_add(cfg.hidden.last().copied().unwrap_or(0).saturating_mul(3 * bins.max(1) - 1));
     }
-    per_coupling.saturating_mul(cfg.n_layers)
+    per_coupling.saturating_mul(cfg.n_layers).saturating_add(cfg.embedding.n_params(cfg.context_width()))
 }
 
 /// Every size of a training run within its limit (the config keys and flags that set them).

@@ -133,12 +133,23 @@ pub fn check_layer(layer: &dyn Layer<f64>, n_params: usize, dim: usize, ctx_dim:
     let d_p_offset = uniform_vec(n_params, -1.0, 1.0, &mut rng);
     let mut d_p = d_p_offset.clone();
     let mut d_u = Mat::from_fn(n, dim, |_, _| f64::NAN);
-    layer.backward(&p, &ws, MatRef::new(&probe_r, n, dim), &rho, d_u.as_mut(), &mut d_p);
+    let d_ctx_offset = uniform_vec(n * ctx_dim, -1.0, 1.0, &mut rng);
+    let mut d_ctx = Mat::from_vec(n, ctx_dim, d_ctx_offset.clone());
+    layer.backward(&p, &ws, MatRef::new(&probe_r, n, dim), &rho, d_u.as_mut(), Some(d_ctx.as_mut()), &mut d_p);
     let want_u = numerical_gradient(|x| loss(&p, x), u.as_slice());
     assert_all_close("d_u", d_u.as_slice(), &want_u, FD_REL_TOL);
     let got_p: Vec<f64> = d_p.iter().zip(&d_p_offset).map(|(d, o)| d - o).collect();
     let want_p = numerical_gradient(|q| loss(q, u.as_slice()), &p);
     assert_all_close("d_p", &got_p, &want_p, FD_REL_TOL);
+    // 4. The context's adjoint is *added* into d_ctx (it started at a random offset).
+    let ctx_loss = |c: &[f64]| -> f64 {
+        let (v, ld, _) = run_forward(layer, &p, u.as_ref(), MatRef::new(c, n, ctx_dim));
+        let fit: f64 = v.as_slice().iter().zip(&probe_r).map(|(v, r)| v * r).sum();
+        fit + ld.iter().zip(&rho).map(|(l, r)| l * r).sum::<f64>()
+    };
+    let got_ctx: Vec<f64> = d_ctx.as_slice().iter().zip(&d_ctx_offset).map(|(d, o)| d - o).collect();
+    let want_ctx = numerical_gradient(ctx_loss, ctx.as_slice());
+    assert_all_close("d_ctx", &got_ctx, &want_ctx, FD_REL_TOL);
 }
 
 /// The same layer in f32 agrees with f64 (forward v and log-det, inverse, backward d_u and d_p)
@@ -159,7 +170,7 @@ pub fn check_layer_f32(layer64: &dyn Layer<f64>, layer32: &dyn Layer<f32>, dim: 
     let (v64, ld64, ws64) = run_forward(layer64, &p, u.as_ref(), ctx.as_ref());
     let mut d_u64 = Mat::zeros(n, dim);
     let mut d_p64 = vec![0.0; n_params];
-    layer64.backward(&p, &ws64, MatRef::new(&probe_r, n, dim), &rho, d_u64.as_mut(), &mut d_p64);
+    layer64.backward(&p, &ws64, MatRef::new(&probe_r, n, dim), &rho, d_u64.as_mut(), None, &mut d_p64);
     let mut u_inv64 = Mat::zeros(n, dim);
     let mut ws = vec![0.0; layer64.workspace_len(n)];
     layer64.inverse(&p, v64.as_ref(), ctx.as_ref(), u_inv64.as_mut(), &mut vec![0.0; n], &mut ws);
@@ -168,7 +179,7 @@ pub fn check_layer_f32(layer64: &dyn Layer<f64>, layer32: &dyn Layer<f32>, dim: 
     let (v32, ld32, ws32) = run_forward(layer32, &p32, u_ref, ctx_ref);
     let mut d_u32 = Mat::zeros(n, dim);
     let mut d_p32 = vec![0.0f32; n_params];
-    layer32.backward(&p32, &ws32, MatRef::new(&to32(&probe_r), n, dim), &to32(&rho), d_u32.as_mut(), &mut d_p32);
+    layer32.backward(&p32, &ws32, MatRef::new(&to32(&probe_r), n, dim), &to32(&rho), d_u32.as_mut(), None, &mut d_p32);
     let mut u_inv32 = Mat::zeros(n, dim);
     let mut ws = vec![0.0f32; layer32.workspace_len(n)];
     let v32_in = to32(v64.as_slice());

@@ -82,7 +82,7 @@ fn probe_gradients<T: Real>(base: &dyn Base<T>, p: &[T], z: &[T], c: &[T]) -> (V
     base.log_prob(p, MatRef::new(z, n_batch, base.dim()), MatRef::empty(n_batch), &mut log_q, &mut ws);
     let mut d_z = vec![T::nan(); z.len()];
     let mut d_p = vec![T::zero(); p.len()];
-    base.backward(p, &ws, c, MatMut::new(&mut d_z, n_batch, base.dim()), &mut d_p);
+    base.backward(p, &ws, c, MatMut::new(&mut d_z, n_batch, base.dim()), None, &mut d_p);
     (log_q, d_z, d_p)
 }
 
@@ -177,7 +177,7 @@ fn backward_adds_into_d_p_and_overwrites_d_z() {
     gm.log_prob(&p, MatRef::new(&z, n_batch, 2), MatRef::empty(n_batch), &mut log_q, &mut ws);
     let mut d_z2 = vec![7.0; z.len()];
     let mut d_p2 = vec![1.0; p.len()];
-    gm.backward(&p, &ws, &c, MatMut::new(&mut d_z2, n_batch, 2), &mut d_p2);
+    gm.backward(&p, &ws, &c, MatMut::new(&mut d_z2, n_batch, 2), None, &mut d_p2);
     assert_eq!(d_z2, d_z);
     let shifted: Vec<f64> = d_p.iter().map(|g| g + 1.0).collect();
     assert_all_close("d_p accumulates", &d_p2, &shifted, 1e-12);
@@ -503,7 +503,7 @@ fn log_prob_and_backward_do_not_allocate() {
         let mut ws = vec![0.0; base.workspace_len(n_batch)];
         let before = allocs_on_this_thread();
         base.log_prob(p, MatRef::new(&z, n_batch, 3), MatRef::empty(n_batch), &mut log_q, &mut ws);
-        base.backward(p, &ws, &c, MatMut::new(&mut d_z, n_batch, 3), &mut d_p[..p.len()]);
+        base.backward(p, &ws, &c, MatMut::new(&mut d_z, n_batch, 3), None, &mut d_p[..p.len()]);
         assert_eq!(allocs_on_this_thread(), before, "allocations in log_prob/backward");
     }
 }
@@ -538,7 +538,7 @@ fn probe_gradients_ctx<T: Real>(
     let mut d_z = vec![T::nan(); z.len()];
     let offset: Vec<T> = (0..p.len()).map(|i| T::lit(0.25 * (i % 7) as f64 - 0.75)).collect();
     let mut d_p = offset.clone();
-    base.backward(p, &ws, c, MatMut::new(&mut d_z, n_batch, base.dim()), &mut d_p);
+    base.backward(p, &ws, c, MatMut::new(&mut d_z, n_batch, base.dim()), None, &mut d_p);
     let d_p = d_p.iter().zip(&offset).map(|(&d, &o)| d - o).collect();
     (log_q, d_z, d_p)
 }
@@ -822,7 +822,7 @@ fn conditional_mixture_log_prob_and_backward_do_not_allocate() {
         let mut ws = vec![0.0; Base::<f64>::workspace_len(&cm, n_batch)];
         let used = allocations_in(|| {
             cm.log_prob(&p, z_ref, ctx_ref, &mut log_q, &mut ws);
-            cm.backward(&p, &ws, &c, MatMut::new(&mut d_z, n_batch, dim), &mut d_p);
+            cm.backward(&p, &ws, &c, MatMut::new(&mut d_z, n_batch, dim), None, &mut d_p);
         });
         let mlp = cm.mlp();
         let mut out = Mat::zeros(n_batch, mlp.n_out());
@@ -830,7 +830,7 @@ fn conditional_mixture_log_prob_and_backward_do_not_allocate() {
         let mut mlp_ws = vec![0.0; mlp.workspace_len(n_batch)];
         let gemm_allocs = allocations_in(|| {
             mlp.forward(&p, ctx_ref, MatRef::empty(n_batch), out.as_mut(), &mut mlp_ws);
-            mlp.backward(&p, &mlp_ws, ctx_ref, MatRef::empty(n_batch), d_out.as_ref(), None, &mut d_p);
+            mlp.backward(&p, &mlp_ws, ctx_ref, MatRef::empty(n_batch), d_out.as_ref(), None, None, &mut d_p);
         });
         if hidden.is_empty() {
             assert_eq!(gemm_allocs, 0, "the GEMM-free net allocated");

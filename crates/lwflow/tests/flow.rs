@@ -17,6 +17,7 @@ fn small_flow_with(theta_dim: usize, base: BaseConfig, coupling: CouplingConfig)
         theta_dim,
         ctx_dim: 2,
         x_features: ObsFeatures::Raw,
+        embedding: lwflow::embed::EmbeddingConfig::None,
         n_layers: 4,
         hidden: vec![8, 8],
         activation: Activation::Silu,

@@ -9,6 +9,7 @@
 //! allocates a block each time 63 slots have filled; and a pool's threads allocate as they shut
 //! down, so a second pool would have to outlive the first one's teardown.
 
+use lwflow::embed::EmbeddingConfig;
 use lwflow::flow::{BaseConfig, Flow, FlowConfig};
 use lwflow::mat::gemm_calls;
 use lwflow::nn::Activation;
@@ -59,14 +60,19 @@ fn reference_step(act: Activation) {
 
 /// A small run on square2d with pairs picked by `layout`: 4 spline couplings with 16-unit conditioners, a 2-component
 /// mixture base, 8 observations per step, validation every 4 steps, tempering on.
-fn small_run(proposal: ProposalConfig, layout: BatchLayout) -> (Box<dyn lwflow::Model>, Flow<f32>, TrainConfig) {
+fn small_run(
+    proposal: ProposalConfig,
+    layout: BatchLayout,
+    embedding: EmbeddingConfig,
+) -> (Box<dyn lwflow::Model>, Flow<f32>, TrainConfig) {
     let model = lwflow::tasks::by_name("square2d").expect("built-in task");
     let flow_cfg = FlowConfig {
+        embedding,
         n_layers: 4,
         hidden: vec![16, 16],
         ..FlowConfig::new(model.theta_dim(), model.x_dim(), BaseConfig::Gmm { components: 2 })
     };
-    let norm = prior_predictive_standardizer(model.as_ref(), flow_cfg.x_features, 1000, 1).expect("standardizer");
+    let norm = prior_predictive_standardizer(model.as_ref(), &flow_cfg, 1000, 1).expect("standardizer");
     let flow = Flow::<f32>::new(flow_cfg, model.prior(), norm, 1).expect("flow");
     let cfg = TrainConfig {
         steps: 16,
@@ -86,8 +92,13 @@ fn small_run(proposal: ProposalConfig, layout: BatchLayout) -> (Box<dyn lwflow::
 /// Steps `first` (allocating their buffers) uncounted, then counts steps up to 12: two
 /// validations (steps 8 and 12) fall inside the counted span. Returns (allocations, GEMM
 /// calls, adaptive steps) of the counted span.
-fn count_steps(proposal: ProposalConfig, layout: BatchLayout, first: usize) -> (usize, usize, usize) {
-    let (model, mut flow, cfg) = small_run(proposal, layout);
+fn count_steps(
+    proposal: ProposalConfig,
+    layout: BatchLayout,
+    first: usize,
+    embedding: EmbeddingConfig,
+) -> (usize, usize, usize) {
+    let (model, mut flow, cfg) = small_run(proposal, layout, embedding);
     let mut trainer = Trainer::new(model.as_ref(), &mut flow, &cfg).expect("valid settings");
     for _ in 0..first {
         trainer.step().expect("step");
@@ -111,7 +122,7 @@ fn training_steps_allocate_only_gemm_packing_buffers() {
         reference_step(Activation::Relu);
 
         for layout in [BatchLayout::Resample, BatchLayout::TopWeights] {
-            let (allocs, gemms, adaptive) = count_steps(ProposalConfig::prior(), layout, 1);
+            let (allocs, gemms, adaptive) = count_steps(ProposalConfig::prior(), layout, 1, EmbeddingConfig::None);
             assert_eq!(adaptive, 0);
             assert!(gemms > 0, "prior proposal, {layout:?}: no GEMM counted");
             assert_eq!(
@@ -127,12 +138,21 @@ fn training_steps_allocate_only_gemm_packing_buffers() {
             draws_per_obs: 32,
             ..ProposalConfig::default()
         };
-        let (allocs, gemms, adaptive) = count_steps(proposal, BatchLayout::Resample, 5);
+        let (allocs, gemms, adaptive) = count_steps(proposal.clone(), BatchLayout::Resample, 5, EmbeddingConfig::None);
         assert_eq!(adaptive, 7, "steps 6–12 draw from the adaptive proposal");
         assert!(gemms > 0, "adaptive proposal: no GEMM counted");
         assert_eq!(
             allocs, gemms,
             "adaptive proposal: {allocs} allocations in 7 steps, {gemms} of them GEMM packing buffers"
+        );
+        // A learned embedding of x (evaluated per observation, in training and in the proposal's
+        // sampling) allocates nothing either.
+        let mlp = EmbeddingConfig::Mlp { width: 16, depth: 1, out: 4 };
+        let (allocs, gemms, adaptive) = count_steps(proposal, BatchLayout::Resample, 5, mlp);
+        assert_eq!(adaptive, 7);
+        assert_eq!(
+            allocs, gemms,
+            "mlp embedding: {allocs} allocations in 7 steps, {gemms} of them GEMM packing buffers"
         );
     });
 }

@@ -2,7 +2,7 @@
 //! log-likelihood names the θ row and observation, a diverging run names the step; and a seed
 //! fixes the result.
 
-use lwflow::flow::{BaseConfig, CouplingConfig, Flow, FlowConfig, ObsFeatures};
+use lwflow::flow::{BaseConfig, CouplingConfig, Flow, FlowConfig};
 use lwflow::mat::{MatMut, MatRef};
 use lwflow::model::{Model, Prior};
 use lwflow::rng::Rng;
@@ -62,7 +62,7 @@ fn nan_log_likelihood_is_an_error_naming_the_row() {
 #[test]
 fn nan_log_likelihood_stops_importance_sampling_naming_the_row() {
     let model = Broken { inner: lwflow::tasks::by_name("square2d").unwrap() };
-    let norm = prior_predictive_standardizer(&model, ObsFeatures::Raw, 1000, 1).unwrap();
+    let norm = prior_predictive_standardizer(&model, &tiny_flow_config(), 1000, 1).unwrap();
     let flow = Flow::<f32>::new(tiny_flow_config(), model.prior(), norm, 1).unwrap();
     let cfg = lwflow::importance::ImportanceConfig::default();
     let err = lwflow::importance::importance_resample(&model, &flow, &[1.0, 1.0], 200, &cfg, 1).unwrap_err();
@@ -72,7 +72,7 @@ fn nan_log_likelihood_stops_importance_sampling_naming_the_row() {
 #[test]
 fn divergence_stops_with_the_step() {
     let model = lwflow::tasks::by_name("square2d").unwrap();
-    let norm = prior_predictive_standardizer(model.as_ref(), ObsFeatures::Raw, 1000, 1).unwrap();
+    let norm = prior_predictive_standardizer(model.as_ref(), &tiny_flow_config(), 1000, 1).unwrap();
     let mut flow = Flow::<f32>::new(tiny_flow_config(), model.prior(), norm, 1).unwrap();
     // Parameters at the edge of f32's range (finite, so accepted) overflow in the first
     // forward pass; learning rates large enough to diverge are refused up front (limits.rs).

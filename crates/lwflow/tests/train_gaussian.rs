@@ -1,7 +1,7 @@
 //! End-to-end: likelihood-weighted training recovers a posterior known in closed form.
 //! θ ~ U(−3,3)², x = θ + N(0, s² I); for x well inside the box p(θ|x) ≈ N(x, s² I).
 
-use lwflow::flow::{BaseConfig, Flow, FlowConfig, ObsFeatures};
+use lwflow::flow::{BaseConfig, Flow, FlowConfig};
 use lwflow::mat::{MatMut, MatRef};
 use lwflow::model::{Model, Prior};
 use lwflow::rng::Rng;
@@ -52,8 +52,8 @@ impl Model for Shift {
 fn recovers_a_gaussian_posterior() {
     let model = Shift { prior: Prior::uniform_box(2, -3.0, 3.0).unwrap(), s: 0.3 };
     let cfg = TrainConfig { steps: 1500, thetas_per_step: 2048, seed: 2, ..TrainConfig::default() };
-    let norm = prior_predictive_standardizer(&model, ObsFeatures::Raw, 5000, 2).unwrap();
     let mut fc = FlowConfig::new(2, 2, BaseConfig::Gaussian);
+    let norm = prior_predictive_standardizer(&model, &fc, 5000, 2).unwrap();
     fc.hidden = vec![32, 32];
     fc.n_layers = 4;
     let mut flow = Flow::<f32>::new(fc, model.prior(), norm, 2).unwrap();

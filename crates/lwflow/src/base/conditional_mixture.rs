@@ -210,7 +210,15 @@ impl<T: Real> Base<T> for ConditionalMixture {
 
     /// Per row, the kernel's raw-parameter adjoints form d_out (tiles of rows in a stack array,
     /// since `ws` is read-only here); the MLP backward adds d_out's pull-back into `d_p`.
-    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], mut d_z: MatMut<T>, d_p: &mut [T]) {
+    fn backward(
+        &self,
+        p: &[T],
+        ws: &[T],
+        d_log_q: &[T],
+        mut d_z: MatMut<T>,
+        mut d_ctx: Option<MatMut<T>>,
+        d_p: &mut [T],
+    ) {
         let n_batch = d_log_q.len();
         let (dim, n_comp, ctx_dim) = (self.dim, self.n_components, self.ctx_dim);
         let (row_len, derived_len) = (self.row.row_len(), self.row.derived_len());
@@ -235,15 +243,19 @@ impl<T: Real> Base<T> for ConditionalMixture {
                 let gamma = &parts.gamma[r * n_comp..(r + 1) * n_comp];
                 self.row.row_backward(d_log_q[r], raw, derived, z_r, gamma, d_z.row_mut(r), d_raw);
             }
+            // The forward pass fed ctx as the net's first input block; here it is the second,
+            // whose adjoint the net adds into `d_ctx`. Same first-layer weights, same order of
+            // operations for the parameter adjoints.
             self.mlp.backward_rows(
                 p,
                 parts.mlp,
                 n_batch,
                 r0,
-                ctx_keep.rows_range(r0, t),
                 MatRef::empty(t),
+                ctx_keep.rows_range(r0, t),
                 MatRef::new(d_out, t, row_len),
                 None,
+                d_ctx.as_mut().map(|d| d.rows_range_mut(r0, t)),
                 d_p,
                 mlp_scratch,
             );

@@ -415,7 +415,7 @@ impl<T: Real> Base<T> for GaussianMixture {
     }
 
     /// d_p is the sum over rows of each row's parameter adjoints (all rows share the parameters).
-    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], mut d_z: MatMut<T>, d_p: &mut [T]) {
+    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], mut d_z: MatMut<T>, _d_ctx: Option<MatMut<T>>, d_p: &mut [T]) {
         let (dim, n_comp) = (self.dim, self.n_components);
         let n_batch = d_log_q.len();
         debug_assert_eq!(d_z.rows(), n_batch);

@@ -38,8 +38,9 @@ pub trait Base<T: Real>: Send + Sync {
     fn init_params(&self, p: &mut [T], rng: &mut Rng);
     /// Overwrites `log_q[r]` with log q(z_r | ctx_r); keeps in `ws` what `backward` needs.
     fn log_prob(&self, p: &[T], z: MatRef<T>, ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]);
-    /// Given d loss / d log_q, overwrites `d_z` and adds into `d_p`. Reads `ws` from `log_prob`.
-    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_p: &mut [T]);
+    /// Given d loss / d log_q, overwrites `d_z` and adds into `d_p` and, when given, the context's
+    /// adjoint into `d_ctx` (as [`crate::flow::Layer::backward`]). Reads `ws` from `log_prob`.
+    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_ctx: Option<MatMut<T>>, d_p: &mut [T]);
     /// Draws one z per row of `ctx` (`z.rows()` rows) into `z`.
     fn sample(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng, z: MatMut<T>);
 }
@@ -181,8 +182,8 @@ impl<T: Real> Base<T> for BaseKind {
     fn log_prob(&self, p: &[T], z: MatRef<T>, ctx: MatRef<T>, log_q: &mut [T], ws: &mut [T]) {
         dispatch_base!(self, b => b.log_prob(p, z, ctx, log_q, ws))
     }
-    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_p: &mut [T]) {
-        dispatch_base!(self, b => b.backward(p, ws, d_log_q, d_z, d_p))
+    fn backward(&self, p: &[T], ws: &[T], d_log_q: &[T], d_z: MatMut<T>, d_ctx: Option<MatMut<T>>, d_p: &mut [T]) {
+        dispatch_base!(self, b => b.backward(p, ws, d_log_q, d_z, d_ctx, d_p))
     }
     fn sample(&self, p: &[T], ctx: MatRef<T>, rng: &mut Rng, z: MatMut<T>) {
         dispatch_base!(self, b => b.sample(p, ctx, rng, z))

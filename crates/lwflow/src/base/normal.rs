@@ -57,7 +57,15 @@ impl<T: Real> Base<T> for StandardNormal {
         }
     }
 
-    fn backward(&self, _p: &[T], ws: &[T], d_log_q: &[T], mut d_z: MatMut<T>, _d_p: &mut [T]) {
+    fn backward(
+        &self,
+        _p: &[T],
+        ws: &[T],
+        d_log_q: &[T],
+        mut d_z: MatMut<T>,
+        _d_ctx: Option<MatMut<T>>,
+        _d_p: &mut [T],
+    ) {
         let dim = self.dim;
         debug_assert_eq!(d_z.cols(), dim);
         debug_assert_eq!(d_log_q.len(), d_z.rows());

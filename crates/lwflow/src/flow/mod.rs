@@ -1,7 +1,8 @@
 //! Conditional normalizing flows q(θ|x).
 //!
 //! θ → [`Support`] (fixed: prior box → ℝ^d, standardised) → coupling layers conditioned on the
-//! standardised x (and fixed statistics of it, [`ObsFeatures`]) → z, with
+//! standardised x (and fixed statistics of it, [`ObsFeatures`]), or on a learned embedding of it
+//! ([`crate::embed`], evaluated once per observation) → z, with
 //! log q(θ|x) = log p_base(z | x) + Σ log|det J_layer| + log|det J_support|.
 //! [`Flow`] owns the architecture, the fixed standardisations and the flat parameter vector;
 //! the chunked, allocation-free passes used by training are [`Flow::forward_chunk`] and
@@ -10,6 +11,7 @@
 //! (chosen by [`BaseConfig`]), and x is standardised by a fixed [`Standardizer`].
 
 mod config;
+mod embedded;
 mod features;
 mod layers;
 mod sample_many;
@@ -32,6 +34,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::base::Base;
+use crate::embed::{Embedding, EmbeddingKind};
 use crate::error::{Error, Result};
 use crate::mat::{Mat, MatMut, MatRef};
 use crate::model::Prior;
@@ -54,12 +57,16 @@ pub struct Flow<T: Real> {
     base: BaseKind,
     /// Parameter range of the base (after every layer's).
     base_range: Range<usize>,
+    /// The learned embedding of the standardised features, if any: the conditioners' context.
+    embedding: Option<EmbeddingKind>,
+    /// Parameter range of the embedding (after the base's; empty without one).
+    embedding_range: Range<usize>,
     params: Vec<T>,
 }
 
 impl<T: Real> Flow<T> {
     /// Builds the architecture for `prior` and initialises the parameters (couplings at the
-    /// identity, base by its own rule).
+    /// identity, base by its own rule, then the embedding's, from the same stream).
     pub fn new(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer, seed: u64) -> Result<Self> {
         let mut flow = Self::architecture(config, prior, ctx_norm)?;
         let mut rng = stream(seed, Stream::Init, 0, 0);
@@ -67,6 +74,9 @@ impl<T: Real> Flow<T> {
             layer.init_params(&mut flow.params[r.clone()], &mut rng);
         }
         flow.base.init_params(&mut flow.params[flow.base_range.clone()], &mut rng);
+        if let Some(net) = &flow.embedding {
+            net.init_params(&mut flow.params[flow.embedding_range.clone()], &mut rng);
+        }
         Ok(flow)
     }
 
@@ -77,7 +87,7 @@ impl<T: Real> Flow<T> {
         if d == 0 || prior.dim() != d {
             return Err(Error::Shape { what: "prior dimension", expected: d, got: prior.dim() });
         }
-        config.x_features.validate(config.ctx_dim)?;
+        config.validate_context()?;
         let width = config.context_width();
         if ctx_norm.mean.len() != width || ctx_norm.std.len() != width {
             return Err(Error::Shape {
@@ -90,6 +100,7 @@ impl<T: Real> Flow<T> {
             return Err(Error::invalid("flow", "needs at least one coupling layer and non-empty hidden layers"));
         }
         config.coupling.validate()?;
+        let ctx_width = config.conditioner_width();
         let mut layers = Vec::new();
         let lower = d / 2; // conditioning block of even layers
         for l in 0..config.n_layers {
@@ -100,7 +111,7 @@ impl<T: Real> Flow<T> {
             } else {
                 (d - lower, Split::Upper)
             };
-            layers.push(config.coupling.layer(d, n_cond, split, width, &config.hidden, config.activation));
+            layers.push(config.coupling.layer(d, n_cond, split, ctx_width, &config.hidden, config.activation));
             // For d ≥ 3 the alternating halves never mix some pairs of coordinates; a fixed
             // cyclic shift after every pair of couplings lets every coordinate condition on every other.
             if d >= 3 && l % 2 == 1 && l + 1 < config.n_layers {
@@ -113,7 +124,7 @@ impl<T: Real> Flow<T> {
     /// A flow whose chain is `layers` instead of the one `config` describes (`config` still
     /// gives the dimensions, the context and the base); parameters zero. For the speed
     /// benchmark's reference flow ([`crate::speed`]), which matches a PyTorch peer layer for layer.
-    /// The layers must map θ ∈ ℝ^theta_dim given a context of [`FlowConfig::context_width`].
+    /// The layers must map θ ∈ ℝ^theta_dim given a context of [`FlowConfig::conditioner_width`].
     pub(crate) fn from_layers(
         config: FlowConfig,
         prior: &Prior,
@@ -123,15 +134,30 @@ impl<T: Real> Flow<T> {
         Self::assemble(config, prior, ctx_norm, layers)
     }
 
-    /// The base `config` names after `layers`, and the parameter ranges of both.
+    /// The base and the embedding `config` names after `layers`, and the parameter ranges of all.
     fn assemble(config: FlowConfig, prior: &Prior, ctx_norm: Standardizer, layers: Vec<LayerKind>) -> Result<Self> {
-        let (d, width) = (config.theta_dim, config.context_width());
+        let (d, width) = (config.theta_dim, config.conditioner_width());
         let base = config.base.build(d, width, &config.hidden, config.activation)?;
+        let embedding = config.embedding.build(config.context_width(), config.activation);
         let layer_ranges = consecutive_ranges(layers.iter().map(|l| Layer::<T>::n_params(l)));
         let base_start = layer_ranges.last().map_or(0, |r| r.end);
         let base_range = base_start..base_start + Base::<T>::n_params(&base);
-        let params = vec![T::zero(); base_range.end];
-        Ok(Self { config, support: Support::new(prior), ctx_norm, layers, layer_ranges, base, base_range, params })
+        let embedding_len = embedding.as_ref().map_or(0, |e| Embedding::<T>::n_params(e));
+        let embedding_range = base_range.end..base_range.end + embedding_len;
+        let params = vec![T::zero(); embedding_range.end];
+        let support = Support::new(prior);
+        Ok(Self {
+            config,
+            support,
+            ctx_norm,
+            layers,
+            layer_ranges,
+            base,
+            base_range,
+            embedding,
+            embedding_range,
+            params,
+        })
     }
 
     /// The architecture the flow was built from.
@@ -152,7 +178,8 @@ impl<T: Real> Flow<T> {
         let (mean, std) = (&self.ctx_norm.mean, &self.ctx_norm.std);
         self.config.x_features.for_each(x, |i, v| out[i] = T::lit((v - mean[i]) / std[i]));
     }
-    /// Number of context values the conditioners get per observation ([`FlowConfig::context_width`]).
+    /// Number of standardised feature values per observation ([`FlowConfig::context_width`]): the
+    /// columns of the `ctx` the chunked passes and sampling take (the embedding's input, if any).
     pub fn context_width(&self) -> usize {
         self.config.context_width()
     }
@@ -168,7 +195,8 @@ impl<T: Real> Flow<T> {
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
-    /// The flat parameters: each layer's range in chain order, then the base's ([`Flow::param_names`]).
+    /// The flat parameters: each layer's range in chain order, then the base's, then the
+    /// embedding's ([`Flow::param_names`]).
     pub fn params(&self) -> &[T] {
         &self.params
     }
@@ -195,8 +223,8 @@ impl<T: Real> Flow<T> {
         self.base.set_mixture_layout(&mut self.params[self.base_range.clone()], means, scales, weights);
     }
 
-    /// A name and parameter range per trainable part (`layers.{i}.affine`, `base.gmm`), as
-    /// stored in model files; parts without parameters are left out.
+    /// A name and parameter range per trainable part (`layers.{i}.affine`, `base.gmm`,
+    /// `embedding.set`), as stored in model files; parts without parameters are left out.
     pub fn param_names(&self) -> Vec<(String, Range<usize>)> {
         let mut out: Vec<(String, Range<usize>)> = self
             .layers
@@ -208,6 +236,9 @@ impl<T: Real> Flow<T> {
             .collect();
         if !self.base_range.is_empty() {
             out.push((format!("base.{}", self.base.param_name()), self.base_range.clone()));
+        }
+        if let Some(net) = self.embedding.as_ref().filter(|_| !self.embedding_range.is_empty()) {
+            out.push((format!("embedding.{}", net.param_name()), self.embedding_range.clone()));
         }
         out
     }
@@ -229,14 +260,24 @@ impl<T: Real> Flow<T> {
             log_det: vec![T::zero(); n_batch],
             log_q: vec![T::zero(); n_batch],
             grad: vec![T::zero(); self.params.len()],
+            embed: embedded::EmbedWorkspace::new(self.embedding.as_ref(), n_batch, self.context_width()),
         }
     }
 
     /// Forward pass of one chunk with parameters `p`: u (support space) → z, and
     /// `ws.log_q[r] = log q(u_r | ctx_r)` in support space. Keeps what `backward_chunk` needs.
+    /// `ctx` holds each row's standardised features ([`Flow::context_into`]); with an embedding
+    /// the conditioners read E of them, evaluated once per run of equal rows.
     pub fn forward_chunk(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, ws: &mut FlowWorkspace<T>) {
         let n = u.rows();
         assert!(n <= ws.n_batch, "forward_chunk: {n} rows exceed the workspace's {}", ws.n_batch);
+        let ctx = match &self.embedding {
+            Some(net) => {
+                ws.embed.forward(net, &p[self.embedding_range.clone()], ctx);
+                ws.embed.ctx.as_ref()
+            }
+            None => ctx,
+        };
         ws.rows = n;
         ws.a.resize_rows(n);
         ws.b.resize_rows(n);
@@ -258,16 +299,20 @@ impl<T: Real> Flow<T> {
     }
 
     /// Backward pass of the chunk last given to `forward_chunk`: given d loss / d log_q per
-    /// row, *adds* the parameter gradient into `ws.grad`.
+    /// row, *adds* the parameter gradient into `ws.grad` (the embedding's too: the layers and the
+    /// base add ∂loss/∂ctx per row, summed per observation before E's backward).
     pub fn backward_chunk(&self, p: &[T], d_log_q: &[T], ws: &mut FlowWorkspace<T>) {
         let n = ws.rows;
-        let FlowWorkspace { ws: scratch, layer_ws, base_ws, a, b, grad, .. } = ws;
+        let FlowWorkspace { ws: scratch, layer_ws, base_ws, a, b, grad, embed, .. } = ws;
+        let mut d_ctx = self.embedding.as_ref().map(|_| embed.zeroed_adjoint());
         // After the forward pass, z sits in `a` if the layer count is even. Adjoints reuse the
         // two buffers: d_z overwrites z, which backward no longer needs.
         let even = self.layers.len().is_multiple_of(2);
         let (mut d_cur, mut d_next) = if even { (a, b) } else { (b, a) };
         let br = self.base_range.clone();
-        self.base.backward(&p[br.clone()], &scratch[base_ws.clone()], d_log_q, d_cur.as_mut(), &mut grad[br]);
+        let base_scratch = &scratch[base_ws.clone()];
+        let d_ctx_base = d_ctx.as_mut().map(|d| d.rb_mut());
+        self.base.backward(&p[br.clone()], base_scratch, d_log_q, d_cur.as_mut(), d_ctx_base, &mut grad[br]);
         for ((layer, r), wr) in self.layers.iter().zip(&self.layer_ranges).zip(layer_ws.iter()).rev() {
             layer.backward(
                 &p[r.clone()],
@@ -275,9 +320,14 @@ impl<T: Real> Flow<T> {
                 d_cur.as_ref().rows_range(0, n),
                 d_log_q,
                 d_next.as_mut(),
+                d_ctx.as_mut().map(|d| d.rb_mut()),
                 &mut grad[r.clone()],
             );
             std::mem::swap(&mut d_cur, &mut d_next);
+        }
+        if let Some(net) = &self.embedding {
+            let er = self.embedding_range.clone();
+            embed.backward(net, &p[er.clone()], &mut grad[er]);
         }
     }
 
@@ -377,9 +427,14 @@ impl<T: Real> Flow<T> {
     }
 
     /// Scratch length [`Flow::sample_support_into`] needs for `n_batch` rows: the largest
-    /// layer workspace (the layers are inverted one at a time).
+    /// layer workspace (the layers are inverted one at a time), plus the embedding's context.
     pub fn sample_workspace_len(&self, n_batch: usize) -> usize {
-        self.layers.iter().map(|l| Layer::<T>::workspace_len(l, n_batch)).max().unwrap_or(0)
+        let layers = self.layers.iter().map(|l| Layer::<T>::workspace_len(l, n_batch)).max().unwrap_or(0);
+        let embedding = self
+            .embedding
+            .as_ref()
+            .map_or(0, |net| embedded::sampling_scratch_len::<T>(net, n_batch, self.context_width()));
+        layers + embedding
     }
 
     /// [`Flow::sample_support_with`] into `u` (one row per row of `ctx`), allocation-free with
@@ -398,6 +453,10 @@ impl<T: Real> Flow<T> {
     ) {
         let rows = ctx.rows();
         debug_assert_eq!((u.rows(), tmp.rows(), log_det.len()), (rows, rows, rows));
+        let (ctx, ws) = match &self.embedding {
+            Some(net) => embedded::embed_for_sampling(net, &p[self.embedding_range.clone()], ctx, ws),
+            None => (ctx, ws),
+        };
         // z ~ base, then the layers inverted in reverse, alternating between the two buffers:
         // start in the one that makes the last inverse land in `u`.
         let (mut a, mut b) = if self.layers.len().is_multiple_of(2) { (u, tmp) } else { (tmp, u) };
@@ -429,6 +488,8 @@ pub struct FlowWorkspace<T: Real> {
     pub log_q: Vec<T>,
     /// Accumulated parameter gradient.
     pub grad: Vec<T>,
+    /// The embedding's scratch (empty without one).
+    embed: embedded::EmbedWorkspace<T>,
 }
 
 /// Back-to-back ranges 0..l₀, l₀..l₀+l₁, … of the given lengths.

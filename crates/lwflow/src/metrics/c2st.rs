@@ -116,7 +116,7 @@ impl Classifier {
                     d_out.row_mut(r)[0] = (sigmoid(a) - y[i]) / rows as f32;
                 }
                 grad.fill(0.0);
-                mlp.backward(&params, &ws, xb.as_ref(), MatRef::empty(rows), d_out.as_ref(), None, &mut grad);
+                mlp.backward(&params, &ws, xb.as_ref(), MatRef::empty(rows), d_out.as_ref(), None, None, &mut grad);
                 for (g, &p) in grad.iter_mut().zip(&params) {
                     *g += cfg.l2 as f32 * p;
                 }

@@ -303,7 +303,9 @@ impl Mlp {
     }
 
     /// Adds parameter adjoints into `d_p`; if `d_in_a` is Some, overwrites it with the adjoint of
-    /// in_a. `in_a`/`in_b` are the inputs given to `forward`, `ws` the workspace it filled.
+    /// in_a; if `d_in_b` is Some, *adds* the adjoint of in_b into it (in_b is a context shared by
+    /// several nets, whose adjoints accumulate). `in_a`/`in_b` are the inputs given to `forward`,
+    /// `ws` the workspace it filled.
     #[allow(clippy::too_many_arguments)]
     pub fn backward<T: Real>(
         &self,
@@ -313,6 +315,7 @@ impl Mlp {
         in_b: MatRef<T>,
         d_out: MatRef<T>,
         mut d_in_a: Option<MatMut<T>>,
+        mut d_in_b: Option<MatMut<T>>,
         d_p: &mut [T],
     ) {
         let n = d_out.rows();
@@ -329,6 +332,7 @@ impl Mlp {
                 in_b.rows_range(r0, t),
                 d_out.rows_range(r0, t),
                 d_in_a.as_mut().map(|d| d.rows_range_mut(r0, t)),
+                d_in_b.as_mut().map(|d| d.rows_range_mut(r0, t)),
                 d_p,
                 &mut scratch,
             );
@@ -336,7 +340,8 @@ impl Mlp {
     }
 
     /// Backward for rows `r0..r0 + d_out.rows()` of a batch of `n_batch` rows whose forward
-    /// workspace is `ws`; `in_a`, `in_b`, `d_out`, `d_in_a` are already restricted to those rows.
+    /// workspace is `ws`; `in_a`, `in_b`, `d_out`, `d_in_a`, `d_in_b` are already restricted to
+    /// those rows (`d_in_a` overwritten, `d_in_b` added into, as in [`Mlp::backward`]).
     /// `scratch` needs `2 · rows · max hidden width` elements.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn backward_rows<T: Real>(
@@ -349,6 +354,7 @@ impl Mlp {
         in_b: MatRef<T>,
         d_out: MatRef<T>,
         mut d_in_a: Option<MatMut<T>>,
+        mut d_in_b: Option<MatMut<T>>,
         d_p: &mut [T],
         scratch: &mut [T],
     ) {
@@ -446,6 +452,20 @@ impl Mlp {
                         gemm(T::one(), g, Op::N, MatRef::new(w_a, n_a, fan_out), Op::T, T::zero(), d_in.rb_mut());
                     }
                 }
+                let n_b = fan_in - n_a;
+                if let Some(d_in) = d_in_b.as_mut().filter(|_| n_b > 0) {
+                    let w_b = &w[n_a * fan_out..fan_in * fan_out];
+                    if n_b <= SMALL_FAN_IN {
+                        for r in 0..t {
+                            let g_row = g.row(r);
+                            for (d, w_row) in d_in.row_mut(r).iter_mut().zip(w_b.chunks_exact(fan_out)) {
+                                *d += dot(g_row, w_row);
+                            }
+                        }
+                    } else {
+                        gemm(T::one(), g, Op::N, MatRef::new(w_b, n_b, fan_out), Op::T, T::one(), d_in.rb_mut());
+                    }
+                }
             }
         }
     }
@@ -484,13 +504,19 @@ mod tests {
         let offset = random(mlp.n_params(), 1.0, &mut rng);
         let mut d_p = offset.clone();
         let mut d_a = Mat::from_fn(n, n_a, |_, _| f64::NAN);
+        let b_offset = random(n * n_b, 1.0, &mut rng);
+        let mut d_b = Mat::from_vec(n, n_b, b_offset.clone());
         let d_out = Mat::from_vec(n, n_out, r.clone());
-        mlp.backward(&p, &ws, a.as_ref(), b.as_ref(), d_out.as_ref(), Some(d_a.as_mut()), &mut d_p);
+        mlp.backward(&p, &ws, a.as_ref(), b.as_ref(), d_out.as_ref(), Some(d_a.as_mut()), Some(d_b.as_mut()), &mut d_p);
         let got_p: Vec<f64> = d_p.iter().zip(&offset).map(|(d, o)| d - o).collect();
         let want_p = numerical_gradient(|q| probe(&mlp, q, &a, &b, &r), &p);
         assert_all_close("mlp d_p", &got_p, &want_p, FD_REL_TOL);
         let want_a = numerical_gradient(|x| probe(&mlp, &p, &Mat::from_vec(n, n_a, x.to_vec()), &b, &r), a.as_slice());
         assert_all_close("mlp d_in_a", d_a.as_slice(), &want_a, FD_REL_TOL);
+        // d_in_b is added into (it started at `b_offset`).
+        let got_b: Vec<f64> = d_b.as_slice().iter().zip(&b_offset).map(|(d, o)| d - o).collect();
+        let want_b = numerical_gradient(|x| probe(&mlp, &p, &a, &Mat::from_vec(n, n_b, x.to_vec()), &r), b.as_slice());
+        assert_all_close("mlp d_in_b", &got_b, &want_b, FD_REL_TOL);
     }
 
     #[test]
@@ -507,6 +533,8 @@ mod tests {
     fn mlp_backward_matches_central_differences_gemm_first_layer() {
         check_mlp_gradient(12, 9, &[9], 3, Activation::Silu, 4);
         check_mlp_gradient(20, 0, &[], 3, Activation::Relu, 3);
+        // A wide second block (a context of more than SMALL_FAN_IN values): d_in_b through GEMM.
+        check_mlp_gradient(2, 18, &[9], 3, Activation::Silu, 4);
         // n_out > SMALL_FAN_OUT after a hidden layer: last layer through GEMM.
         check_mlp_gradient(2, 1, &[6], SMALL_FAN_OUT + 4, Activation::Silu, 3);
     }
@@ -526,7 +554,7 @@ mod tests {
         mlp.forward(&p, a.as_ref(), MatRef::empty(n), out.as_mut(), &mut ws);
         let mut d_p = vec![0.0; mlp.n_params()];
         let mut d_a = Mat::zeros(n, 3);
-        mlp.backward(&p, &ws, a.as_ref(), MatRef::empty(n), d_out.as_ref(), Some(d_a.as_mut()), &mut d_p);
+        mlp.backward(&p, &ws, a.as_ref(), MatRef::empty(n), d_out.as_ref(), Some(d_a.as_mut()), None, &mut d_p);
         // Row by row with n = 1 must give the same sums.
         let mut d_p1 = vec![0.0; mlp.n_params()];
         for r in 0..n {
@@ -542,6 +570,7 @@ mod tests {
                 MatRef::empty(1),
                 d_out.as_ref().rows_range(r, 1),
                 Some(d_a1.as_mut()),
+                None,
                 &mut d_p1,
             );
             assert_all_close("row d_a", d_a1.as_slice(), d_a.row(r), 1e-12);

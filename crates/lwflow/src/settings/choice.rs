@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::values::ValueError;
+use crate::embed::EmbeddingConfig;
 use crate::flow::{BaseConfig, CouplingConfig};
 use crate::train::{MixtureInit, ProposalKind, Toggle};
 use crate::weights::BatchLayout;
@@ -121,7 +122,39 @@ impl CouplingFamily {
     }
 }
 
+/// The kind of learned observation embedding: [`EmbeddingConfig`] without its sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmbeddingFamily {
+    /// [`EmbeddingConfig::None`].
+    None,
+    /// [`EmbeddingConfig::Mlp`].
+    Mlp,
+    /// [`EmbeddingConfig::Set`].
+    Set,
+    /// [`EmbeddingConfig::Conv1d`].
+    Conv1d,
+}
+
+impl EmbeddingFamily {
+    /// The family of `embedding`.
+    pub fn of(embedding: &EmbeddingConfig) -> Self {
+        match embedding {
+            EmbeddingConfig::None => EmbeddingFamily::None,
+            EmbeddingConfig::Mlp { .. } => EmbeddingFamily::Mlp,
+            EmbeddingConfig::Set { .. } => EmbeddingFamily::Set,
+            EmbeddingConfig::Conv1d { .. } => EmbeddingFamily::Conv1d,
+        }
+    }
+}
+
 choices! {
+    EmbeddingFamily {
+        None => "none": "The conditioners read the standardised x (and its set moments) directly",
+        Mlp => "mlp": "e = MLP(x), learned with the flow and read by every conditioner",
+        Set => "set": "Permutation-invariant e = ρ(mean φ(x_m)) over x's exchangeable members (DeepSets)",
+        Conv1d => "conv1d": "Convolutions and pooling along x's series, then a linear map",
+    }
     BaseFamily {
         Gaussian => "gaussian": "Standard normal",
         Gmm => "gmm": "Gaussian mixture with learned components, one per posterior mode",
@@ -174,6 +207,7 @@ mod tests {
         check_names::<BatchLayout>();
         check_names::<ProposalKind>();
         check_names::<Toggle>();
+        check_names::<EmbeddingFamily>();
         let e = "flat".parse::<BaseFamily>().expect_err("unknown").to_string();
         assert_eq!(e, "unknown value 'flat'; expected one of: gaussian, gmm, cgmm");
     }

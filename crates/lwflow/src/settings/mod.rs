@@ -19,6 +19,10 @@
 //! | `[flow] layers`, `hidden`, `depth` | `--layers` … | [`Positive`] | 6, 128, 2 |
 //! | `[flow] bins`, `tail_bound` | `--bins` … | [`Positive`], [`TailBound`] (≤ 10³) | 8, 5 |
 //! | `[flow] set_members` | `--set-members` | [`Positive`] | 1 (slcp: 4) |
+//! | `[flow] embedding` | `--embedding` | [`EmbeddingFamily`] | none |
+//! | `[flow] embedding_width`, `embedding_depth`, `embedding_out` | `--embedding-width` … | [`Positive`] | 64, 2, 16 |
+//! | `[flow] embedding_members` | `--embedding-members` | [`Positive`] | set_members (set only) |
+//! | `[flow] embedding_channels`, `embedding_kernel` | `--embedding-channels` … | [`Positive`] | 1, 5 (conv1d only) |
 //! | `[train] steps`, `obs_per_step`, `thetas_per_step`, `batch`, `draws_per_obs` | `--steps` … | [`Positive`] | [`TrainConfig::default`] |
 //! | `[train] lr` | `--lr` | [`LearningRate`] (≤ 1) | 10⁻³ |
 //! | `[train] clip_norm`, `time_limit` | `--clip-norm` … | [`PositiveF64`] | 10, none |
@@ -40,7 +44,7 @@ mod keywords;
 mod resolve;
 pub mod values;
 
-pub use choice::{parse_choice, BaseFamily, Choice, CouplingFamily};
+pub use choice::{parse_choice, BaseFamily, Choice, CouplingFamily, EmbeddingFamily};
 pub use keywords::Keyword;
 pub use resolve::Resolved;
 pub use values::{
@@ -102,6 +106,20 @@ pub struct FlowSettings {
     pub bins: Option<Positive>,
     /// Splines act on [−B, B] (spline couplings only).
     pub tail_bound: Option<TailBound>,
+    /// A learned embedding of x as the conditioners' context.
+    pub embedding: Option<EmbeddingFamily>,
+    /// Hidden units per layer of the embedding (conv1d: filters per convolution).
+    pub embedding_width: Option<Positive>,
+    /// Hidden layers of the MLP embedding or of the set embedding's φ; conv1d: blocks.
+    pub embedding_depth: Option<Positive>,
+    /// Dimension of the embedding e.
+    pub embedding_out: Option<Positive>,
+    /// Exchangeable members in one x (set embedding).
+    pub embedding_members: Option<Positive>,
+    /// Series (input channels) in one x (conv1d embedding).
+    pub embedding_channels: Option<Positive>,
+    /// Filter width, odd (conv1d embedding).
+    pub embedding_kernel: Option<Positive>,
 }
 
 /// The training run.

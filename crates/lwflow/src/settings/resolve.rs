@@ -2,9 +2,10 @@
 //! components and which coupling parameters a partial set of settings means.
 
 use super::{
-    BaseFamily, BaseSettings, Components, CouplingFamily, FlowSettings, Fraction, LearningRate, NonNegativeF64,
-    OpenFraction, Positive, PositiveF64, Settings, TailBound, TrainSettings,
+    BaseFamily, BaseSettings, Components, CouplingFamily, EmbeddingFamily, FlowSettings, Fraction, LearningRate,
+    NonNegativeF64, OpenFraction, Positive, PositiveF64, Settings, TailBound, TrainSettings,
 };
+use crate::embed::EmbeddingConfig;
 use crate::error::{Error, Result};
 use crate::flow::{BaseConfig, CouplingConfig, FlowConfig, ObsFeatures};
 use crate::tasks::defaults::DEFAULT_COMPONENTS;
@@ -36,6 +37,7 @@ impl Settings {
         let (mut flow, mut train) = recommended(task.unwrap_or(""), theta_dim, x_dim);
         flow.base = self.base.apply(flow.base);
         self.flow.apply(&mut flow);
+        self.flow.apply_embedding(&mut flow)?;
         self.train.apply(&mut train);
         if let Some(seed) = self.seed {
             train.seed = seed;
@@ -44,6 +46,7 @@ impl Settings {
             Error::Invalid { reason, .. } => Error::invalid("flow.set_members", reason),
             other => other,
         })?;
+        flow.embedding.validate(x_dim, flow.x_features == ObsFeatures::Raw)?;
         let auto_components = match self.base.components {
             Some(Components::Auto) => true,
             Some(Components::Count(_)) => false,
@@ -103,6 +106,81 @@ impl FlowSettings {
             let width = self.hidden.map_or(flow.hidden[0], Positive::get);
             flow.hidden = vec![width; self.depth.map_or(flow.hidden.len(), Positive::get)];
         }
+    }
+}
+
+/// Sizes of an embedding when neither the settings nor the task's recommendation give them:
+/// hidden width (conv1d: filters), depth (conv1d: blocks), output dimension, series, filter width.
+const EMBEDDING_DEFAULTS: (usize, usize, usize, usize, usize) = (64, 2, 16, 1, 5);
+
+impl FlowSettings {
+    /// The embedding these settings make of the recommended one: its family (`embedding`, else
+    /// the recommended family) with the recommended sizes when the family is unchanged, else
+    /// [`EMBEDDING_DEFAULTS`], each overridden by its key. Keys of another family are ignored
+    /// (as `bins` with affine couplings); any size key without an embedding is an error naming
+    /// it. The set embedding takes x's members from `embedding_members`, else from the set
+    /// moments' member count. The set and conv1d embeddings read x's own layout, so they replace
+    /// recommended set moments (x alone is their input) unless `set_members` asks for them.
+    fn apply_embedding(&self, flow: &mut FlowConfig) -> Result<()> {
+        let sizes = [
+            ("embedding_width", self.embedding_width),
+            ("embedding_depth", self.embedding_depth),
+            ("embedding_out", self.embedding_out),
+            ("embedding_members", self.embedding_members),
+            ("embedding_channels", self.embedding_channels),
+            ("embedding_kernel", self.embedding_kernel),
+        ];
+        let family = self.embedding.unwrap_or(EmbeddingFamily::of(&flow.embedding));
+        if family == EmbeddingFamily::None {
+            if let Some((key, _)) = sizes.iter().find(|(_, v)| v.is_some()) {
+                return Err(Error::invalid(
+                    format!("flow.{key}"),
+                    "sizes an embedding, but flow.embedding is none (set it to mlp, set or conv1d)",
+                ));
+            }
+            flow.embedding = EmbeddingConfig::None;
+            return Ok(());
+        }
+        let (mut width, mut depth, mut out, mut channels_in, mut kernel) = EMBEDDING_DEFAULTS;
+        let mut members = match flow.x_features {
+            ObsFeatures::SetMoments { members } => Some(members),
+            ObsFeatures::Raw => None,
+        };
+        if EmbeddingFamily::of(&flow.embedding) == family {
+            match flow.embedding {
+                EmbeddingConfig::None => {}
+                EmbeddingConfig::Mlp { width: w, depth: d, out: o } => (width, depth, out) = (w, d, o),
+                EmbeddingConfig::Set { members: m, width: w, depth: d, out: o } => {
+                    (members, width, depth, out) = (Some(m), w, d, o)
+                }
+                EmbeddingConfig::Conv1d { channels_in: c, channels: w, kernel: k, blocks: d, out: o } => {
+                    (channels_in, width, kernel, depth, out) = (c, w, k, d, o)
+                }
+            }
+        }
+        let set = |to: &mut usize, from: Option<Positive>| *to = from.map_or(*to, Positive::get);
+        set(&mut width, self.embedding_width);
+        set(&mut depth, self.embedding_depth);
+        set(&mut out, self.embedding_out);
+        set(&mut channels_in, self.embedding_channels);
+        set(&mut kernel, self.embedding_kernel);
+        flow.embedding = match family {
+            EmbeddingFamily::None => unreachable!("returned above"),
+            EmbeddingFamily::Mlp => EmbeddingConfig::Mlp { width, depth, out },
+            EmbeddingFamily::Set => {
+                let members = self.embedding_members.map(Positive::get).or(members).ok_or_else(|| {
+                    Error::invalid("flow.embedding_members", "the set embedding needs the number of members in one x")
+                })?;
+                EmbeddingConfig::Set { members, width, depth, out }
+            }
+            EmbeddingFamily::Conv1d => {
+                EmbeddingConfig::Conv1d { channels_in, channels: width, kernel, blocks: depth, out }
+            }
+        };
+        if family != EmbeddingFamily::Mlp && self.set_members.is_none() {
+            flow.x_features = ObsFeatures::Raw;
+        }
+        Ok(())
     }
 }
 

@@ -271,7 +271,7 @@ pub fn apply_mixture_init<T: Real>(
 mod tests {
     use super::*;
     use crate::base::fit::SPREAD_SEPARATION;
-    use crate::flow::{BaseConfig, BaseKind, FlowConfig, ObsFeatures};
+    use crate::flow::{BaseConfig, BaseKind, FlowConfig};
     use crate::tasks::Square;
     use crate::train::prior_predictive_standardizer;
 
@@ -280,8 +280,9 @@ mod tests {
 
     fn square2d_flow(base: BaseConfig) -> (Square, Flow<f32>) {
         let task = Square::new(2, Square::DEFAULT_NOISE).expect("valid");
-        let norm = prior_predictive_standardizer(&task, ObsFeatures::Raw, 2000, 5).expect("simulates");
-        let flow = Flow::<f32>::new(FlowConfig::new(2, 2, base), task.prior(), norm, 5).expect("valid");
+        let config = FlowConfig::new(2, 2, base);
+        let norm = prior_predictive_standardizer(&task, &config, 2000, 5).expect("simulates");
+        let flow = Flow::<f32>::new(config, task.prior(), norm, 5).expect("valid");
         (task, flow)
     }
 

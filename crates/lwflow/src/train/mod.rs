@@ -70,7 +70,7 @@ pub fn fit_until(
         rounds::fit_rounds(model, flow_cfg.clone(), &train_cfg, on_step)?
     } else {
         let n_norm = STANDARDIZER_SIMULATIONS;
-        let norm = prior_predictive_standardizer(model, flow_cfg.x_features, n_norm, train_cfg.seed)?;
+        let norm = prior_predictive_standardizer(model, &flow_cfg, n_norm, train_cfg.seed)?;
         let mut flow = Flow::<f32>::new(flow_cfg.clone(), model.prior(), norm.clone(), train_cfg.seed)?;
         let mut spent = ModelCalls { likelihood_evals: 0, simulations: n_norm as u64 };
         // A fitted mixture initialisation weighs its own simulated observations against prior draws.

@@ -105,8 +105,7 @@ pub(crate) fn fit_rounds(
     let mut theta_sim = Mat::zeros(first, d);
     let mut x_sim = Mat::zeros(first, x_dim);
     simulate_pairs_into(&model, cfg.seed, Stream::Simulate, ROUND_STEP, &mut theta_sim, &mut x_sim)?;
-    flow_cfg.x_features.validate(x_dim)?;
-    let norm = Standardizer::fit(flow_cfg.x_features.rows(x_sim.as_ref()).as_ref());
+    let norm = flow_cfg.fit_standardizer(x_sim.as_ref())?;
     let mut flow = Flow::<f32>::new(flow_cfg, model.prior(), norm.clone(), cfg.seed)?;
     apply_mixture_init(&mut flow, cfg.mixture_init, &model, cfg.seed)?;
 

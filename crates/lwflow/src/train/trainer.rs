@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::flow::{Flow, ObsFeatures, Standardizer};
+use crate::flow::{Flow, FlowConfig, Standardizer};
 use crate::mat::Mat;
 use crate::model::{simulate_pairs, simulate_pairs_into, Model};
 use crate::nn::{clip_grad_norm, Adam};
@@ -419,17 +419,17 @@ fn check_fixed_costs(
     ))
 }
 
-/// Standardisation of the conditioners' context (x and its [`ObsFeatures`]'s statistics) from `n`
-/// prior-predictive simulations.
+/// Standardisation of the conditioners' context (x and its [`ObsFeatures`](crate::flow::ObsFeatures)'s statistics, as
+/// [`FlowConfig::fit_standardizer`] fits it for `flow`) from `n` prior-predictive simulations.
 pub fn prior_predictive_standardizer(
     model: &dyn Model,
-    x_features: ObsFeatures,
+    flow: &FlowConfig,
     n: usize,
     seed: u64,
 ) -> Result<Standardizer> {
-    x_features.validate(model.x_dim())?;
+    flow.validate_context()?;
     let (_, x) = simulate_pairs(model, n, seed, Stream::Init, u64::MAX)?;
-    Ok(Standardizer::fit(x_features.rows(x.as_ref()).as_ref()))
+    flow.fit_standardizer(x.as_ref())
 }
 
 /// Weighted NLL of a gathered `batch` in θ space (and its gradient when `grad` is given).

@@ -187,7 +187,16 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
         }
     }
 
-    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], mut d_u: MatMut<T>, d_p: &mut [T]) {
+    fn backward(
+        &self,
+        p: &[T],
+        ws: &[T],
+        d_v: MatRef<T>,
+        d_log_det: &[T],
+        mut d_u: MatMut<T>,
+        mut d_ctx: Option<MatMut<T>>,
+        d_p: &mut [T],
+    ) {
         let (n, n_b, n_cond, ctx_dim, n_out) = (d_v.rows(), self.n_b(), self.n_cond, self.ctx_dim, self.n_out());
         let (a0, b0) = self.starts();
         let (mlp_ws, rest) = ws.split_at(self.mlp.workspace_len(n));
@@ -221,6 +230,7 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
                 ctx_copy.rows_range(r0, t),
                 MatRef::new(&d_o[..t * n_out], t, n_out),
                 Some(d_u_tile.cols_range_mut(a0, n_cond)),
+                d_ctx.as_mut().map(|d| d.rows_range_mut(r0, t)),
                 d_p,
                 mlp_scratch,
             );

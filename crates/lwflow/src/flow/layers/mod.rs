@@ -42,10 +42,21 @@ pub trait Layer<T: Real>: Send + Sync {
     /// u = f⁻¹(v | ctx); adds each row's log|det ∂f⁻¹/∂v| (= −log|det ∂f/∂u|) to `log_det`.
     fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, u: MatMut<T>, log_det: &mut [T], ws: &mut [T]);
     /// Given adjoints of v and of the added log-det, overwrites `d_u` with the adjoint of u and
-    /// *adds* the parameter adjoint into `d_p` (so chunks and shared weights accumulate).
-    /// Reads the `ws` filled by the matching `forward` call.
+    /// *adds* the parameter adjoint into `d_p` (so chunks and shared weights accumulate), and,
+    /// when `d_ctx` is given, the context's adjoint into `d_ctx` (every layer reads the same
+    /// context, a learned embedding of x, whose adjoint is the sum over layers). Reads the `ws`
+    /// filled by the matching `forward` call.
     #[allow(clippy::too_many_arguments)]
-    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], d_u: MatMut<T>, d_p: &mut [T]);
+    fn backward(
+        &self,
+        p: &[T],
+        ws: &[T],
+        d_v: MatRef<T>,
+        d_log_det: &[T],
+        d_u: MatMut<T>,
+        d_ctx: Option<MatMut<T>>,
+        d_p: &mut [T],
+    );
 }
 
 /// The elementwise transform of the coupling layers.
@@ -174,8 +185,17 @@ impl<T: Real> Layer<T> for LayerKind {
     fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, u: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
         dispatch_layer!(self, l => l.inverse(p, v, ctx, u, log_det, ws))
     }
-    fn backward(&self, p: &[T], ws: &[T], d_v: MatRef<T>, d_log_det: &[T], d_u: MatMut<T>, d_p: &mut [T]) {
-        dispatch_layer!(self, l => l.backward(p, ws, d_v, d_log_det, d_u, d_p))
+    fn backward(
+        &self,
+        p: &[T],
+        ws: &[T],
+        d_v: MatRef<T>,
+        d_log_det: &[T],
+        d_u: MatMut<T>,
+        d_ctx: Option<MatMut<T>>,
+        d_p: &mut [T],
+    ) {
+        dispatch_layer!(self, l => l.backward(p, ws, d_v, d_log_det, d_u, d_ctx, d_p))
     }
 }
 

@@ -59,7 +59,17 @@ impl<T: Real> Layer<T> for Permutation {
             }
         }
     }
-    fn backward(&self, _p: &[T], _ws: &[T], d_v: MatRef<T>, _d_log_det: &[T], mut d_u: MatMut<T>, _d_p: &mut [T]) {
+    /// Context-free: `d_ctx` is left as it is.
+    fn backward(
+        &self,
+        _p: &[T],
+        _ws: &[T],
+        d_v: MatRef<T>,
+        _d_log_det: &[T],
+        mut d_u: MatMut<T>,
+        _d_ctx: Option<MatMut<T>>,
+        _d_p: &mut [T],
+    ) {
         for r in 0..d_v.rows() {
             let (g, d) = (d_v.row(r), d_u.row_mut(r));
             for (&g, &k) in g.iter().zip(&self.perm) {
