@@ -13,6 +13,7 @@ pub mod gaussian_linear_uniform;
 pub mod gaussian_mixture;
 mod numpy_mt19937;
 mod rows;
+pub mod sinusoid;
 pub mod slcp;
 pub mod square;
 pub mod two_moons;
@@ -23,6 +24,7 @@ pub use entry::{Published, TaskEntry, TaskReference};
 pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;
+pub use sinusoid::Sinusoid;
 pub use slcp::Slcp;
 pub use square::{Square, SquarePosterior};
 pub use two_moons::TwoMoons;
@@ -42,6 +44,7 @@ pub const CATALOG: &[TaskEntry] = &[
     gaussian_linear::ENTRY,
     gaussian_linear_uniform::ENTRY,
     bernoulli_glm::ENTRY,
+    sinusoid::ENTRY,
 ];
 
 /// Every valid task name, in catalogue order.
