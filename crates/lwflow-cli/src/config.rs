@@ -595,10 +595,14 @@ lr = 0.002
         assert_eq!(prior.periodic(), [false, true]);
         assert!(!file(GOOD).external().expect("external model").prior.has_periodic());
         let msg = error(&GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nperiodic = [true]"));
-        assert!(msg.starts_with("run.toml line 15, column 12: [prior] periodic") && msg.contains("has 1 flags"), "{msg}");
-        let normal = GOOD
-            .replace("kind = \"uniform\"", "kind = \"normal\"")
-            .replace("low = [-3.0, -3.0]\nhigh = [3.0, 3.0]", "mean = [0.0, 0.0]\nstd = [1.0, 1.0]\nperiodic = [true, false]");
+        assert!(
+            msg.starts_with("run.toml line 15, column 12: [prior] periodic") && msg.contains("has 1 flags"),
+            "{msg}"
+        );
+        let normal = GOOD.replace("kind = \"uniform\"", "kind = \"normal\"").replace(
+            "low = [-3.0, -3.0]\nhigh = [3.0, 3.0]",
+            "mean = [0.0, 0.0]\nstd = [1.0, 1.0]\nperiodic = [true, false]",
+        );
         let msg = error(&normal);
         assert!(msg.contains("[prior] periodic") && msg.contains("dimension 1") && msg.contains("uniform"), "{msg}");
     }

@@ -115,7 +115,11 @@ fn main() -> Result<()> {
             train_cfg.steps = a.steps;
             train_cfg.seed = seed;
             let started = Instant::now();
-            let (flow, _) = fit(&model, flow_cfg, train_cfg, &mut |_| {})?;
+            let (flow, _) = fit(&model, flow_cfg, train_cfg, &mut |r| {
+                if let Some(val) = r.val_loss {
+                    eprintln!("  step {}/{}: loss {:.3} val {val:.3}", r.step, r.steps, r.loss);
+                }
+            })?;
             let train_seconds = started.elapsed().as_secs_f64();
             eprintln!("{variant}, seed {seed}: trained in {train_seconds:.0} s");
             for (k, (&i, reference)) in chosen.iter().zip(&references).enumerate() {

@@ -125,7 +125,11 @@ fn density_integrates_to_one_over_the_torus_box() {
 fn density_is_continuous_across_the_seam_only_when_periodic() {
     let x = [0.7, 1.9];
     let gap = |flow: &Flow<f64>| {
-        let theta = Mat::from_vec(6, 2, vec![0.2, 1e-7, 0.2, TAU - 1e-7, 0.5, 1e-7, 0.5, TAU - 1e-7, 0.8, 1e-7, 0.8, TAU - 1e-7]);
+        let theta = Mat::from_vec(
+            6,
+            2,
+            vec![0.2, 1e-7, 0.2, TAU - 1e-7, 0.5, 1e-7, 0.5, TAU - 1e-7, 0.8, 1e-7, 0.8, TAU - 1e-7],
+        );
         let lq = flow.log_prob(theta.as_ref(), MatRef::new(&x, 1, 2)).unwrap();
         lq.chunks(2).map(|p| (p[0] - p[1]).abs()).fold(0.0, f64::max)
     };

@@ -277,7 +277,10 @@ impl Prior {
             if p && (self.joint.is_some() || !matches!(m, Marginal::Uniform { .. })) {
                 return Err(Error::invalid(
                     "prior.periodic",
-                    format!("dimension {} is periodic but its prior is {m:?}; only a uniform U(a, b) can be (a ≡ b)", k + 1),
+                    format!(
+                        "dimension {} is periodic but its prior is {m:?}; only a uniform U(a, b) can be (a ≡ b)",
+                        k + 1
+                    ),
                 ));
             }
         }
@@ -428,8 +431,9 @@ mod tests {
 
     #[test]
     fn periodic_flags_are_kept_through_serde_and_refused_on_other_marginals() {
-        let prior = Prior::new(vec![Marginal::Uniform { low: 0.0, high: 1.0 }, Marginal::Normal { mean: 0.0, std: 1.0 }])
-            .unwrap();
+        let prior =
+            Prior::new(vec![Marginal::Uniform { low: 0.0, high: 1.0 }, Marginal::Normal { mean: 0.0, std: 1.0 }])
+                .unwrap();
         assert_eq!(prior.periodic(), [false, false]);
         let json = serde_json::to_string(&prior).unwrap();
         assert!(!json.contains("periodic"), "{json}");

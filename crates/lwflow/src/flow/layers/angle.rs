@@ -214,7 +214,8 @@ mod tests {
                 continue;
             }
             let h = 1e-6;
-            let fd = (run(&layer, &[u + h, 0.0], 2).0.row(0)[0] - run(&layer, &[u - h, 0.0], 2).0.row(0)[0]) / (2.0 * h);
+            let fd =
+                (run(&layer, &[u + h, 0.0], 2).0.row(0)[0] - run(&layer, &[u - h, 0.0], 2).0.row(0)[0]) / (2.0 * h);
             assert!((ld[r] - fd.ln()).abs() < 1e-6, "u={u}: {} vs {}", ld[r], fd.ln());
         }
     }
