@@ -17,6 +17,7 @@
 //! low = [-3.0, -3.0]
 //! high = [3.0, 3.0]
 //! names = ["freq", "phase"]      # optional: sample-file columns and plot axes (default theta_1, theta_2)
+//! periodic = [false, true]       # optional: a uniform dimension whose ends are one point (an angle, a phase)
 //! [base]                         # kind = "gaussian" | "gmm" | "cgmm"; components = K or "auto"
 //! [flow]                         # kind = "spline" | "affine"; layers, hidden, depth, bins, tail_bound, set_members,
 //!                                # embedding = "none" | "mlp" | "set" | "conv1d", embedding_width, embedding_depth,
@@ -231,6 +232,7 @@ struct PriorTable {
     mean: Option<Spanned<Vec<f64>>>,
     std: Option<Spanned<Vec<f64>>>,
     names: Option<Spanned<Vec<String>>>,
+    periodic: Option<Spanned<Vec<bool>>>,
 }
 
 /// A config error before it is placed in the file: span, key, reason.
@@ -289,10 +291,16 @@ impl PriorTable {
             })
             .collect();
         let prior = Prior::new(marginals).map_err(|e| (arrays[0].span(), keys[0], e.to_string()))?;
-        match &self.names {
+        let prior = match &self.names {
             Some(names) => {
-                prior.with_names(names.get_ref().clone()).map_err(|e| (names.span(), "[prior] names", e.to_string()))
+                prior.with_names(names.get_ref().clone()).map_err(|e| (names.span(), "[prior] names", e.to_string()))?
             }
+            None => prior,
+        };
+        match &self.periodic {
+            Some(periodic) => prior
+                .with_periodic(periodic.get_ref().clone())
+                .map_err(|e| (periodic.span(), "[prior] periodic", e.to_string())),
             None => Ok(prior),
         }
     }
@@ -597,6 +605,25 @@ lr = 0.002
         let msg = error(&GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nnames = [\"a\", \"a\"]"));
         assert!(msg.starts_with("run.toml line 15, column 9: [prior] names") && msg.contains("prior.names"), "{msg}");
         assert_eq!(file(GOOD).external().expect("external model").prior.given_names(), None);
+    }
+
+    #[test]
+    fn prior_periodic_flags_are_kept_and_checked() {
+        let periodic = GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nperiodic = [false, true]");
+        let prior = file(&periodic).external().expect("external model").prior.clone();
+        assert_eq!(prior.periodic(), [false, true]);
+        assert!(!file(GOOD).external().expect("external model").prior.has_periodic());
+        let msg = error(&GOOD.replace("high = [3.0, 3.0]", "high = [3.0, 3.0]\nperiodic = [true]"));
+        assert!(
+            msg.starts_with("run.toml line 15, column 12: [prior] periodic") && msg.contains("has 1 flags"),
+            "{msg}"
+        );
+        let normal = GOOD.replace("kind = \"uniform\"", "kind = \"normal\"").replace(
+            "low = [-3.0, -3.0]\nhigh = [3.0, 3.0]",
+            "mean = [0.0, 0.0]\nstd = [1.0, 1.0]\nperiodic = [true, false]",
+        );
+        let msg = error(&normal);
+        assert!(msg.contains("[prior] periodic") && msg.contains("dimension 1") && msg.contains("uniform"), "{msg}");
     }
 
     #[test]

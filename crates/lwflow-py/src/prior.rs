@@ -2,6 +2,7 @@
 //! the arguments, a number repeated over `dim`), `MultivariateNormal(mean, precision)` (a
 //! correlated Gaussian) and `Prior.independent(a, b, …)` (the product of independent priors,
 //! their dimensions one after another). All are one class, [`PyPrior`] over [`lwflow::Prior`].
+//! `Uniform(..., periodic=True)` (or one flag per dimension) declares an angle: U(a, b) with a ≡ b.
 
 use lwflow::model::Marginal;
 use lwflow::rng::{stream, Stream};
@@ -48,18 +49,35 @@ fn paired(a: (&str, Vec<f64>), b: (&str, Vec<f64>), dim: Option<usize>) -> PyRes
     Ok(a.into_iter().zip(b).collect())
 }
 
-/// U(low, high) per dimension: `low` and `high` are numbers or one value per dimension.
+/// U(low, high) per dimension: `low` and `high` are numbers or one value per dimension;
+/// `periodic` (a bool for every dimension, or one per dimension) makes a dimension an angle whose
+/// ends are one point, low ≡ high (the flow then treats it on the circle).
 #[pyfunction(name = "Uniform")]
-#[pyo3(signature = (low, high, dim = None, names = None))]
+#[pyo3(signature = (low, high, dim = None, names = None, periodic = None))]
 pub fn uniform(
     low: &Bound<PyAny>,
     high: &Bound<PyAny>,
     dim: Option<usize>,
     names: Option<Vec<String>>,
+    periodic: Option<&Bound<PyAny>>,
 ) -> PyResult<PyPrior> {
     let pairs = paired(("low", values(low, "low")?), ("high", values(high, "high")?), dim)?;
+    let dim = pairs.len();
     let marginals = pairs.into_iter().map(|(low, high)| Marginal::Uniform { low, high }).collect();
-    named(Prior::new(marginals).py_err()?, names)
+    let prior = Prior::new(marginals).py_err()?;
+    let prior = match periodic {
+        None => prior,
+        Some(flags) => {
+            let flags: Vec<bool> = match flags.extract::<bool>() {
+                Ok(all) => vec![all; dim],
+                Err(_) => flags.extract::<Vec<bool>>().map_err(|_| {
+                    PyValueError::new_err(format!("periodic: expected a bool or {dim} bools, got {flags}"))
+                })?,
+            };
+            prior.with_periodic(flags).py_err()?
+        }
+    };
+    named(prior, names)
 }
 
 /// N(mean, std²) per dimension: `mean` and `std` are numbers or one value per dimension.
@@ -119,13 +137,14 @@ impl PyPrior {
             )));
         }
         let marginals = priors.iter().flat_map(|p| p.prior.marginals().iter().copied()).collect();
+        let periodic: Vec<bool> = priors.iter().flat_map(|p| p.prior.periodic()).collect();
         // Names carry over when every part has them.
         let names: Option<Vec<String>> = priors
             .iter()
             .map(|p| p.prior.given_names().map(<[String]>::to_vec))
             .collect::<Option<Vec<_>>>()
             .map(|parts| parts.concat());
-        named(Prior::new(marginals).py_err()?, names)
+        named(Prior::new(marginals).and_then(|p| p.with_periodic(periodic)).py_err()?, names)
     }
 
     /// This prior with parameter names (one per dimension, unique, no commas or line breaks).
@@ -137,6 +156,12 @@ impl PyPrior {
     #[getter]
     fn names(&self) -> Vec<String> {
         self.prior.names()
+    }
+
+    /// One bool per dimension: whether it is periodic (an angle, `Uniform(..., periodic=...)`).
+    #[getter]
+    fn periodic(&self) -> Vec<bool> {
+        self.prior.periodic()
     }
 
     /// Dimension of θ.

@@ -24,6 +24,19 @@ def test_uniform_and_normal_broadcast_and_check_their_arguments():
     assert joint.dim == 3 and [m["kind"] for m in joint.marginals] == ["uniform", "normal", "normal"]
 
 
+def test_uniform_periodic_flags_carry_over_and_are_checked():
+    p = lwflow.Uniform([0, 0], [1, 2 * np.pi], periodic=[False, True])
+    assert p.periodic == [False, True]
+    assert lwflow.Uniform(0, 1, dim=2, periodic=True).periodic == [True, True]
+    assert lwflow.Uniform(0, 1).periodic == [False]
+    joint = lwflow.Prior.independent(lwflow.Normal(0, 1), p)
+    assert joint.periodic == [False, False, True]
+    with pytest.raises(ValueError, match="prior.periodic"):
+        lwflow.Uniform([0, 0], [1, 1], periodic=[True])
+    with pytest.raises(ValueError, match="periodic: expected a bool or 2 bools"):
+        lwflow.Uniform([0, 0], [1, 1], periodic="yes")
+
+
 def test_prior_samples_and_densities():
     p = lwflow.Uniform([0, -2], [1, 2])
     draws = p.sample(20_000, seed=3)

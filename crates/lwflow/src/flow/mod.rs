@@ -102,6 +102,13 @@ impl<T: Real> Flow<T> {
         config.coupling.validate()?;
         let ctx_width = config.conditioner_width();
         let mut layers = Vec::new();
+        // Periodic parameters: the couplings act on the circle between ToAngle and FromAngle
+        // (`layers/angle.rs`); `periodic` follows the coordinates through the permutations.
+        let mut periodic = prior.periodic();
+        let on_circle = prior.has_periodic();
+        if on_circle {
+            layers.push(LayerKind::ToAngle(ToAngle(AngleCut::new(periodic.clone()))));
+        }
         let lower = d / 2; // conditioning block of even layers
         for l in 0..config.n_layers {
             let (n_cond, split) = if d == 1 {
@@ -111,12 +118,22 @@ impl<T: Real> Flow<T> {
             } else {
                 (d - lower, Split::Upper)
             };
-            layers.push(config.coupling.layer(d, n_cond, split, ctx_width, &config.hidden, config.activation));
+            let (hidden, act) = (&config.hidden, config.activation);
+            layers.push(if on_circle {
+                config.coupling.torus_layer(d, n_cond, split, ctx_width, hidden, act, &periodic)?
+            } else {
+                config.coupling.layer(d, n_cond, split, ctx_width, hidden, act)
+            });
             // For d ≥ 3 the alternating halves never mix some pairs of coordinates; a fixed
             // cyclic shift after every pair of couplings lets every coordinate condition on every other.
             if d >= 3 && l % 2 == 1 && l + 1 < config.n_layers {
-                layers.push(LayerKind::Permute(Permutation::new((0..d).map(|k| (k + 1) % d).collect())));
+                let perm = Permutation::new((0..d).map(|k| (k + 1) % d).collect());
+                periodic = perm.perm().iter().map(|&k| periodic[k]).collect();
+                layers.push(LayerKind::Permute(perm));
             }
+        }
+        if on_circle {
+            layers.push(LayerKind::FromAngle(FromAngle(AngleCut::new(periodic))));
         }
         Self::assemble(config, prior, ctx_norm, layers)
     }

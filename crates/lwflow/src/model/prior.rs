@@ -56,6 +56,11 @@ pub struct Prior {
     /// from model files written before names existed, and from those of unnamed priors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     names: Option<Vec<String>>,
+    /// Which dimensions are periodic (`[prior] periodic`): a uniform U(a, b) whose ends are one
+    /// point, a ≡ b (an angle, a phase). Absent from model files written before periodic
+    /// parameters existed, and from those of priors without any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    periodic: Option<Vec<bool>>,
 }
 
 /// N(μ, P⁻¹) through the Cholesky factor R of the precision P = R Rᵀ.
@@ -207,7 +212,7 @@ impl Prior {
         for (k, m) in marginals.iter().enumerate() {
             m.validate(k)?;
         }
-        Ok(Self { marginals, joint: None, names: None })
+        Ok(Self { marginals, joint: None, names: None, periodic: None })
     }
 
     /// The correlated Gaussian N(μ, P⁻¹) with mean `mean` (length d) and precision `precision`
@@ -244,7 +249,12 @@ impl Prior {
             .collect();
         let log_det_half: f64 = (0..dim).map(|k| chol[k * dim + k].ln()).sum();
         let log_norm = log_det_half - 0.5 * dim as f64 * (2.0 * std::f64::consts::PI).ln();
-        Ok(Self { marginals, joint: Some(JointGaussian { mean, precision_chol: chol, log_norm }), names: None })
+        Ok(Self {
+            marginals,
+            joint: Some(JointGaussian { mean, precision_chol: chol, log_norm }),
+            names: None,
+            periodic: None,
+        })
     }
 
     /// Checks what [`Prior::new`] and [`Prior::gaussian`] check, for a prior read from a file:
@@ -275,7 +285,54 @@ impl Prior {
         if let Some(names) = &self.names {
             check_names(names, self.dim())?;
         }
+        if let Some(periodic) = &self.periodic {
+            self.check_periodic(periodic)?;
+        }
         Ok(())
+    }
+
+    /// `periodic` has one flag per dimension and marks only uniform marginals of a product
+    /// prior; errors name `prior.periodic` and the offending dimension.
+    fn check_periodic(&self, periodic: &[bool]) -> Result<()> {
+        if periodic.len() != self.dim() {
+            return Err(Error::invalid(
+                "prior.periodic",
+                format!("has {} flags; θ has {} dimensions", periodic.len(), self.dim()),
+            ));
+        }
+        for (k, (&p, m)) in periodic.iter().zip(&self.marginals).enumerate() {
+            if p && (self.joint.is_some() || !matches!(m, Marginal::Uniform { .. })) {
+                return Err(Error::invalid(
+                    "prior.periodic",
+                    format!(
+                        "dimension {} is periodic but its prior is {m:?}; only a uniform U(a, b) can be (a ≡ b)",
+                        k + 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// This prior with the dimensions flagged in `periodic` (key `[prior] periodic`, one flag per
+    /// dimension) periodic: U(a, b) with a ≡ b, so the flow treats the dimension as an angle
+    /// ([`crate::flow::Support`]). Only uniform marginals of a product prior can be periodic;
+    /// errors name `prior.periodic`. All flags false gives the prior without any (model files
+    /// stay as before).
+    pub fn with_periodic(self, periodic: Vec<bool>) -> Result<Prior> {
+        self.check_periodic(&periodic)?;
+        let periodic = periodic.contains(&true).then_some(periodic);
+        Ok(Prior { periodic, ..self })
+    }
+
+    /// One flag per dimension: whether it is periodic ([`Prior::with_periodic`]).
+    pub fn periodic(&self) -> Vec<bool> {
+        self.periodic.clone().unwrap_or_else(|| vec![false; self.dim()])
+    }
+
+    /// Whether any dimension is periodic.
+    pub fn has_periodic(&self) -> bool {
+        self.periodic.as_ref().is_some_and(|p| p.contains(&true))
     }
 
     /// This prior with its dimensions named `names` (key `[prior] names`): one per dimension,
@@ -397,6 +454,31 @@ mod tests {
         let json = r#"{"marginals":[{"kind":"uniform","low":0.0,"high":1.0}],"names":["a","b"]}"#;
         let read: Prior = serde_json::from_str(json).unwrap();
         assert!(read.validate().unwrap_err().to_string().contains("prior.names"));
+    }
+
+    #[test]
+    fn periodic_flags_are_kept_through_serde_and_refused_on_other_marginals() {
+        let prior =
+            Prior::new(vec![Marginal::Uniform { low: 0.0, high: 1.0 }, Marginal::Normal { mean: 0.0, std: 1.0 }])
+                .unwrap();
+        assert_eq!(prior.periodic(), [false, false]);
+        let json = serde_json::to_string(&prior).unwrap();
+        assert!(!json.contains("periodic"), "{json}");
+        let msg = prior.clone().with_periodic(vec![false, true]).unwrap_err().to_string();
+        assert!(msg.contains("prior.periodic") && msg.contains("dimension 2") && msg.contains("Normal"), "{msg}");
+        let msg = prior.clone().with_periodic(vec![true]).unwrap_err().to_string();
+        assert!(msg.contains("prior.periodic") && msg.contains("has 1 flags"), "{msg}");
+        let periodic = prior.clone().with_periodic(vec![true, false]).unwrap();
+        assert!(periodic.has_periodic() && !prior.has_periodic());
+        let back: Prior = serde_json::from_str(&serde_json::to_string(&periodic).unwrap()).unwrap();
+        assert_eq!(back.periodic(), [true, false]);
+        // All false is no periodic dimension: serialised as before.
+        assert_eq!(prior.clone().with_periodic(vec![false, false]).unwrap(), prior);
+        let bad = r#"{"marginals":[{"kind":"normal","mean":0.0,"std":1.0}],"periodic":[true]}"#;
+        let read: Prior = serde_json::from_str(bad).unwrap();
+        assert!(read.validate().unwrap_err().to_string().contains("prior.periodic"));
+        let corr = Prior::gaussian(vec![0.0; 2], &[1.0, 0.0, 0.0, 1.0]).unwrap();
+        assert!(corr.with_periodic(vec![true, false]).is_err());
     }
 
     #[test]

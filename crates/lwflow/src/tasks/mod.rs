@@ -15,6 +15,7 @@ pub mod gaussian_mixture;
 pub mod lotka_volterra;
 mod numpy_mt19937;
 mod rows;
+pub mod sinusoid;
 pub mod sir;
 pub mod slcp;
 pub mod slcp_distractors;
@@ -29,6 +30,7 @@ pub use gaussian_linear::GaussianLinear;
 pub use gaussian_linear_uniform::GaussianLinearUniform;
 pub use gaussian_mixture::GaussianMixture;
 pub use lotka_volterra::LotkaVolterra;
+pub use sinusoid::Sinusoid;
 pub use sir::Sir;
 pub use slcp::Slcp;
 pub use slcp_distractors::SlcpDistractors;
@@ -54,6 +56,7 @@ pub const CATALOG: &[TaskEntry] = &[
     bernoulli_glm_raw::ENTRY,
     sir::ENTRY,
     lotka_volterra::ENTRY,
+    sinusoid::ENTRY,
 ];
 
 /// Every valid task name, in catalogue order.

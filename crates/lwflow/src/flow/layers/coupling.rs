@@ -8,8 +8,13 @@
 //! conditions on the first n_cond columns and transforms the rest; [`Split::Upper`] conditions
 //! on the last n_cond and transforms the first n_b.
 //!
+//! Angle inputs ([`Coupling::with_angle_inputs`]): a conditioning coordinate that is an angle φ
+//! reaches the net as (cos φ, sin φ), so the conditioner is continuous on the circle; its input
+//! adjoint is ∂L/∂φ = −sin φ·∂L/∂cos φ + cos φ·∂L/∂sin φ. Without angles the net reads u_a as is.
+//!
 //! Workspace (n rows): the MLP's workspace, then the net output (n × n_b·P; the transformer's
-//! forward may overwrite it with a cache for its backward), then copies of u_a (n × n_cond),
+//! forward may overwrite it with a cache for its backward), then copies of u_a (n × n_cond; with
+//! angle inputs its features, n × (n_cond + angles)),
 //! ctx (n × ctx_dim) and u_b (n × n_b). `Layer::backward` gets neither u nor ctx, so forward
 //! keeps these copies (a few columns per row, negligible next to the hidden layers).
 //!
@@ -61,6 +66,9 @@ pub struct Coupling<Tr> {
     ctx_dim: usize,
     mlp: Mlp,
     transformer: Tr,
+    /// Per conditioning coordinate, whether it is an angle the net sees as (cos, sin); empty
+    /// when none is.
+    angle_inputs: Vec<bool>,
 }
 
 impl<Tr: Transformer> Coupling<Tr> {
@@ -77,9 +85,33 @@ impl<Tr: Transformer> Coupling<Tr> {
         act: Activation,
         transformer: Tr,
     ) -> Self {
+        Self::with_angle_inputs(dim, n_cond, split, ctx_dim, hidden, act, transformer, Vec::new())
+    }
+
+    /// [`Coupling::with_transformer`] whose conditioner sees the conditioning coordinates flagged
+    /// in `angle_inputs` (one flag per conditioning coordinate, or empty for none) as
+    /// (cos φ, sin φ): the MLP is (n_cond + angles + ctx_dim) → hidden → (dim − n_cond)·P.
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn with_angle_inputs(
+        dim: usize,
+        n_cond: usize,
+        split: Split,
+        ctx_dim: usize,
+        hidden: &[usize],
+        act: Activation,
+        transformer: Tr,
+        angle_inputs: Vec<bool>,
+    ) -> Self {
         assert!(n_cond < dim, "Coupling: n_cond {n_cond} must be below dim {dim}");
-        let mlp = Mlp::new(n_cond + ctx_dim, hidden, (dim - n_cond) * transformer.n_params(), act);
-        Self { dim, n_cond, split, ctx_dim, mlp, transformer }
+        assert!(
+            angle_inputs.is_empty() || angle_inputs.len() == n_cond,
+            "Coupling: one angle flag per conditioning coordinate"
+        );
+        let angle_inputs = if angle_inputs.contains(&true) { angle_inputs } else { Vec::new() };
+        let n_features = n_cond + angle_inputs.iter().filter(|&&a| a).count();
+        let mlp = Mlp::new(n_features + ctx_dim, hidden, (dim - n_cond) * transformer.n_params(), act);
+        Self { dim, n_cond, split, ctx_dim, mlp, transformer, angle_inputs }
     }
     /// The conditioner's last layer is zero, so the layer starts as the identity.
     pub fn init_params<T: Real>(&self, p: &mut [T], rng: &mut Rng) {
@@ -110,8 +142,32 @@ impl<Tr: Transformer> Coupling<Tr> {
     pub fn transformer(&self) -> &Tr {
         &self.transformer
     }
+    /// Which conditioning coordinates the net sees as (cos, sin); empty when none.
+    pub fn angle_inputs(&self) -> &[bool] {
+        &self.angle_inputs
+    }
     fn n_b(&self) -> usize {
         self.dim - self.n_cond
+    }
+    /// Net inputs from u_a per row: n_cond, plus one per angle.
+    fn n_features(&self) -> usize {
+        self.mlp.n_in() - self.ctx_dim
+    }
+    /// Writes the features of the conditioning rows `u_a` (n × n_cond) into `out` (n × n_features).
+    fn angle_features<T: Real>(&self, u_a: MatRef<T>, out: &mut [T]) {
+        for (r, out) in out.chunks_exact_mut(self.n_features()).enumerate().take(u_a.rows()) {
+            let mut i = 0;
+            for (&u, &angle) in u_a.row(r).iter().zip(&self.angle_inputs) {
+                if angle {
+                    out[i] = u.cos();
+                    out[i + 1] = u.sin();
+                    i += 2;
+                } else {
+                    out[i] = u;
+                    i += 1;
+                }
+            }
+        }
     }
     /// Net outputs per row, n_b·P.
     fn n_out(&self) -> usize {
@@ -133,7 +189,7 @@ impl<Tr: Transformer> Coupling<Tr> {
     ) -> (&'w mut [T], &'w mut [T], &'w mut [T], &'w mut [T], &'w mut [T]) {
         let (mlp_ws, rest) = ws.split_at_mut(self.mlp.workspace_len(n));
         let (o, rest) = rest.split_at_mut(n * self.n_out());
-        let (u_a, rest) = rest.split_at_mut(n * self.n_cond);
+        let (u_a, rest) = rest.split_at_mut(n * self.n_features());
         let (ctx, rest) = rest.split_at_mut(n * self.ctx_dim);
         (mlp_ws, o, u_a, ctx, &mut rest[..n * self.n_b()])
     }
@@ -154,21 +210,25 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
     }
 
     fn workspace_len(&self, n_batch: usize) -> usize {
-        self.mlp.workspace_len(n_batch) + n_batch * (self.n_out() + self.n_b() + self.n_cond + self.ctx_dim)
+        self.mlp.workspace_len(n_batch) + n_batch * (self.n_out() + self.n_b() + self.n_features() + self.ctx_dim)
     }
 
     fn forward(&self, p: &[T], u: MatRef<T>, ctx: MatRef<T>, mut v: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
         let (n, n_b, n_cond, n_out) = (u.rows(), self.n_b(), self.n_cond, self.n_out());
         let (a0, b0) = self.starts();
         let (mlp_ws, o, u_a, ctx_copy, u_b) = self.split_ws(ws, n);
-        copy_cols(u.cols_range(a0, n_cond), u_a);
+        if self.angle_inputs.is_empty() {
+            copy_cols(u.cols_range(a0, n_cond), u_a);
+        } else {
+            self.angle_features(u.cols_range(a0, n_cond), u_a);
+        }
         copy_cols(ctx, ctx_copy);
         copy_cols(u.cols_range(b0, n_b), u_b);
-        let (u_a, ctx_copy) = (MatRef::new(u_a, n, n_cond), MatRef::new(ctx_copy, n, self.ctx_dim));
+        let (u_a, ctx_copy) = (MatRef::new(u_a, n, self.n_features()), MatRef::new(ctx_copy, n, self.ctx_dim));
         self.mlp.forward(p, u_a, ctx_copy, MatMut::new(o, n, n_out), mlp_ws);
         for (r, (raw, u_b)) in o.chunks_exact_mut(n_out).zip(u_b.chunks_exact(n_b)).enumerate() {
             let v_row = v.row_mut(r);
-            v_row[a0..a0 + n_cond].copy_from_slice(u_a.row(r));
+            v_row[a0..a0 + n_cond].copy_from_slice(&u.row(r)[a0..a0 + n_cond]);
             log_det[r] += self.transformer.forward_row(raw, u_b, &mut v_row[b0..b0 + n_b]);
         }
     }
@@ -176,9 +236,15 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
     fn inverse(&self, p: &[T], v: MatRef<T>, ctx: MatRef<T>, mut u: MatMut<T>, log_det: &mut [T], ws: &mut [T]) {
         let (n, n_b, n_cond, n_out) = (v.rows(), self.n_b(), self.n_cond, self.n_out());
         let (a0, b0) = self.starts();
-        let (mlp_ws, o, _, _, _) = self.split_ws(ws, n);
+        let (mlp_ws, o, features, _, _) = self.split_ws(ws, n);
         let v_a = v.cols_range(a0, n_cond);
-        self.mlp.forward(p, v_a, ctx, MatMut::new(o, n, n_out), mlp_ws);
+        if self.angle_inputs.is_empty() {
+            self.mlp.forward(p, v_a, ctx, MatMut::new(o, n, n_out), mlp_ws);
+        } else {
+            self.angle_features(v_a, features);
+            let features = MatRef::new(features, n, self.n_features());
+            self.mlp.forward(p, features, ctx, MatMut::new(o, n, n_out), mlp_ws);
+        }
         for (r, raw) in o.chunks_exact(n_out).enumerate() {
             let v_row = v.row(r);
             let u_row = u.row_mut(r);
@@ -201,14 +267,19 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
         let (a0, b0) = self.starts();
         let (mlp_ws, rest) = ws.split_at(self.mlp.workspace_len(n));
         let (o, rest) = rest.split_at(n * n_out);
-        let (u_a, rest) = rest.split_at(n * n_cond);
+        let n_features = self.n_features();
+        let (u_a, rest) = rest.split_at(n * n_features);
         let (ctx_copy, u_b) = rest.split_at(n * ctx_dim);
-        let (u_a, ctx_copy) = (MatRef::new(u_a, n, n_cond), MatRef::new(ctx_copy, n, ctx_dim));
+        let (u_a, ctx_copy) = (MatRef::new(u_a, n, n_features), MatRef::new(ctx_copy, n, ctx_dim));
         let mut scratch = [T::zero(); BACKWARD_STACK_LEN];
-        let tile = self.mlp.backward_tile_rows(n_out);
+        // With angle inputs the net's input adjoint (per feature) goes to a tile of the stack
+        // array first, then through (cos, sin) into d_u.
+        let n_feature_adj = if self.angle_inputs.is_empty() { 0 } else { n_features };
+        let tile = self.mlp.backward_tile_rows(n_out + n_feature_adj);
         for r0 in (0..n).step_by(tile) {
             let t = tile.min(n - r0);
-            let (d_o, mlp_scratch) = scratch.split_at_mut(tile * n_out);
+            let (d_o, rest) = scratch.split_at_mut(tile * n_out);
+            let (d_features, mlp_scratch) = rest.split_at_mut(tile * n_feature_adj);
             for (i, d_raw) in d_o.chunks_exact_mut(n_out).take(t).enumerate() {
                 let r = r0 + i;
                 self.transformer.backward_row(
@@ -221,6 +292,11 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
                 );
             }
             let mut d_u_tile = d_u.rows_range_mut(r0, t);
+            let d_in_a = if self.angle_inputs.is_empty() {
+                d_u_tile.cols_range_mut(a0, n_cond)
+            } else {
+                MatMut::new(&mut d_features[..t * n_features], t, n_features)
+            };
             self.mlp.backward_rows(
                 p,
                 mlp_ws,
@@ -229,11 +305,28 @@ impl<T: Real, Tr: Transformer> Layer<T> for Coupling<Tr> {
                 u_a.rows_range(r0, t),
                 ctx_copy.rows_range(r0, t),
                 MatRef::new(&d_o[..t * n_out], t, n_out),
-                Some(d_u_tile.cols_range_mut(a0, n_cond)),
+                Some(d_in_a),
                 d_ctx.as_mut().map(|d| d.rows_range_mut(r0, t)),
                 d_p,
                 mlp_scratch,
             );
+            if !self.angle_inputs.is_empty() {
+                for i in 0..t {
+                    let (features, d_f) = (u_a.row(r0 + i), &d_features[i * n_features..(i + 1) * n_features]);
+                    let d_row = &mut d_u_tile.row_mut(i)[a0..a0 + n_cond];
+                    let mut j = 0;
+                    for (d, &angle) in d_row.iter_mut().zip(&self.angle_inputs) {
+                        if angle {
+                            // features (cos φ, sin φ): ∂L/∂φ = −sin φ·∂L/∂cos + cos φ·∂L/∂sin.
+                            *d = features[j] * d_f[j + 1] - features[j + 1] * d_f[j];
+                            j += 2;
+                        } else {
+                            *d = d_f[j];
+                            j += 1;
+                        }
+                    }
+                }
+            }
             for i in (0..t).filter(|_| n_cond > 0) {
                 let g_a = &d_v.row(r0 + i)[a0..a0 + n_cond];
                 for (d, &g) in d_u_tile.row_mut(i)[a0..a0 + n_cond].iter_mut().zip(g_a) {

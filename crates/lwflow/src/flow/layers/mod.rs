@@ -14,14 +14,18 @@
 //! so the compiler lists what a new variant must answer.
 
 mod affine;
+mod angle;
+mod circular;
 mod coupling;
 mod permute;
 mod spline;
 
 pub use affine::{Affine, AffineCoupling};
+pub use angle::{AngleCut, FromAngle, ToAngle, MIN_TAIL_MASS};
+pub use circular::{TorusCoupling, TorusSpline};
 pub use coupling::{Coupling, Split, Transformer};
 pub use permute::Permutation;
-pub use spline::{RqSpline, SplineCoupling, MAX_BINS};
+pub use spline::{RqSpline, SplineCoupling, SplineEnds, MAX_BINS};
 
 use crate::error::{Error, Result};
 use crate::mat::{MatMut, MatRef};
@@ -129,6 +133,31 @@ impl CouplingConfig {
             }
         }
     }
+
+    /// [`CouplingConfig::layer`] for coordinates of which those flagged in `periodic` (one flag
+    /// per coordinate of u) are angles: a [`TorusCoupling`] with this spline's bins. Errors for
+    /// affine couplings, which have no circular form.
+    #[allow(clippy::too_many_arguments)]
+    pub fn torus_layer(
+        &self,
+        dim: usize,
+        n_cond: usize,
+        split: Split,
+        ctx_width: usize,
+        hidden: &[usize],
+        act: Activation,
+        periodic: &[bool],
+    ) -> Result<LayerKind> {
+        match *self {
+            CouplingConfig::Affine { .. } => Err(Error::invalid(
+                "flow kind",
+                "affine couplings cannot act on a periodic parameter; use spline couplings (the default)",
+            )),
+            CouplingConfig::Spline { bins, tail_bound } => Ok(LayerKind::Torus(TorusCoupling::new_torus(
+                dim, n_cond, split, ctx_width, hidden, act, bins, tail_bound, periodic,
+            ))),
+        }
+    }
 }
 
 /// A layer of the flow's chain.
@@ -138,8 +167,14 @@ pub enum LayerKind {
     Affine(AffineCoupling),
     /// Rational-quadratic spline coupling.
     Spline(SplineCoupling),
+    /// Spline coupling on angles and reals: circular splines with rotation on the angles.
+    Torus(TorusCoupling),
     /// Fixed permutation of the coordinates (log|det| = 0, no parameters).
     Permute(Permutation),
+    /// Fixed map of the periodic coordinates from ℝ onto the circle (first layer with angles).
+    ToAngle(ToAngle),
+    /// Fixed cut of the circle back to ℝ (last layer with angles).
+    FromAngle(FromAngle),
 }
 
 impl LayerKind {
@@ -148,7 +183,10 @@ impl LayerKind {
         match self {
             LayerKind::Affine(_) => "affine",
             LayerKind::Spline(_) => "spline",
+            LayerKind::Torus(_) => "torus_spline",
             LayerKind::Permute(_) => "permute",
+            LayerKind::ToAngle(_) => "to_angle",
+            LayerKind::FromAngle(_) => "from_angle",
         }
     }
 
@@ -157,7 +195,8 @@ impl LayerKind {
         match self {
             LayerKind::Affine(a) => a.init_params(p, rng),
             LayerKind::Spline(s) => s.init_params(p, rng),
-            LayerKind::Permute(_) => {}
+            LayerKind::Torus(s) => s.init_params(p, rng),
+            LayerKind::Permute(_) | LayerKind::ToAngle(_) | LayerKind::FromAngle(_) => {}
         }
     }
 }
@@ -167,7 +206,10 @@ macro_rules! dispatch_layer {
         match $self {
             LayerKind::Affine($l) => $e,
             LayerKind::Spline($l) => $e,
+            LayerKind::Torus($l) => $e,
             LayerKind::Permute($l) => $e,
+            LayerKind::ToAngle($l) => $e,
+            LayerKind::FromAngle($l) => $e,
         }
     };
 }

@@ -31,6 +31,12 @@
 //! 2B·∂L/∂Δx for i = k and 0 for i > k (the clamped end knot x_K = B differs from the sum only by
 //! rounding, and the softmax's Jacobian annihilates constant shifts anyway).
 //!
+//! A *circular* spline ([`RqSpline::circular`], Rezende et al. 2020, arXiv:2002.02428, Sec. 3.1)
+//! keeps the knots on [−B, B] but makes the end slopes one trainable value, δ_0 = δ_K, so the
+//! map is a diffeomorphism of the circle [−B, B) with −B ≡ B (it fixes that point; the
+//! rotation that moves it is [`super::circular`]'s). Its raw layout has K slopes: the K − 1
+//! interior ones, then the shared end slope. Inputs must lie in [−B, B] (no tails).
+//!
 //! Nothing allocates: knots live in stack arrays of [`MAX_BINS`] + 1 elements.
 
 use super::coupling::{Coupling, Split, Transformer};
@@ -49,11 +55,21 @@ pub const DEFAULT_MIN_BIN_HEIGHT: f64 = 1e-3;
 /// Default minimum interior knot slope.
 pub const DEFAULT_MIN_DERIVATIVE: f64 = 1e-3;
 
-/// A rational-quadratic spline's shapes: K bins on [−B, B], identity tails, minimum
+/// What a spline does at its ends ±B.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplineEnds {
+    /// Identity outside [−B, B]; end slopes δ_0 = δ_K = 1, so the slope is continuous at ±B.
+    IdentityTails,
+    /// −B ≡ B: one trainable end slope δ_0 = δ_K, no tails (module docs).
+    Circular,
+}
+
+/// A rational-quadratic spline's shapes: K bins on [−B, B], its ends ([`SplineEnds`]), minimum
 /// widths/heights/slopes. The parameters come per call (one raw slice per coordinate).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RqSpline {
     n_bins: usize,
+    ends: SplineEnds,
     tail_bound: f64,
     min_bin_width: f64,
     min_bin_height: f64,
@@ -108,7 +124,20 @@ impl RqSpline {
         );
         assert!(min_derivative > 0.0 && min_derivative < 1.0, "RqSpline: min_derivative must be in (0, 1)");
         let derivative_shift = (1.0 - min_derivative).exp_m1().ln();
-        Self { n_bins, tail_bound, min_bin_width, min_bin_height, min_derivative, derivative_shift }
+        let ends = SplineEnds::IdentityTails;
+        Self { n_bins, ends, tail_bound, min_bin_width, min_bin_height, min_derivative, derivative_shift }
+    }
+
+    /// The circular spline of K = `n_bins` bins on [−B, B) with −B ≡ B, B = `bound` (module
+    /// docs), with the default minimums.
+    #[track_caller]
+    pub fn circular(n_bins: usize, bound: f64) -> Self {
+        Self { ends: SplineEnds::Circular, ..Self::new(n_bins, bound) }
+    }
+
+    /// What the spline does at ±B.
+    pub fn ends(&self) -> SplineEnds {
+        self.ends
     }
 
     /// Number of bins K on [−B, B].
@@ -132,9 +161,13 @@ impl RqSpline {
         self.min_derivative
     }
 
-    /// Raw values per transformed coordinate: 3K − 1 (K widths, K heights, K − 1 slopes).
+    /// Raw values per transformed coordinate: 3K − 1 (K widths, K heights, K − 1 slopes), or
+    /// 3K for a circular spline (its shared end slope).
     pub fn n_params(&self) -> usize {
-        3 * self.n_bins - 1
+        match self.ends {
+            SplineEnds::IdentityTails => 3 * self.n_bins - 1,
+            SplineEnds::Circular => 3 * self.n_bins,
+        }
     }
 
     /// v = spline(u) and log dv/du for one coordinate with raw parameters `raw` (3K − 1).
@@ -240,6 +273,12 @@ impl RqSpline {
         if k + 1 < n_bins {
             d_raw_d[k] += d_d1 * sigmoid(raw_d[k] + shift);
         }
+        if self.ends == SplineEnds::Circular {
+            // δ_0 = δ_K = m_δ + softplus(raw_d[K − 1] + c).
+            let end = n_bins - 1;
+            let d_end = if k == 0 { d_d0 } else { T::zero() } + if k + 1 == n_bins { d_d1 } else { T::zero() };
+            d_raw_d[end] += d_end * sigmoid(raw_d[end] + shift);
+        }
         d_u
     }
 
@@ -259,11 +298,17 @@ impl RqSpline {
         kn
     }
 
-    /// Slope δ_j at knot j: 1 at the ends, m_δ + softplus(raw + c) inside.
+    /// Slope δ_j at knot j: m_δ + softplus(raw + c) inside; at the ends 1, or the circular
+    /// spline's shared end slope.
     #[inline]
     fn derivative<T: Real>(&self, raw: &[T], j: usize) -> T {
         if j == 0 || j == self.n_bins {
-            T::one()
+            match self.ends {
+                SplineEnds::IdentityTails => T::one(),
+                SplineEnds::Circular => {
+                    T::lit(self.min_derivative) + softplus(raw[3 * self.n_bins - 1] + T::lit(self.derivative_shift))
+                }
+            }
         } else {
             T::lit(self.min_derivative) + softplus(raw[2 * self.n_bins + j - 1] + T::lit(self.derivative_shift))
         }
