@@ -35,6 +35,7 @@ fn config(dim: usize, base: BaseConfig) -> FlowConfig {
         activation: Activation::Silu,
         coupling: CouplingConfig::Spline { bins: 5, tail_bound: 4.0 },
         base,
+        embedding: Default::default(),
     }
 }
 

@@ -269,7 +269,7 @@ mod tests {
             let (mut v, mut ld) = (Mat::zeros(3, 3), vec![0.0; 3]);
             layer.forward(&[], MatRef::new(x, 3, 3), MatRef::new(&[], 3, 0), v.as_mut(), &mut ld, &mut ws);
             let mut d_u = Mat::zeros(3, 3);
-            layer.backward(&[], &ws, MatRef::new(g, 3, 3), rho, d_u.as_mut(), &mut []);
+            layer.backward(&[], &ws, MatRef::new(g, 3, 3), rho, d_u.as_mut(), None, &mut []);
             assert_all_close("d_u", d_u.as_slice(), &want, FD_REL_TOL);
         }
         check(&ToAngle(AngleCut::new(periodic.clone())), &inputs, &g, &rho);
