@@ -40,7 +40,7 @@ struct Parts<'w, T> {
 
 impl SetEmbedding {
     /// `members` draws of `member_dim` values; φ: member_dim → [width; depth] → width,
-    /// ρ: width → [width] → n_out; activation `act` after every hidden layer.
+    /// ρ: width → \[width\] → n_out; activation `act` after every hidden layer.
     pub fn new(members: usize, member_dim: usize, width: usize, depth: usize, n_out: usize, act: Activation) -> Self {
         let phi = Mlp::new(member_dim, &vec![width; depth], width, act);
         let rho = Mlp::new(width, &[width], n_out, act);
