@@ -1,12 +1,15 @@
 //! Special functions used across the crate, each written once: log-sum-exp, softplus, sigmoid,
-//! the vectorisable exponential [`exp_poly`], and the normal log-density [`log_normal`] with its
-//! constant [`HALF_LOG_2PI`].
+//! the vectorisable exponential [`exp_poly`], the normal log-density [`log_normal`] with its
+//! constant [`HALF_LOG_2PI`], and the standard normal's CDF and quantile ([`normal_cdf`],
+//! [`normal_quantile`]).
 //!
 //! [`exp_poly`] exists because `std` `exp` is a libm call that blocks vectorisation: it is
 //! branch-free, x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite split of ln2 so n·ln2_hi is exact), eʳ
 //! by a Taylor polynomial in Horner form (degree 7 when `T::EPS` > 1e-10, i.e. f32; degree 12 for
 //! f64), and 2ⁿ from the exponent bits ([`Real::exp2_int`]). Measured relative error: < 3e-7 in
 //! f32, < 1e-14 in f64 (see the tests, `EXP_REL_TOL_F32` / `EXP_REL_TOL_F64`).
+
+use statrs::function::erf::{erfc, erfc_inv};
 
 use crate::real::Real;
 
@@ -22,6 +25,18 @@ pub const HALF_LOG_2PI: f64 = 0.918_938_533_204_672_8;
 pub fn log_normal(v: f64, mean: f64, std: f64) -> f64 {
     let z = (v - mean) / std;
     -0.5 * z * z - std.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+}
+
+/// Φ(u) = ½ erfc(−u/√2). Accurate in the lower tail (relative to Φ itself), so for u > 0 callers
+/// that need the upper tail's precision use 1 − Φ(u) = Φ(−u).
+pub fn normal_cdf(u: f64) -> f64 {
+    0.5 * erfc(-u / std::f64::consts::SQRT_2)
+}
+
+/// Φ⁻¹(q) = −√2 · erfc⁻¹(2q) for q ∈ (0, 1); accurate for small q, so callers in the upper tail
+/// pass 1 − q and negate.
+pub fn normal_quantile(q: f64) -> f64 {
+    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * q)
 }
 
 /// [`exp_poly`] clamps its argument to [−80, 80]. Why: e^±80 (≈ 5.5e34, 1.8e−35) and 2^±116 are

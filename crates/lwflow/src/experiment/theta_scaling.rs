@@ -26,6 +26,7 @@ use crate::rng::{stream, Stream};
 use crate::tasks::{recommended, GaussianLinear};
 use crate::train::chunks::{backward_chunks, forward_chunks, Chunk};
 use crate::train::{fit, TrainConfig};
+use crate::weights::median;
 
 use super::{mean_std, MeanStd};
 
@@ -151,7 +152,7 @@ fn time_likelihood(model: &dyn Model, train: &TrainConfig) -> Result<f64> {
         }
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    Ok(median(times))
+    Ok(median(&mut times))
 }
 
 /// Median milliseconds of one flow gradient step at the trainer's batch size (obs_per_step ×
@@ -181,12 +182,7 @@ fn time_gradient(flow: &Flow<f32>, train: &TrainConfig) -> f64 {
         adam.step(&mut params, &grad);
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    median(times)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    median(&mut times)
 }
 
 #[cfg(test)]

@@ -20,20 +20,8 @@
 //! map needs the precision (the distance to the nearer edge is used, never 1 − p), and it is
 //! applied once per batch, not per layer.
 
-use statrs::function::erf::{erfc, erfc_inv};
-
 use crate::model::{Marginal, Prior};
-use crate::special::HALF_LOG_2PI;
-
-/// Φ⁻¹ of the lower tail mass `q` ∈ (0, 1): −√2 · erfc⁻¹(2q).
-fn probit(q: f64) -> f64 {
-    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * q)
-}
-
-/// Φ(u) = ½ erfc(−u/√2); accurate in the lower tail, so callers pass u ≤ 0.
-fn normal_cdf(u: f64) -> f64 {
-    0.5 * erfc(-u / std::f64::consts::SQRT_2)
-}
+use crate::special::{normal_cdf, normal_quantile, HALF_LOG_2PI};
 
 /// The support bijection θ ↦ u of a prior (see the module docs).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -67,7 +55,7 @@ impl Support {
                         continue;
                     }
                     // Use the smaller tail mass so the edge nearest θ keeps full precision.
-                    *u = if lo <= hi { probit(lo) } else { -probit(hi) };
+                    *u = if lo <= hi { normal_quantile(lo) } else { -normal_quantile(hi) };
                     log_det += 0.5 * *u * *u + HALF_LOG_2PI - (high - low).ln();
                 }
                 Marginal::Normal { mean, std } => {

@@ -15,23 +15,12 @@
 //! away from μ is an error, not a silent zero.
 
 use rand::Rng as _;
-use statrs::function::erf::{erfc, erfc_inv};
 
 use crate::error::{Error, Result};
 use crate::mat::Mat;
 use crate::reference::Reference;
 use crate::rng::Rng;
-use crate::special::HALF_LOG_2PI;
-
-/// Φ(u), accurate for u ≤ 0.
-fn normal_cdf(u: f64) -> f64 {
-    0.5 * erfc(-u / std::f64::consts::SQRT_2)
-}
-
-/// Φ⁻¹(q) for q ∈ (0, 1).
-fn normal_quantile(q: f64) -> f64 {
-    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * q)
-}
+use crate::special::{normal_cdf, normal_quantile, HALF_LOG_2PI};
 
 /// One truncated normal N(μ, σ²) on (a, b), stored as its standardised interval in the lower
 /// tail (reflected when α ≥ 0, see the module docs).

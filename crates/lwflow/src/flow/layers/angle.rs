@@ -20,25 +20,13 @@
 //! tail mass is floored at [`MIN_TAIL_MASS`] (z ≥ −7.03), a rounding-level change on a set of
 //! angles of width 2π·10⁻¹² that keeps every density finite.
 
-use statrs::function::erf::{erfc, erfc_inv};
-
 use crate::flow::Layer;
 use crate::mat::{MatMut, MatRef};
 use crate::real::Real;
-use crate::special::HALF_LOG_2PI;
+use crate::special::{normal_cdf, normal_quantile, HALF_LOG_2PI};
 
 /// Smallest tail mass (φ + π)/2π or (π − φ)/2π given to Φ⁻¹ (module docs).
 pub const MIN_TAIL_MASS: f64 = 1e-12;
-
-/// Φ(u) for u ≤ 0 (lower tail, accurate).
-fn lower_tail(u: f64) -> f64 {
-    0.5 * erfc(-u / std::f64::consts::SQRT_2)
-}
-
-/// Φ⁻¹(q) for q ∈ (0, ½].
-fn probit(q: f64) -> f64 {
-    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * q)
-}
 
 /// log 2π + log N(u; 0, 1) = log 2π − ½ log 2π − u²/2.
 fn log_slope(u: f64) -> f64 {
@@ -69,7 +57,7 @@ impl AngleCut {
     /// (φ, log dφ/du) of ToAngle.
     fn to_angle<T: Real>(u: f64) -> (f64, f64) {
         let pi = Self::pi::<T>();
-        let phi = if u <= 0.0 { -pi + 2.0 * pi * lower_tail(u) } else { pi - 2.0 * pi * lower_tail(-u) };
+        let phi = if u <= 0.0 { -pi + 2.0 * pi * normal_cdf(u) } else { pi - 2.0 * pi * normal_cdf(-u) };
         (phi, log_slope(u))
     }
 
@@ -77,8 +65,32 @@ impl AngleCut {
     fn from_angle<T: Real>(phi: f64) -> (f64, f64) {
         let pi = Self::pi::<T>();
         let (low, high) = ((phi + pi) / (2.0 * pi), (pi - phi) / (2.0 * pi));
-        let u = if low <= high { probit(low.max(MIN_TAIL_MASS)) } else { -probit(high.max(MIN_TAIL_MASS)) };
+        let u = if low <= high {
+            normal_quantile(low.max(MIN_TAIL_MASS))
+        } else {
+            -normal_quantile(high.max(MIN_TAIL_MASS))
+        };
         (u, -log_slope(u))
+    }
+
+    /// The input adjoint of [`AngleCut::apply`]: `d_u = adjoint(g, g_ld, s)` on periodic entries,
+    /// with g = ∂L/∂v, g_ld = ∂L/∂log_det and s the per-row value the layer kept in `ws`; the
+    /// other entries pass g through.
+    fn adjoint<T: Real>(
+        &self,
+        ws: &[T],
+        d_v: MatRef<T>,
+        d_log_det: &[T],
+        mut d_u: MatMut<T>,
+        adjoint: impl Fn(f64, f64, f64) -> f64,
+    ) {
+        let dim = self.periodic.len();
+        for (r, kept) in ws.chunks_exact(dim).enumerate().take(d_v.rows()) {
+            let g_ld = d_log_det[r].to_f64_lossless();
+            for (((d, &g), &s), &periodic) in d_u.row_mut(r).iter_mut().zip(d_v.row(r)).zip(kept).zip(&self.periodic) {
+                *d = if periodic { T::lit(adjoint(g.to_f64_lossless(), g_ld, s.to_f64_lossless())) } else { g };
+            }
+        }
     }
 
     /// Applies `map` to every periodic entry of `input`, writing `output` and adding the log-dets;
@@ -134,22 +146,11 @@ impl<T: Real> Layer<T> for ToAngle {
         ws: &[T],
         d_v: MatRef<T>,
         d_log_det: &[T],
-        mut d_u: MatMut<T>,
+        d_u: MatMut<T>,
         _d_ctx: Option<MatMut<T>>,
         _d_p: &mut [T],
     ) {
-        let dim = self.0.periodic.len();
-        for (r, u) in ws.chunks_exact(dim).enumerate().take(d_v.rows()) {
-            let g_ld = d_log_det[r].to_f64_lossless();
-            for (((d, &g), &u), &periodic) in d_u.row_mut(r).iter_mut().zip(d_v.row(r)).zip(u).zip(&self.0.periodic) {
-                *d = if periodic {
-                    let u = u.to_f64_lossless();
-                    T::lit(g.to_f64_lossless() * log_slope(u).exp() - g_ld * u)
-                } else {
-                    g
-                };
-            }
-        }
+        self.0.adjoint(ws, d_v, d_log_det, d_u, |g, g_ld, u| g * log_slope(u).exp() - g_ld * u);
     }
 }
 
@@ -179,22 +180,11 @@ impl<T: Real> Layer<T> for FromAngle {
         ws: &[T],
         d_v: MatRef<T>,
         d_log_det: &[T],
-        mut d_u: MatMut<T>,
+        d_u: MatMut<T>,
         _d_ctx: Option<MatMut<T>>,
         _d_p: &mut [T],
     ) {
-        let dim = self.0.periodic.len();
-        for (r, z) in ws.chunks_exact(dim).enumerate().take(d_v.rows()) {
-            let g_ld = d_log_det[r].to_f64_lossless();
-            for (((d, &g), &z), &periodic) in d_u.row_mut(r).iter_mut().zip(d_v.row(r)).zip(z).zip(&self.0.periodic) {
-                *d = if periodic {
-                    let z = z.to_f64_lossless();
-                    T::lit((g.to_f64_lossless() + g_ld * z) * (-log_slope(z)).exp())
-                } else {
-                    g
-                };
-            }
-        }
+        self.0.adjoint(ws, d_v, d_log_det, d_u, |g, g_ld, z| (g + g_ld * z) * (-log_slope(z)).exp());
     }
 }
 
@@ -249,7 +239,7 @@ mod tests {
         let to = ToAngle(AngleCut::new(vec![true]));
         let (phi, _) = run(&to, &[-9.0], 1);
         let (u, _) = run(&layer, phi.as_slice(), 1);
-        assert!((u.row(0)[0] - probit(MIN_TAIL_MASS)).abs() < 1e-3, "{}", u.row(0)[0]);
+        assert!((u.row(0)[0] - normal_quantile(MIN_TAIL_MASS)).abs() < 1e-3, "{}", u.row(0)[0]);
     }
 
     #[test]
