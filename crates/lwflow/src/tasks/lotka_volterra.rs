@@ -157,15 +157,9 @@ impl Model for LotkaVolterra {
     }
 
     fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        let mut bad = None;
-        SHAPES.log_likelihood(x, theta, out, |x, t| match Self::log_x(x) {
-            Ok(log_x) => Self::log_likelihood_of(&log_x, Self::log_means(t).as_ref()),
-            Err(e) => {
-                bad.get_or_insert(e);
-                f64::NAN
-            }
-        })?;
-        bad.map_or(Ok(()), Err)
+        SHAPES.ode_log_likelihood(x, theta, out, Self::log_x, Self::log_means, |_, log_x, m| {
+            Self::log_likelihood_of(log_x, m)
+        })
     }
 
     fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
@@ -176,22 +170,11 @@ impl Model for LotkaVolterra {
     }
 
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        let mut failed = None;
-        SHAPES.simulate(theta, rng, x, |t, rng, x| match Self::log_means(t) {
-            Some(m) => {
-                for (xj, mj) in x.iter_mut().zip(m) {
-                    let z: f64 = StandardNormal.sample(rng);
-                    *xj = (mj + NOISE_STD * z).exp();
-                }
+        SHAPES.ode_simulate(theta, rng, x, Self::log_means, |m, rng, x| {
+            for (xj, &mj) in x.iter_mut().zip(m) {
+                let z: f64 = StandardNormal.sample(rng);
+                *xj = (mj + NOISE_STD * z).exp();
             }
-            None => {
-                failed.get_or_insert_with(|| t.to_vec());
-                x.fill(f64::NAN);
-            }
-        })?;
-        match failed {
-            None => Ok(()),
-            Some(t) => Err(Error::invalid("lotka_volterra simulate", format!("the ODE solve failed at theta {t:?}"))),
-        }
+        })
     }
 }

@@ -149,4 +149,53 @@ impl RowShapes {
         }
         Ok(())
     }
+
+    /// [`RowShapes::log_likelihood`] of a task that solves an ODE per θ (sir, lotka_volterra):
+    /// each x is checked and prepared by `observe` (its error is returned), each θ solved by
+    /// `solve` (`None`: the solve failed), and `row(x, observed, solution)` is log L(x|θ).
+    pub(crate) fn ode_log_likelihood<O, S>(
+        &self,
+        x: MatRef<f64>,
+        theta: MatRef<f64>,
+        out: &mut [f64],
+        observe: impl Fn(&[f64]) -> Result<O>,
+        solve: impl Fn(&[f64]) -> Option<S>,
+        row: impl Fn(&[f64], &O, Option<&S>) -> f64,
+    ) -> Result<()> {
+        let mut bad = None;
+        self.log_likelihood(x, theta, out, |x, t| match observe(x) {
+            Ok(observed) => row(x, &observed, solve(t).as_ref()),
+            Err(e) => {
+                bad.get_or_insert(e);
+                f64::NAN
+            }
+        })?;
+        bad.map_or(Ok(()), Err)
+    }
+
+    /// [`RowShapes::simulate`] of a task that solves an ODE per θ: `draw(solution, rng, x_r)`; a
+    /// failed solve is an error naming the first θ it failed at.
+    pub(crate) fn ode_simulate<S>(
+        &self,
+        theta: MatRef<f64>,
+        rng: &mut Rng,
+        x: MatMut<f64>,
+        solve: impl Fn(&[f64]) -> Option<S>,
+        draw: impl Fn(&S, &mut Rng, &mut [f64]),
+    ) -> Result<()> {
+        let mut failed = None;
+        self.simulate(theta, rng, x, |t, rng, x| match solve(t) {
+            Some(solution) => draw(&solution, rng, x),
+            None => {
+                failed.get_or_insert_with(|| t.to_vec());
+                x.fill(f64::NAN);
+            }
+        })?;
+        match failed {
+            None => Ok(()),
+            Some(t) => {
+                Err(Error::invalid(format!("{} simulate", self.task), format!("the ODE solve failed at theta {t:?}")))
+            }
+        }
+    }
 }

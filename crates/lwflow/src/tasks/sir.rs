@@ -161,15 +161,14 @@ impl Model for Sir {
     }
 
     fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
-        let mut bad = None;
-        SHAPES.log_likelihood(x, theta, out, |x, t| match Self::log_binomial_coefficients(x) {
-            Ok(log_choose) => Self::log_likelihood_of(x, &log_choose, Self::trajectory(t).as_ref()),
-            Err(e) => {
-                bad.get_or_insert(e);
-                f64::NAN
-            }
-        })?;
-        bad.map_or(Ok(()), Err)
+        SHAPES.ode_log_likelihood(
+            x,
+            theta,
+            out,
+            Self::log_binomial_coefficients,
+            Self::trajectory,
+            Self::log_likelihood_of,
+        )
     }
 
     fn log_likelihood_at(&self, x: &[f64], theta: MatRef<f64>, out: &mut [f64]) -> Result<()> {
@@ -180,22 +179,11 @@ impl Model for Sir {
     }
 
     fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, x: MatMut<f64>) -> Result<()> {
-        let mut failed = None;
-        SHAPES.simulate(theta, rng, x, |t, rng, x| match Self::infected_fractions(t) {
-            Some(p) => {
-                for (xk, pk) in x.iter_mut().zip(p) {
-                    let draw = Binomial::new(TOTAL_COUNT, pk.clamp(0.0, 1.0)).expect("p in [0, 1]").sample(rng);
-                    *xk = draw as f64;
-                }
+        SHAPES.ode_simulate(theta, rng, x, Self::infected_fractions, |p, rng, x| {
+            for (xk, &pk) in x.iter_mut().zip(p) {
+                let draw = Binomial::new(TOTAL_COUNT, pk.clamp(0.0, 1.0)).expect("p in [0, 1]").sample(rng);
+                *xk = draw as f64;
             }
-            None => {
-                failed.get_or_insert_with(|| t.to_vec());
-                x.fill(f64::NAN);
-            }
-        })?;
-        match failed {
-            None => Ok(()),
-            Some(t) => Err(Error::invalid("sir simulate", format!("the ODE solve failed at theta {t:?}"))),
-        }
+        })
     }
 }
