@@ -174,12 +174,12 @@ choices! {
         TopWeights => "top-weights": "The largest weights per observation, renormalised",
     }
     ProposalKind {
-        Auto => "auto": "Adaptive when the prior weights degenerate (pilot median ESS < 5), prior otherwise",
+        Auto => "auto": "Adaptive when the prior weights degenerate (pilot median ESS < 10), prior otherwise",
         Prior => "prior": "Prior draws shared by all observations of a step",
         Adaptive => "adaptive": "After a warm-up, per-observation draws from prior_share·prior + (1 − prior_share)·q(θ|x)",
     }
     Toggle {
-        Auto => "auto": "When the prior weights degenerate (pilot median ESS < 5)",
+        Auto => "auto": "When the prior weights degenerate (pilot median ESS < 10)",
         On => "on": "Always",
         Off => "off": "Never",
     }
