@@ -16,6 +16,7 @@
 //! | `gaussian_linear`, `gaussian_linear_uniform`, `bernoulli_glm` | Gaussian | unimodal, near-Gaussian |
 //! | `slcp_distractors` | cgmm, 4 | slcp's posterior |
 //! | `bernoulli_glm_raw`, `sir`, `lotka_volterra` | Gaussian | unimodal |
+//! | `sinusoid` | Gaussian | two alias modes, but measured better than gmm 2 with the periodic phase |
 //!
 //! The mixture counts are the fallback of a library user who calls [`recommended`] and
 //! [`crate::train::fit`] directly: `lwflow train --task` and [`crate::benchmark`] replace them
@@ -23,10 +24,11 @@
 //! except 1 for `gaussian_mixture` (`results/auto-k`).
 //!
 //! Training settings are [`TrainConfig::default`] (4000 steps; automatic proposal and
-//! tempering: adaptive when the prior's pilot median ESS < 5, tempered only if also the base is
-//! unimodal) except for `slcp` ([`super::slcp::adjust_settings`], with its measurements) and
+//! tempering: adaptive when the prior's pilot median ESS < 10, tempered only if also the base is
+//! unimodal) except for `slcp` ([`super::slcp::adjust_settings`], with its measurements),
 //! `slcp_distractors` (slcp's proposal, tempering, learning rate and reverse-KL weight at the
-//! generic budget, [`super::slcp_distractors::adjust_settings`]; not yet measured).
+//! generic budget, and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]) and
+//! `sir` (the adaptive proposal, [`super::sir::adjust_settings`]).
 
 use crate::flow::{BaseConfig, FlowConfig};
 use crate::train::TrainConfig;
@@ -55,7 +57,9 @@ pub fn recommended(task: &str, theta_dim: usize, x_dim: usize) -> (FlowConfig, T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embed::EmbeddingConfig;
     use crate::flow::ObsFeatures;
+    use crate::train::ProposalKind;
 
     #[test]
     fn every_task_gets_settings_of_its_dimensions() {
@@ -75,6 +79,10 @@ mod tests {
         assert_eq!(slcp.reverse_kl, 5.0);
         assert_eq!(recommended("slcp", 5, 8).0.x_features, ObsFeatures::SetMoments { members: 4 });
         assert_eq!(recommended("two_moons", 2, 2).0.x_features, ObsFeatures::Raw);
+        let (distractors_flow, distractors_train) = recommended("slcp_distractors", 5, 100);
+        assert_eq!(distractors_flow.embedding, EmbeddingConfig::Mlp { width: 64, depth: 2, out: 16 });
+        assert_eq!(distractors_train.proposal.kind, ProposalKind::Adaptive);
+        assert_eq!(recommended("sir", 2, 10).1.proposal.kind, ProposalKind::Adaptive);
     }
 
     #[test]
