@@ -143,7 +143,7 @@ fn main() -> Result<()> {
                 );
                 if seed == 1 {
                     let name = variant.split(',').next().unwrap_or(variant).replace(' ', "_");
-                    let base = if base.is_some() { "gaussian" } else { "gmm" };
+                    let base = if base == BaseConfig::Gaussian { "gaussian" } else { "gmm" };
                     write_csv(&a.out.join(format!("q_{name}_{base}_obs{}.csv", k + 1)), samples.q.as_ref())?;
                     if variant == variants[0].0 {
                         write_csv(&a.out.join(format!("p_grid_obs{}.csv", k + 1)), samples.p.as_ref())?;
