@@ -33,10 +33,10 @@ use super::temper::{median_ess, TemperConfig, Tempering, Toggle};
 /// below this: each observation's gradient would rest on a handful of draws, and a self-normalised
 /// estimate from so few is pulled towards the proposal (wider than the posterior). Measured pilots:
 /// square3d 2.0, bernoulli_glm 3.5, gaussian_linear_uniform 6.0, slcp 8.2 below; gaussian_mixture
-/// 12.4, square2d 16.5, two_moons 44, gaussian_linear 101 above. 10 rather than 5 since session 5:
-/// gaussian_linear_uniform (6.0) on prior draws was under-confident (coverage +0.128, C2ST 0.524 on
-/// 5 benchmark observations), adaptive it passes every calibration test (C2ST 0.50–0.51); slcp
-/// (8.2) had measured better adaptive too (`docs/proposals.md`).
+/// 12.4, square2d 16.5, two_moons 44, gaussian_linear 101 above. Why 10 and not 5: on prior draws
+/// gaussian_linear_uniform (6.0) came out under-confident (coverage +0.128, C2ST 0.524 on 5
+/// benchmark observations), adaptive it passes every calibration test (C2ST 0.504); slcp (8.2)
+/// measured better adaptive too (`docs/proposals.md`).
 pub const AUTO_ESS_THRESHOLD: f64 = 10.0;
 
 /// Settings of one training run. `Default` is the budget used by `lwflow train`.
