@@ -212,6 +212,15 @@ mod tests {
         assert_eq!(e, "unknown value 'flat'; expected one of: gaussian, gmm, cgmm");
     }
 
+    /// The help of the automatic choices spells the threshold out as a literal (the macro takes
+    /// `&'static str`); it must be the one the trainer uses.
+    #[test]
+    fn automatic_choices_name_the_trainers_threshold() {
+        let threshold = format!("pilot median ESS < {}", crate::train::AUTO_ESS_THRESHOLD);
+        assert!(ProposalKind::Auto.help().contains(&threshold), "{}", ProposalKind::Auto.help());
+        assert!(Toggle::Auto.help().contains(&threshold), "{}", Toggle::Auto.help());
+    }
+
     #[test]
     fn families_round_trip_through_configs() {
         for &f in BaseFamily::ALL {
