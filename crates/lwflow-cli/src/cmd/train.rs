@@ -23,8 +23,8 @@ pub const LOW_ESS: f64 = 5.0;
 /// Steps the median ESS is averaged over before warning.
 const LOW_ESS_WINDOW: usize = 100;
 
-/// Watches the median ESS of untempered steps and warns once when its running mean over
-/// [`LOW_ESS_WINDOW`] steps drops below [`LOW_ESS`].
+/// Watches the median ESS of untempered steps after any warm-up and warns once when its running
+/// mean over [`LOW_ESS_WINDOW`] steps drops below [`LOW_ESS`].
 #[derive(Default)]
 struct LowEssWatch {
     window: Vec<f64>,
@@ -34,7 +34,8 @@ struct LowEssWatch {
 impl LowEssWatch {
     fn check(&mut self, r: &StepReport) -> Option<String> {
         // No likelihood evaluated yet (a budgeted run's simulation rounds): no weights to judge.
-        if self.warned || r.beta < 1.0 || r.likelihood_evals == 0 {
+        // An adaptive run's warm-up draws few prior θ on purpose; what counts is the ESS after it.
+        if self.warned || r.beta < 1.0 || r.warmup || r.likelihood_evals == 0 {
             return None;
         }
         self.window.push(r.ess_median);
@@ -167,4 +168,51 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         eprintln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(step: usize, ess_median: f64, adaptive: bool, warmup: bool) -> StepReport {
+        StepReport {
+            step,
+            steps: 4000,
+            loss: 0.0,
+            val_loss: None,
+            ess_mean: ess_median,
+            ess_min: ess_median,
+            ess_median,
+            beta: 1.0,
+            adaptive,
+            warmup,
+            lr: 1e-3,
+            likelihood_evals: 1000 * step as u64,
+            simulations: 64 * step as u64,
+            skipped_obs: 0,
+        }
+    }
+
+    /// Feeds `n` steps from `first` on and returns the warnings.
+    fn feed(watch: &mut LowEssWatch, first: usize, n: usize, ess: f64, adaptive: bool, warmup: bool) -> Vec<String> {
+        (first..first + n).filter_map(|s| watch.check(&report(s, ess, adaptive, warmup))).collect()
+    }
+
+    #[test]
+    fn an_adaptive_warm_up_does_not_warn_but_a_low_ess_after_it_does() {
+        let mut watch = LowEssWatch::default();
+        assert!(feed(&mut watch, 1, 400, 1.0, false, true).is_empty(), "the warm-up's ESS is low by design");
+        assert!(feed(&mut watch, 401, 100, LOW_ESS + 1.0, true, false).is_empty());
+        let warnings = feed(&mut watch, 501, 300, LOW_ESS - 1.0, true, false);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("steps 501..600") && warnings[0].contains("--draws-per-obs"), "{}", warnings[0]);
+    }
+
+    #[test]
+    fn a_low_ess_with_prior_draws_warns_once_and_names_the_adaptive_proposal() {
+        let mut watch = LowEssWatch::default();
+        let warnings = feed(&mut watch, 1, 1000, 2.0, false, false);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("steps 1..100") && warnings[0].contains("--proposal adaptive"), "{}", warnings[0]);
+    }
 }

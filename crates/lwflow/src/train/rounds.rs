@@ -388,6 +388,7 @@ impl<'a> Rounds<'a> {
             ess_median,
             beta: 1.0,
             adaptive: round > 0,
+            warmup: false,
             lr: self.cfg.lr,
             likelihood_evals: self.model.likelihood_evals(),
             simulations: self.model.simulations(),

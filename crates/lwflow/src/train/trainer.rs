@@ -256,6 +256,9 @@ pub struct StepReport {
     pub beta: f64,
     /// Whether this step's draws came from the adaptive proposal.
     pub adaptive: bool,
+    /// Whether this step is an adaptive run's warm-up on the prior (its few draws per step give a
+    /// low ESS by design).
+    pub warmup: bool,
     /// Learning rate used for this step.
     pub lr: f64,
     /// Likelihood evaluations so far (cumulative, the validation batch's included).
@@ -703,6 +706,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             ess_median,
             beta,
             adaptive,
+            warmup: self.adaptive_from.is_some_and(|s| step < s),
             lr,
             likelihood_evals: self.summary.likelihood_evals,
             simulations: self.summary.simulations,
