@@ -9,8 +9,9 @@
 //!
 //! | task | base | why |
 //! |---|---|---|
-//! | `square2d`, `square3d` | gmm, 2^d components | 2^d disconnected modes |
-//! | `two_moons` | gmm, 2 | two crescents |
+//! | `square2d` | gmm, 4 | 4 disconnected modes |
+//! | `square3d` | cgmm, 8 | 8 disconnected modes at ±√x_k (cgmm measured better) |
+//! | `two_moons` | cgmm, 2 | two crescents whose places move with x |
 //! | `slcp` | cgmm, 4 | four modes (the signs of θ₃ and θ₄) whose places and widths move with x |
 //! | `gaussian_mixture` | gmm, 4 | unimodal but a scale mixture; generic default kept |
 //! | `gaussian_linear`, `gaussian_linear_uniform`, `bernoulli_glm` | Gaussian | unimodal, near-Gaussian |
@@ -26,6 +27,9 @@
 //! Training settings are [`TrainConfig::default`] (4000 steps; automatic proposal and
 //! tempering: adaptive when the prior's pilot median ESS < 10, tempered only if also the base is
 //! unimodal) except for `slcp` ([`super::slcp::adjust_settings`], with its measurements),
+//! `square3d` (16000 steps and the reverse-KL term, [`super::square::adjust_square3d`]),
+//! `two_moons` (the adaptive proposal, 16000 steps and the reverse-KL term,
+//! [`super::two_moons::adjust_settings`]),
 //! `slcp_distractors` (slcp's proposal, tempering, learning rate and reverse-KL weight at the
 //! generic budget, and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]) and
 //! `sir` (the adaptive proposal, [`super::sir::adjust_settings`]).
@@ -68,11 +72,13 @@ mod tests {
             let (flow, train) = recommended(name, model.theta_dim(), model.x_dim());
             assert_eq!((flow.theta_dim, flow.ctx_dim), (model.theta_dim(), model.x_dim()), "{name}");
             flow.x_features.validate(model.x_dim()).expect("the context fits the task's x");
-            if name != "slcp" {
+            if !["slcp", "square3d", "two_moons"].contains(&name) {
                 assert_eq!((train.steps, train.obs_per_step), (TrainConfig::default().steps, 64), "{name}");
             }
         }
-        assert_eq!(recommended("square3d", 3, 3).0.base, BaseConfig::Gmm { components: 8 });
+        let (square3d_flow, square3d_train) = recommended("square3d", 3, 3);
+        assert_eq!(square3d_flow.base, BaseConfig::Cgmm { components: 8 });
+        assert_eq!((square3d_train.steps, square3d_train.reverse_kl), (16_000, 5.0));
         assert_eq!(recommended("gaussian_linear", 10, 10).0.base, BaseConfig::Gaussian);
         let slcp = recommended("slcp", 5, 8).1;
         assert_eq!((slcp.steps, slcp.obs_per_step, slcp.proposal.draws_per_obs), (16_000, 256, 8));
