@@ -239,11 +239,10 @@ mod tests {
         let none = serde_json::json!({});
         let r = resolved(none.clone(), Some("gaussian_linear"), 10, 10);
         assert_eq!((r.flow.base, r.train.steps), (BaseConfig::Gaussian, TrainConfig::default().steps));
-        assert_eq!(base(none.clone(), Some("two_moons"), 2), BaseConfig::Gmm { components: 2 });
+        assert_eq!(base(none.clone(), Some("two_moons"), 2), BaseConfig::Cgmm { components: 2 });
         // A mixture base asked for keeps the task's components, or the generic default.
-        let cgmm = serde_json::json!({ "base": { "kind": "cgmm" } });
-        assert_eq!(base(cgmm, Some("two_moons"), 2), BaseConfig::Cgmm { components: 2 });
         let gmm = serde_json::json!({ "base": { "kind": "gmm" } });
+        assert_eq!(base(gmm.clone(), Some("two_moons"), 2), BaseConfig::Gmm { components: 2 });
         assert_eq!(base(gmm, Some("gaussian_linear"), 10), BaseConfig::Gmm { components: DEFAULT_COMPONENTS });
         let six = serde_json::json!({ "base": { "components": 6 } });
         assert_eq!(base(six.clone(), Some("gaussian_linear"), 10), BaseConfig::Gmm { components: 6 });
