@@ -54,6 +54,69 @@ pub enum Command {
     Compare(CompareArgs),
     /// Check a trained model's calibration without a reference: SBC, coverage, TARP, importance ESS.
     Check(CheckArgs),
+    /// Refine a trained model for one observation: train on it alone, with draws from the flow itself.
+    Refine(RefineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RefineArgs {
+    /// Model file written by `lwflow train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Observation x as comma-separated numbers, e.g. "1.0,0.5".
+    #[arg(long, value_parser = obs_syntax, allow_hyphen_values = true)]
+    pub obs: String,
+    /// Refined model file to write (safetensors); its samples are meant for --obs only.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Optimiser steps [default: 1000].
+    #[arg(long, value_parser = positive_usize)]
+    pub steps: Option<usize>,
+    /// Draws θ per step from prior_share·prior + (1 − prior_share)·q(θ|x), all weighted by the
+    /// likelihood of --obs [default: 256].
+    #[arg(long, value_parser = positive_usize)]
+    pub draws: Option<usize>,
+    /// Prior share of the proposal, in (0, 1] [default: 0.1].
+    #[arg(long)]
+    pub prior_share: Option<f64>,
+    /// Adam learning rate [default: 2e-3].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Weight λ ≥ 0 of the reverse-KL term KL(q‖p) [default: 0].
+    #[arg(long)]
+    pub reverse_kl: Option<f64>,
+    /// Whether the early steps are tempered [default: true].
+    #[arg(long, value_name = "BOOL")]
+    pub temper: Option<bool>,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Built-in task whose likelihood to use instead of the model file's own.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// TOML file of `lwflow train` whose model (a task or a [model] table) to use instead of the
+    /// one the model file records; --task overrides it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RefineArgs {
+    /// The library's settings with the flags given here.
+    pub fn refine_config(&self) -> lwflow::train::RefineConfig {
+        let d = lwflow::train::RefineConfig::default();
+        lwflow::train::RefineConfig {
+            steps: self.steps.unwrap_or(d.steps),
+            draws: self.draws.unwrap_or(d.draws),
+            prior_share: self.prior_share.unwrap_or(d.prior_share),
+            lr: self.lr.unwrap_or(d.lr),
+            reverse_kl: self.reverse_kl.unwrap_or(d.reverse_kl),
+            temper: self.temper.unwrap_or(d.temper),
+            seed: self.seed,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -191,9 +254,24 @@ pub struct BenchmarkArgs {
     /// observation; C2ST, KL and bridge mass are always computed.
     #[arg(long)]
     pub no_distances: bool,
+    /// Refine the trained flow for each observation for this many steps before judging it
+    /// (`lwflow refine`'s other settings at their defaults, --refine-draws draws per step).
+    #[arg(long, value_name = "STEPS", value_parser = positive_usize)]
+    pub refine: Option<usize>,
+    /// Draws per refinement step [default: 256].
+    #[arg(long, value_name = "N", requires = "refine", value_parser = positive_usize)]
+    pub refine_draws: Option<usize>,
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+}
+
+impl BenchmarkArgs {
+    /// The refinement settings of --refine and --refine-draws.
+    pub fn refine_config(&self) -> Option<lwflow::train::RefineConfig> {
+        let d = lwflow::train::RefineConfig::default();
+        self.refine.map(|steps| lwflow::train::RefineConfig { steps, draws: self.refine_draws.unwrap_or(d.draws), ..d })
+    }
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ fn scratch(name: &str) -> tempfile::TempDir {
 }
 
 /// Columns of results.csv, in order.
-const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late,round_ess_median";
+const COLUMNS: &str = "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late,round_ess_median,refine_steps,refine_likelihood_evals,refine_seconds";
 
 #[test]
 fn benchmark_writes_tables_and_samples() {
@@ -78,6 +78,41 @@ fn benchmark_writes_tables_and_samples() {
     // The same observation in every run: x does not depend on the training seed.
     let x = std::fs::read_to_string(dir.join("two_moons/obs_1/observation.csv")).unwrap();
     assert!(x.starts_with("x_1,x_2\n"), "{x}");
+}
+
+#[test]
+fn benchmark_refine_judges_a_flow_refined_for_each_observation() {
+    let dir_guard = scratch("benchmark-refine");
+    let dir = dir_guard.path();
+    // The C2ST and the refinement columns of each observation's row.
+    let run = |name: &str, extra: &[&str]| -> Vec<(f64, String, String)> {
+        let out_dir = dir.join(name);
+        let mut args = vec!["benchmark", "--tasks", "gaussian_linear", "--observations", "2", "--samples", "500"];
+        args.extend_from_slice(&["--steps", "30", "--no-distances", "--quiet", "--out", out_dir.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        let out = lwflow(&args);
+        assert!(out.status.success(), "benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+        let csv = std::fs::read_to_string(out_dir.join("results.csv")).expect("results.csv");
+        let col = |name: &str| COLUMNS.split(',').position(|c| c == name).expect("known column");
+        csv.lines()
+            .skip(1)
+            .map(|l| {
+                let row: Vec<&str> = l.split(',').collect();
+                let c2st = row[col("c2st")].parse().expect("a C2ST");
+                (c2st, row[col("refine_steps")].to_string(), row[col("refine_likelihood_evals")].to_string())
+            })
+            .collect()
+    };
+    let amortized = run("amortized", &[]);
+    let refined = run("refined", &["--refine", "300", "--refine-draws", "128"]);
+    for (a, r) in amortized.iter().zip(&refined) {
+        assert_eq!((a.1.as_str(), a.2.as_str()), ("", ""), "no refinement asked for");
+        // 300 steps of 128 draws, and the one-observation validation batch's 128 prior draws.
+        assert_eq!((r.1.as_str(), r.2.as_str()), ("300", "38528"));
+        assert!(r.0 < a.0 - 0.1, "C2ST: amortized {}, refined {}", a.0, r.0);
+    }
+    let md = std::fs::read_to_string(dir.join("refined/results.md")).expect("results.md");
+    assert!(md.contains("then refined for each observation (300 steps of 128 draws"), "{md}");
 }
 
 #[test]

@@ -243,3 +243,45 @@ fn eval_uses_the_benchmark_references() {
     let (exact, grid) = (kl("exact"), kl("grid"));
     assert!(exact.is_finite() && exact == grid, "exact {exact} vs grid {grid}");
 }
+
+#[test]
+fn refine_writes_a_model_that_is_closer_at_its_observation_and_records_it() {
+    let dir_guard = scratch("refine");
+    let dir = dir_guard.path();
+    let model = train_tiny(dir, "gmm");
+    let refined = dir.join("refined.lwf");
+    let (m, r) = (model.to_str().unwrap(), refined.to_str().unwrap());
+    let c2st = |file: &str| -> f64 {
+        let out = lwflow(&["eval", "--model", file, "--obs", "1.0,0.5", "--num", "2000", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0]["c2st"].as_f64().unwrap()
+    };
+    let out = lwflow(&["refine", "--model", m, "--obs", "1.0,0.5", "--steps", "2000", "--quiet", "--out", r]);
+    assert!(out.status.success(), "refine failed: {}", String::from_utf8_lossy(&out.stderr));
+    let (before, after) = (c2st(m), c2st(r));
+    assert!(before > 0.9 && after < 0.7, "C2ST at the observation: amortized {before}, refined {after}");
+
+    let info = lwflow(&["info", "--model", r]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info prints JSON");
+    assert_eq!(json["refined"]["x"], serde_json::json!([1.0, 0.5]));
+    assert_eq!(json["refined"]["summary"]["steps_run"], 2000);
+    assert_eq!(json["summary"]["steps_run"], 40, "the amortized run's record is kept");
+    let info = lwflow(&["info", "--model", m]);
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info prints JSON");
+    assert!(json["refined"].is_null(), "an amortized model has no refinement");
+
+    // Bad input: the flag is named, and no file is written.
+    let bad = dir.join("bad.lwf");
+    for (args, expect) in [
+        (vec!["--obs", "1.0"], "--obs"),
+        (vec!["--obs", "1.0,0.5", "--prior-share", "0"], "refine.prior_share"),
+        (vec!["--obs", "1.0,0.5", "--task", "slcp"], "--task slcp"),
+    ] {
+        let mut full = vec!["refine", "--model", m, "--out", bad.to_str().unwrap(), "--quiet"];
+        full.extend(args);
+        let out = lwflow(&full);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expect), "{expect}: {stderr}");
+        assert!(!bad.exists());
+    }
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use lwflow::flow::{importance_resample_many, Flow};
 use lwflow::importance::{importance_resample, ImportanceConfig};
 use lwflow::io::{load_flow, save_flow};
-use lwflow::train::FlowMeta;
+use lwflow::train::{refine, FlowMeta, RefineConfig};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -126,6 +126,50 @@ impl PyPosterior {
         let out = pythonize::pythonize(py, &corrected.diagnostics)?.cast_into::<PyDict>()?;
         out.set_item("samples", arrays::to_numpy(py, corrected.samples.as_ref()))?;
         Ok(out)
+    }
+
+    /// A new Posterior: this one refined for the one observation x (shape (x_dim,)) by training
+    /// on it alone, with draws from prior_share·prior + (1 − prior_share)·q(θ|x) weighted by the
+    /// likelihood (`lwflow refine`, the same settings and defaults). Its samples are meant for x;
+    /// `info()["refined"]` records the refinement. Costs steps × draws likelihood evaluations.
+    #[pyo3(signature = (x, steps = None, draws = None, prior_share = None, lr = None, reverse_kl = None, temper = None, seed = None, model = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn refine<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        steps: Option<usize>,
+        draws: Option<usize>,
+        prior_share: Option<f64>,
+        lr: Option<f64>,
+        reverse_kl: Option<f64>,
+        temper: Option<bool>,
+        seed: Option<u64>,
+        model: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyPosterior> {
+        let x = arrays::vector(x, "x", self.flow.ctx_dim())?;
+        let given = model_arg(py, model)?;
+        let model = match &given {
+            Some(m) => m,
+            None => self.likelihood_model(py)?,
+        };
+        let d = RefineConfig::default();
+        let cfg = RefineConfig {
+            steps: steps.unwrap_or(d.steps),
+            draws: draws.unwrap_or(d.draws),
+            prior_share: prior_share.unwrap_or(d.prior_share),
+            lr: lr.unwrap_or(d.lr),
+            reverse_kl: reverse_kl.unwrap_or(d.reverse_kl),
+            temper: temper.unwrap_or(d.temper),
+            seed: seed.unwrap_or(d.seed),
+        };
+        let m = model.get();
+        let mut flow = self.flow.clone();
+        let result =
+            py.detach(|| refine(m.model.as_ref(), &mut flow, &x, &cfg, &mut |_| std::ops::ControlFlow::Continue(())));
+        let refinement = m.raise(result)?;
+        let meta = FlowMeta { refined: Some(refinement), ..self.meta.clone() };
+        Ok(PyPosterior { flow, meta, model: Some(model.clone().unbind()) })
     }
 
     /// log q(θ_r | x) per row of theta (shape (n, theta_dim)); x of shape (x_dim,) for all rows,

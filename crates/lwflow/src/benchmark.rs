@@ -33,6 +33,11 @@
 //! judged on q's draws corrected by the likelihood ([`crate::importance`], default settings),
 //! with the correction's ESS and draws — what a user of `lwflow sample --importance` gets.
 //!
+//! **Refinement** ([`BenchmarkConfig::refine`]): the trained flow is refined for each observation
+//! before it is judged ([`crate::train::refine`], seeded by the training seed), so the flow judged
+//! on observation i is the amortized one trained further on xᵢ alone — a sequential method's
+//! cost per observation, recorded in [`ObservationResult::refinement`].
+//!
 //! **Validation** (`results/sbibm-references/`): every reference above, at each of sbibm's 10
 //! observations, against sbibm's published reference samples (10,000 each, sbibm-style C2ST; 0.50–
 //! 0.51 for two sample sets of one distribution). With [`SmcConfig::default`]'s coarser settings
@@ -54,7 +59,7 @@ use crate::reference::{grid_reference, smc_reference, Reference, SignSymmetrized
 use crate::rng::{stream, Stream};
 use crate::train::FlowMeta;
 use crate::train::ModelCalls;
-use crate::train::{choose_components, fit, AutoKConfig, TrainConfig};
+use crate::train::{choose_components, fit, refine, AutoKConfig, RefineConfig, TrainConfig, TrainSummary};
 
 /// Observations per task by default: sbibm averages its metrics over 10.
 pub const DEFAULT_OBSERVATIONS: usize = 10;
@@ -117,6 +122,9 @@ pub struct BenchmarkConfig {
     /// Also compute the sample distances (exact and sliced W2, its noise floor, MMD²:
     /// [`EvalOptions::distances`]); C2ST, KL and bridge mass are always computed.
     pub distances: bool,
+    /// Refine the trained flow for each observation before judging it (module docs); its seed
+    /// is replaced by the training seed. `None`: the amortized flow is judged.
+    pub refine: Option<RefineConfig>,
 }
 
 impl Default for BenchmarkConfig {
@@ -130,6 +138,7 @@ impl Default for BenchmarkConfig {
             importance: false,
             budget: None,
             distances: true,
+            refine: None,
         }
     }
 }
@@ -173,6 +182,9 @@ pub struct ObservationResult {
     pub flow_samples: Mat<f64>,
     /// `n_samples × theta_dim` draws from the reference, if there is one.
     pub reference_samples: Option<Mat<f64>>,
+    /// The refinement for this observation ([`BenchmarkConfig::refine`]): steps, likelihood
+    /// evaluations, seconds; `None` when the amortized flow was judged.
+    pub refinement: Option<TrainSummary>,
 }
 
 /// A metric over a task's observations: mean, standard error of the mean (sd/√n) and the worst
@@ -241,6 +253,11 @@ impl TaskResult {
     /// error of that mean and the worst observation; `None` if no observation has a C2ST.
     pub fn c2st_spread(&self) -> Option<Spread> {
         spread(self.observations.iter().map(|o| (o.index, o.report.as_ref().and_then(|r| r.c2st))))
+    }
+
+    /// Likelihood evaluations of the per-observation refinements, in all (0 without).
+    pub fn refine_likelihood_evals(&self) -> u64 {
+        self.observations.iter().filter_map(|o| o.refinement.as_ref()).map(|r| r.likelihood_evals).sum()
     }
 
     /// [`TaskResult::summary`] of the importance-corrected samples' reports.
@@ -474,9 +491,28 @@ pub fn run_task_on(
     for (i, reference) in observations.references.iter().enumerate() {
         let (index, seed, x) = (i + 1, observation_seed(i + 1), observations.x.row(i));
         let reference_seconds = observations.reference_seconds[i];
+        let refined = match &cfg.refine {
+            Some(rc) => {
+                let mut refined = flow.clone();
+                let rc = RefineConfig { seed: cfg.seed, ..rc.clone() };
+                let r = refine(model.as_ref(), &mut refined, x, &rc, &mut |_| std::ops::ControlFlow::Continue(()))?;
+                let s = r.summary;
+                on_line(&format!(
+                    "{label}: observation {index}: refined {} steps in {:.1} s, median ESS {:.1} of {} over the last tenth, {} likelihood evaluations",
+                    s.steps_run, s.seconds, s.median_ess_late, rc.draws, s.likelihood_evals
+                ));
+                Some((refined, s))
+            }
+            None => None,
+        };
+        let (flow, refinement) = match refined {
+            Some((f, s)) => (std::borrow::Cow::Owned(f), Some(s)),
+            None => (std::borrow::Cow::Borrowed(&flow), None),
+        };
+        let flow = flow.as_ref();
         let (report, flow_samples, reference_samples) = match reference {
             Some(r) => {
-                let (report, samples) = evaluate_with_samples(&flow, r.as_ref(), x, &opts)?;
+                let (report, samples) = evaluate_with_samples(flow, r.as_ref(), x, &opts)?;
                 (Some(report), samples.q, Some(samples.p))
             }
             None => (None, flow.sample(x, cfg.n_samples, cfg.seed)?, None),
@@ -484,7 +520,7 @@ pub fn run_task_on(
         let importance_report = match reference {
             Some(r) if cfg.importance => {
                 let icfg = ImportanceConfig::default();
-                Some(evaluate_importance(&flow, model.as_ref(), r.as_ref(), x, &opts, &icfg)?)
+                Some(evaluate_importance(flow, model.as_ref(), r.as_ref(), x, &opts, &icfg)?)
             }
             _ => None,
         };
@@ -509,6 +545,7 @@ pub fn run_task_on(
             reference_seconds,
             flow_samples,
             reference_samples,
+            refinement,
         });
     }
     Ok(TaskResult {

@@ -26,6 +26,7 @@ pub fn run(a: &BenchmarkArgs) -> Result<()> {
         importance: a.importance,
         budget: None,
         distances: !a.no_distances,
+        refine: a.refine_config(),
     };
     // One training per budget, or one with the recommended step budget.
     let budgets: Vec<Option<u64>> =
@@ -173,6 +174,13 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
         (Some(n), false) => format!("{n} training steps (override)"),
         (None, false) => "each task's recommended budget".to_string(),
     };
+    let steps = match &cfg.refine {
+        Some(r) => format!(
+            "{steps}, then refined for each observation ({} steps of {} draws; the refinement's likelihood evaluations per observation in their own column)",
+            r.steps, r.draws
+        ),
+        None => steps,
+    };
     let _ = writeln!(
         s,
         "# Benchmark\n\n{} observations per task (seeds {}…{}), {} samples each from q and the reference, training seed {}, {steps}; {minutes:.1} min in all.\n",
@@ -184,9 +192,10 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
     );
     let _ = writeln!(
         s,
-        "| task | budget | reference | C2ST | worst C2ST | sbibm NPE / best | KL(p‖q) | bridge mass | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | simulations | model calls | steps | base | ESS per x / draws | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs |"
+        "| task | budget | reference | C2ST | worst C2ST | sbibm NPE / best | KL(p‖q) | bridge mass | W2 (floor) | sliced W2 | MMD² | train s | likelihood evals | simulations | model calls | steps | base | ESS per x / draws | reference s/obs | C2ST importance-corrected | ESS / draws | draws per obs | refinement evals per obs |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ =
+        writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in done {
         let floor = r.summary(|e| e.w2_floor).map_or(String::new(), |m| format!(" ({:.3})", m.mean));
         let reference_seconds =
@@ -194,7 +203,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
         let base = &r.meta.flow.base;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {:.3e} | {} | {} | {} K={} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {}{floor} | {} | {} | {:.0} | {:.3e} | {:.3e} | {} | {} | {} K={} | {} | {:.1} | {} | {} | {} | {} |",
             r.task,
             r.budget.map_or("–".into(), |b| b.to_string()),
             r.reference.name(),
@@ -219,6 +228,10 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
             cell(r.importance_summary(|e| e.importance.as_ref().map(|d| d.ess / d.draws as f64)), 3),
             r.importance_summary(|e| e.importance.as_ref().map(|d| d.draws as f64))
                 .map_or("n/a".into(), |m| format!("{:.0}", m.mean)),
+            match r.refine_likelihood_evals() {
+                0 => "–".to_string(),
+                n => format!("{:.3e}", n as f64 / r.observations.len().max(1) as f64),
+            },
         );
     }
     let _ = writeln!(
@@ -233,7 +246,7 @@ fn markdown(cfg: &BenchmarkConfig, done: &[TaskResult], minutes: f64) -> String 
 /// One line per (task, observation).
 fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
     let mut s = String::from(
-        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late,round_ess_median\n",
+        "task,observation,observation_seed,reference,x,theta_true,c2st,kl_pq,kl_qp,w2,w2_floor,sliced_w2,mmd2,bridge_mass,reference_seconds,train_seconds,likelihood_evals,steps_run,seed,n_samples,c2st_importance,importance_draws,importance_ess,budget,simulations,model_calls,median_ess_late,draws_per_obs_late,round_ess_median,refine_steps,refine_likelihood_evals,refine_seconds\n",
     );
     for r in done {
         let summary = r.meta.summary.as_ref();
@@ -243,7 +256,7 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
             let diag = corrected.and_then(|r| r.importance.as_ref());
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.task,
                 o.index,
                 o.seed,
@@ -276,6 +289,9 @@ fn csv(cfg: &BenchmarkConfig, done: &[TaskResult]) -> String {
                     let medians: Vec<String> = s.rounds.iter().map(|round| round.ess_median.to_string()).collect();
                     medians.join(" ")
                 }),
+                o.refinement.as_ref().map_or(String::new(), |r| r.steps_run.to_string()),
+                o.refinement.as_ref().map_or(String::new(), |r| r.likelihood_evals.to_string()),
+                csv_opt(o.refinement.as_ref().map(|r| r.seconds)),
             );
         }
     }

@@ -14,6 +14,7 @@ mod info;
 mod log_prob;
 mod plot;
 mod reference;
+mod refine;
 mod sample;
 mod tables;
 mod train;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reference(a) => reference::run(&a),
         Command::Compare(a) => compare::run(&a),
         Command::Check(a) => check::run(&a),
+        Command::Refine(a) => refine::run(&a),
     }
 }
 

@@ -76,6 +76,7 @@ pub fn describe(flow: &Flow<f32>, meta: &FlowMeta) -> serde_json::Value {
         "summary": meta.summary,
         "auto_components": meta.auto_components,
         "external": meta.external,
+        "refined": meta.refined,
         "lwflow_version": meta.lwflow_version,
     })
 }

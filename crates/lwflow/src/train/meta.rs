@@ -5,7 +5,7 @@
 use crate::flow::{FlowConfig, Standardizer};
 use crate::model::{ExternalRecord, Prior};
 
-use super::{AutoK, TrainConfig, TrainSummary};
+use super::{AutoK, Refinement, TrainConfig, TrainSummary};
 
 /// Everything about a trained flow except its parameters.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -34,6 +34,10 @@ pub struct FlowMeta {
     /// before it was recorded, which name only `external(<command joined by spaces>)` in `model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalRecord>,
+    /// The refinement for one observation ([`crate::train::refine`]) the flow went through
+    /// after its amortized training; `None` for an amortized flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refined: Option<Refinement>,
 }
 
 impl FlowMeta {
@@ -51,6 +55,7 @@ impl FlowMeta {
             summary: None,
             auto_components: None,
             external: None,
+            refined: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod init;
 pub mod loss;
 mod meta;
 pub mod proposal;
+pub mod refine;
 pub mod rounds;
 pub(crate) mod stored;
 pub mod temper;
@@ -27,6 +28,7 @@ pub use init::{
 };
 pub use meta::FlowMeta;
 pub use proposal::{ProposalConfig, ProposalKind};
+pub use refine::{refine, RefineConfig, Refinement};
 pub use temper::{TemperConfig, Toggle};
 pub use trainer::{
     prior_predictive_standardizer, train, ModelCalls, RoundSummary, StepReport, TrainConfig, TrainSummary, Trainer,
