@@ -85,9 +85,10 @@ pub struct RefineArgs {
     /// Weight λ ≥ 0 of the reverse-KL term KL(q‖p) [default: 0].
     #[arg(long)]
     pub reverse_kl: Option<f64>,
-    /// Whether the early steps are tempered [default: true].
-    #[arg(long, value_name = "BOOL")]
-    pub temper: Option<bool>,
+    /// Whether the first half of the steps is tempered (β raised to 1 keeping half of the ESS),
+    /// as `train --temper` [default: on].
+    #[arg(long, value_parser = ["on", "off"])]
+    pub temper: Option<String>,
     /// Seed of the draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -113,7 +114,7 @@ impl RefineArgs {
             prior_share: self.prior_share.unwrap_or(d.prior_share),
             lr: self.lr.unwrap_or(d.lr),
             reverse_kl: self.reverse_kl.unwrap_or(d.reverse_kl),
-            temper: self.temper.unwrap_or(d.temper),
+            temper: self.temper.as_deref().map_or(d.temper, |t| t == "on"),
             seed: self.seed,
         }
     }

@@ -270,6 +270,25 @@ fn refine_writes_a_model_that_is_closer_at_its_observation_and_records_it() {
     let json: serde_json::Value = serde_json::from_slice(&info.stdout).expect("info prints JSON");
     assert!(json["refined"].is_null(), "an amortized model has no refinement");
 
+    // Sampling a refined model elsewhere than its observation warns; at it, it does not.
+    let sample = |obs: &str| {
+        let out = lwflow(&[
+            "sample",
+            "--model",
+            r,
+            "--obs",
+            obs,
+            "--num",
+            "10",
+            "--out",
+            dir.join("s.csv").to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(sample("1.0,0.5").is_empty());
+    assert!(sample("2.0,0.5").contains("was refined for the observation [1.0, 0.5]"));
+
     // Bad input: the flag is named, and no file is written.
     let bad = dir.join("bad.lwf");
     for (args, expect) in [

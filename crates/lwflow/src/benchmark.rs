@@ -45,6 +45,7 @@
 //! reference was off (C2ST up to 0.55: the mass of its two θ₁ modes and the tail of θ₅ near the
 //! prior bound varied between seeds); with the settings of [`reference_smc_config`] it agrees.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -491,25 +492,20 @@ pub fn run_task_on(
     for (i, reference) in observations.references.iter().enumerate() {
         let (index, seed, x) = (i + 1, observation_seed(i + 1), observations.x.row(i));
         let reference_seconds = observations.reference_seconds[i];
-        let refined = match &cfg.refine {
+        let (refined, refinement) = match &cfg.refine {
             Some(rc) => {
                 let mut refined = flow.clone();
                 let rc = RefineConfig { seed: cfg.seed, ..rc.clone() };
-                let r = refine(model.as_ref(), &mut refined, x, &rc, &mut |_| std::ops::ControlFlow::Continue(()))?;
-                let s = r.summary;
+                let s = refine(model.as_ref(), &mut refined, x, &rc, &mut |_| ControlFlow::Continue(()))?.summary;
                 on_line(&format!(
                     "{label}: observation {index}: refined {} steps in {:.1} s, median ESS {:.1} of {} over the last tenth, {} likelihood evaluations",
                     s.steps_run, s.seconds, s.median_ess_late, rc.draws, s.likelihood_evals
                 ));
-                Some((refined, s))
+                (Some(refined), Some(s))
             }
-            None => None,
+            None => (None, None),
         };
-        let (flow, refinement) = match refined {
-            Some((f, s)) => (std::borrow::Cow::Owned(f), Some(s)),
-            None => (std::borrow::Cow::Borrowed(&flow), None),
-        };
-        let flow = flow.as_ref();
+        let flow = refined.as_ref().unwrap_or(&flow);
         let (report, flow_samples, reference_samples) = match reference {
             Some(r) => {
                 let (report, samples) = evaluate_with_samples(flow, r.as_ref(), x, &opts)?;

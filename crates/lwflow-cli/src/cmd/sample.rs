@@ -33,6 +33,16 @@ pub fn run(a: &SampleArgs) -> Result<()> {
             (Mat::from_vec(1, x_dim, parse_obs(obs, x_dim).context("--obs")?), obs.to_string())
         }
     };
+    if let Some(r) = &meta.refined {
+        if (0..x.rows()).any(|j| x.row(j) != r.x.as_slice()) {
+            eprintln!(
+                "warning: {} was refined for the observation {:?} (`lwflow refine`); for other observations \
+                 its samples are neither refined nor what the amortized flow gave",
+                a.model.display(),
+                r.x
+            );
+        }
+    }
     let many = a.obs_file.is_some();
     lwflow::limits::check_sample_values("samples (--num)", a.num, d)?;
     let samples = if a.importance {
