@@ -30,8 +30,8 @@
 //! `square3d` (16000 steps and the reverse-KL term, [`super::square::adjust_square3d`]),
 //! `two_moons` (the adaptive proposal, 16000 steps and the reverse-KL term,
 //! [`super::two_moons::adjust_settings`]),
-//! `slcp_distractors` (slcp's proposal, tempering, learning rate and reverse-KL weight at the
-//! generic budget, and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]) and
+//! `slcp_distractors` (slcp's proposal, tempering, learning rate, reverse-KL weight and budget,
+//! and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]) and
 //! `sir` (the adaptive proposal, [`super::sir::adjust_settings`]).
 
 use crate::flow::{BaseConfig, FlowConfig};
@@ -72,7 +72,7 @@ mod tests {
             let (flow, train) = recommended(name, model.theta_dim(), model.x_dim());
             assert_eq!((flow.theta_dim, flow.ctx_dim), (model.theta_dim(), model.x_dim()), "{name}");
             flow.x_features.validate(model.x_dim()).expect("the context fits the task's x");
-            if !["slcp", "square3d", "two_moons"].contains(&name) {
+            if !["slcp", "slcp_distractors", "square3d", "two_moons", "sir"].contains(&name) {
                 assert_eq!((train.steps, train.obs_per_step), (TrainConfig::default().steps, 64), "{name}");
             }
         }
@@ -88,6 +88,13 @@ mod tests {
         let (distractors_flow, distractors_train) = recommended("slcp_distractors", 5, 100);
         assert_eq!(distractors_flow.embedding, EmbeddingConfig::Mlp { width: 64, depth: 2, out: 16 });
         assert_eq!(distractors_train.proposal.kind, ProposalKind::Adaptive);
+        let budget = |t: &TrainConfig| (t.steps, t.obs_per_step, t.proposal.draws_per_obs, t.reverse_kl);
+        assert_eq!(budget(&distractors_train), budget(&slcp));
+        let two_moons = recommended("two_moons", 2, 2).1;
+        assert_eq!(
+            (two_moons.proposal.kind, two_moons.steps, two_moons.reverse_kl),
+            (ProposalKind::Adaptive, 16_000, 5.0)
+        );
         assert_eq!(recommended("sir", 2, 10).1.proposal.kind, ProposalKind::Adaptive);
     }
 
