@@ -32,7 +32,7 @@
 //! [`super::two_moons::adjust_settings`]),
 //! `slcp_distractors` (slcp's proposal, tempering, learning rate, reverse-KL weight and budget,
 //! and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]) and
-//! `sir` (the adaptive proposal, [`super::sir::adjust_settings`]).
+//! `sir` (the adaptive proposal, 16000 steps and the reverse-KL term, [`super::sir::adjust_settings`]).
 
 use crate::flow::{BaseConfig, FlowConfig};
 use crate::train::TrainConfig;
@@ -95,7 +95,8 @@ mod tests {
             (two_moons.proposal.kind, two_moons.steps, two_moons.reverse_kl),
             (ProposalKind::Adaptive, 16_000, 5.0)
         );
-        assert_eq!(recommended("sir", 2, 10).1.proposal.kind, ProposalKind::Adaptive);
+        let sir = recommended("sir", 2, 10).1;
+        assert_eq!((sir.proposal.kind, sir.steps, sir.reverse_kl), (ProposalKind::Adaptive, 16_000, 5.0));
     }
 
     #[test]

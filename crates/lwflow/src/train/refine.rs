@@ -7,8 +7,8 @@
 //! at x_o, that is it minimises KL(p(θ|x_o) ‖ q(θ|x_o)) alone: every step draws M θ from the
 //! defensive mixture α π + (1 − α) q(θ|x_o) of the flow so far and weighs them by
 //! L(x_o|θ) π(θ) / r(θ|x_o) (the adaptive proposal of [`super::proposal`], one observation with
-//! all M draws), tempered at first when q is far from the posterior ([`super::temper`]), with the
-//! optional reverse-KL term. Only the observation distribution changes, so it is the ordinary
+//! all M draws), over the first half of the steps tempered ([`super::temper`]: the amortized q
+//! can be far from the posterior, its first weights degenerate), with the optional reverse-KL term. Only the observation distribution changes, so it is the ordinary
 //! trainer run on [`Observed`], a model whose simulator returns x_o.
 //!
 //! The result is still a conditional flow, but trained for x_o only: the model file records the
