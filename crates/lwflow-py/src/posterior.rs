@@ -2,6 +2,7 @@
 //! (the CLI's `.lwf`, read and written by the same library functions) and the description
 //! `lwflow info` prints. Sampling and densities run with the GIL released.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use lwflow::flow::{importance_resample_many, Flow};
@@ -164,10 +165,34 @@ impl PyPosterior {
             seed: seed.unwrap_or(d.seed),
         };
         let m = model.get();
+        m.take_failure();
+        m.take_interrupt();
         let mut flow = self.flow.clone();
-        let result =
-            py.detach(|| refine(m.model.as_ref(), &mut flow, &x, &cfg, &mut |_| std::ops::ControlFlow::Continue(())));
+        // Ctrl-C stops at the next step and raises KeyboardInterrupt, as in `train`.
+        let mut interrupt: Option<PyErr> = None;
+        let mut last_check = std::time::Instant::now();
+        let result = py.detach(|| {
+            refine(m.model.as_ref(), &mut flow, &x, &cfg, &mut |_| {
+                if m.interrupted() {
+                    return ControlFlow::Break(());
+                }
+                if last_check.elapsed() < crate::train::CHECK_EVERY {
+                    return ControlFlow::Continue(());
+                }
+                last_check = std::time::Instant::now();
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        interrupt = Some(e);
+                        ControlFlow::Break(())
+                    }
+                })
+            })
+        });
         let refinement = m.raise(result)?;
+        if let Some(e) = interrupt.or_else(|| m.take_interrupt()) {
+            return Err(e);
+        }
         let meta = FlowMeta { refined: Some(refinement), ..self.meta.clone() };
         Ok(PyPosterior { flow, meta, model: Some(model.clone().unbind()) })
     }

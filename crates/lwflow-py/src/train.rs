@@ -20,7 +20,7 @@ use crate::model::PyModel;
 use crate::posterior::PyPosterior;
 
 /// How often the step callback takes the GIL: Ctrl-C answers within this, plus one step.
-const CHECK_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// How often the progress line is rewritten.
 const SHOW_EVERY: Duration = Duration::from_secs(1);
 
