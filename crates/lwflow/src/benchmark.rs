@@ -34,7 +34,7 @@
 //! with the correction's ESS and draws — what a user of `lwflow sample --importance` gets.
 //!
 //! **Refinement** ([`BenchmarkConfig::refine`]): the trained flow is refined for each observation
-//! before it is judged ([`crate::train::refine`], seeded by the training seed), so the flow judged
+//! before it is judged ([`mod@crate::train::refine`], seeded by the training seed), so the flow judged
 //! on observation i is the amortized one trained further on xᵢ alone — a sequential method's
 //! cost per observation, recorded in [`ObservationResult::refinement`].
 //!

@@ -34,7 +34,7 @@ pub struct FlowMeta {
     /// before it was recorded, which name only `external(<command joined by spaces>)` in `model`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalRecord>,
-    /// The refinement for one observation ([`crate::train::refine`]) the flow went through
+    /// The refinement for one observation ([`mod@crate::train::refine`]) the flow went through
     /// after its amortized training; `None` for an amortized flow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refined: Option<Refinement>,
