@@ -31,8 +31,9 @@
 //! `two_moons` (the adaptive proposal, 16000 steps and the reverse-KL term,
 //! [`super::two_moons::adjust_settings`]),
 //! `slcp_distractors` (slcp's proposal, tempering, learning rate, reverse-KL weight and budget,
-//! and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]) and
-//! `sir` (the adaptive proposal, 16000 steps and the reverse-KL term, [`super::sir::adjust_settings`]).
+//! and an MLP embedding of x, [`super::slcp_distractors::adjust_settings`]),
+//! `sir` (the adaptive proposal, 16000 steps and the reverse-KL term, [`super::sir::adjust_settings`])
+//! and `bernoulli_glm` (16000 steps, [`super::bernoulli_glm::adjust_settings`]).
 
 use crate::flow::{BaseConfig, FlowConfig};
 use crate::train::TrainConfig;
@@ -72,7 +73,7 @@ mod tests {
             let (flow, train) = recommended(name, model.theta_dim(), model.x_dim());
             assert_eq!((flow.theta_dim, flow.ctx_dim), (model.theta_dim(), model.x_dim()), "{name}");
             flow.x_features.validate(model.x_dim()).expect("the context fits the task's x");
-            if !["slcp", "slcp_distractors", "square3d", "two_moons", "sir"].contains(&name) {
+            if !["slcp", "slcp_distractors", "square3d", "two_moons", "sir", "bernoulli_glm"].contains(&name) {
                 assert_eq!((train.steps, train.obs_per_step), (TrainConfig::default().steps, 64), "{name}");
             }
         }
@@ -95,6 +96,7 @@ mod tests {
             (two_moons.proposal.kind, two_moons.steps, two_moons.reverse_kl),
             (ProposalKind::Adaptive, 16_000, 5.0)
         );
+        assert_eq!(recommended("bernoulli_glm", 10, 10).1.steps, 16_000);
         let sir = recommended("sir", 2, 10).1;
         assert_eq!((sir.proposal.kind, sir.steps, sir.reverse_kl), (ProposalKind::Adaptive, 16_000, 5.0));
     }
