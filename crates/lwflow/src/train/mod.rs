@@ -79,13 +79,7 @@ pub fn fit_until(
         if apply_mixture_init(&mut flow, train_cfg.mixture_init, model, train_cfg.seed)?.fitted.is_some() {
             spent = spent.plus(ModelCalls::weighted_obs(init::DEFAULT_INIT_OBS, init::DEFAULT_INIT_THETA));
         }
-        let mut trainer = Trainer::with_spent(model, &mut flow, &train_cfg, spent)?;
-        while !trainer.is_done() {
-            if on_step(&trainer.step()?).is_break() {
-                break;
-            }
-        }
-        let summary = trainer.finish();
+        let summary = Trainer::with_spent(model, &mut flow, &train_cfg, spent)?.run_until(on_step)?;
         (flow, norm, summary)
     };
     let meta = FlowMeta {

@@ -8,8 +8,9 @@
 //! defensive mixture α π + (1 − α) q(θ|x_o) of the flow so far and weighs them by
 //! L(x_o|θ) π(θ) / r(θ|x_o) (the adaptive proposal of [`super::proposal`], one observation with
 //! all M draws), over the first half of the steps tempered ([`super::temper`]: the amortized q
-//! can be far from the posterior, its first weights degenerate), with the optional reverse-KL term. Only the observation distribution changes, so it is the ordinary
-//! trainer run on [`Observed`], a model whose simulator returns x_o.
+//! can be far from the posterior, its first weights degenerate), with the optional reverse-KL
+//! term. Only the observation distribution changes, so it is the ordinary trainer run on
+//! [`Observed`], a model whose simulator returns x_o.
 //!
 //! The result is still a conditional flow, but trained for x_o only: the model file records the
 //! refinement ([`Refinement`]) and its samples are meant for x_o.
@@ -182,11 +183,6 @@ pub fn refine(
     cfg.validate()?;
     let observed = Observed::new(model, x)?;
     let train_cfg = cfg.train_config();
-    let mut trainer = Trainer::new(&observed, flow, &train_cfg)?;
-    while !trainer.is_done() {
-        if on_step(&trainer.step()?).is_break() {
-            break;
-        }
-    }
-    Ok(Refinement { x: x.to_vec(), config: cfg.clone(), summary: trainer.finish() })
+    let summary = Trainer::new(&observed, flow, &train_cfg)?.run_until(on_step)?;
+    Ok(Refinement { x: x.to_vec(), config: cfg.clone(), summary })
 }

@@ -11,6 +11,7 @@
 //! is started from outside the pool (one allocation per 63 parallel passes; none inside
 //! `ThreadPool::install`).
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -492,12 +493,10 @@ pub fn train<T: Real>(
     cfg: &TrainConfig,
     on_step: &mut dyn FnMut(&StepReport),
 ) -> Result<TrainSummary> {
-    let mut trainer = Trainer::new(model, flow, cfg)?;
-    while !trainer.is_done() {
-        let report = trainer.step()?;
-        on_step(&report);
-    }
-    Ok(trainer.finish())
+    Trainer::new(model, flow, cfg)?.run_until(&mut |r| {
+        on_step(r);
+        ControlFlow::Continue(())
+    })
 }
 
 /// One training run of `flow` on `model` (module docs). The flow's own parameters are untouched
@@ -783,6 +782,17 @@ impl<'a, T: Real> Trainer<'a, T> {
             // (always at β = 1) may stall for reasons that resolve as β rises.
             self.since_best += 1;
         }
+    }
+
+    /// Steps until the run is done or `on_step`, called after every step, returns
+    /// [`ControlFlow::Break`] (a user's interrupt); then [`Trainer::finish`].
+    pub fn run_until(mut self, on_step: &mut dyn FnMut(&StepReport) -> ControlFlow<()>) -> Result<TrainSummary> {
+        while !self.is_done() {
+            if on_step(&self.step()?).is_break() {
+                break;
+            }
+        }
+        Ok(self.finish())
     }
 
     /// Ends the run: writes the kept parameters into the flow and returns the summary.
