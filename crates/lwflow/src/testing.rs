@@ -5,6 +5,7 @@ use crate::flow::Layer;
 use crate::mat::{Mat, MatRef};
 use crate::real::Real;
 use rand::{Rng as _, SeedableRng};
+use rand_distr::Distribution as _;
 
 /// Relative tolerance for f64 gradients against central differences (issue 2: < 1e-5).
 pub const FD_REL_TOL: f64 = 1e-5;
@@ -269,6 +270,62 @@ pub fn assert_all_close(what: &str, got: &[f64], want: &[f64], rel_tol: f64) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let e = rel_err(g, w, 1e-3 * scale);
         assert!(e < rel_tol && g.is_finite(), "{what}[{i}]: got {g}, expected {w} (rel err {e:.2e} ≥ {rel_tol:.0e})");
+    }
+}
+
+/// θ ~ U(−3, 3)², x = θ + N(0, s² I): for x well inside the box the posterior is N(x, s² I), the
+/// closed form the end-to-end training tests check against.
+pub struct Shift {
+    prior: crate::model::Prior,
+    /// Noise sd, the posterior's sd in each coordinate.
+    pub s: f64,
+}
+
+impl Shift {
+    /// The model with noise sd `s`.
+    pub fn new(s: f64) -> Self {
+        Self { prior: crate::model::Prior::uniform_box(2, -3.0, 3.0).expect("a valid box"), s }
+    }
+
+    /// log N(v; mean, s²): one coordinate's log-likelihood, and its posterior's log density.
+    pub fn log_normal(&self, v: f64, mean: f64) -> f64 {
+        let z = (v - mean) / self.s;
+        -0.5 * z * z - self.s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
+    }
+}
+
+impl crate::model::Model for Shift {
+    fn name(&self) -> String {
+        "shift".into()
+    }
+    fn theta_dim(&self) -> usize {
+        2
+    }
+    fn x_dim(&self) -> usize {
+        2
+    }
+    fn prior(&self) -> &crate::model::Prior {
+        &self.prior
+    }
+    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> crate::Result<()> {
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = (0..2).map(|k| self.log_normal(x.at(r, k), theta.at(r, k))).sum();
+        }
+        Ok(())
+    }
+    fn simulate(
+        &self,
+        theta: MatRef<f64>,
+        rng: &mut crate::rng::Rng,
+        mut x: crate::mat::MatMut<f64>,
+    ) -> crate::Result<()> {
+        for r in 0..theta.rows() {
+            for k in 0..2 {
+                let e: f64 = rand_distr::StandardNormal.sample(rng);
+                x.set(r, k, theta.at(r, k) + self.s * e);
+            }
+        }
+        Ok(())
     }
 }
 

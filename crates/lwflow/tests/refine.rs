@@ -6,9 +6,10 @@ use std::ops::ControlFlow;
 
 use lwflow::flow::{BaseConfig, Flow, FlowConfig};
 use lwflow::io::{load_flow, save_flow};
-use lwflow::mat::{Mat, MatMut, MatRef};
-use lwflow::model::{Model, Prior};
+use lwflow::mat::{Mat, MatRef};
+use lwflow::model::Model;
 use lwflow::rng::Rng;
+use lwflow::testing::Shift;
 use lwflow::train::refine::Observed;
 use lwflow::train::{fit, refine, RefineConfig, TrainConfig};
 use rand::SeedableRng;
@@ -16,48 +17,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 const S: f64 = 0.05;
 
-struct Shift {
-    prior: Prior,
-}
-
-impl Model for Shift {
-    fn name(&self) -> String {
-        "shift".into()
-    }
-    fn theta_dim(&self) -> usize {
-        2
-    }
-    fn x_dim(&self) -> usize {
-        2
-    }
-    fn prior(&self) -> &Prior {
-        &self.prior
-    }
-    fn log_likelihood(&self, x: MatRef<f64>, theta: MatRef<f64>, out: &mut [f64]) -> lwflow::Result<()> {
-        for (r, o) in out.iter_mut().enumerate() {
-            *o = (0..2).map(|k| log_normal(x.at(r, k), theta.at(r, k))).sum();
-        }
-        Ok(())
-    }
-    fn simulate(&self, theta: MatRef<f64>, rng: &mut Rng, mut x: MatMut<f64>) -> lwflow::Result<()> {
-        for r in 0..theta.rows() {
-            for k in 0..2 {
-                let e: f64 = StandardNormal.sample(rng);
-                x.set(r, k, theta.at(r, k) + S * e);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// log N(v; mean, S²).
-fn log_normal(v: f64, mean: f64) -> f64 {
-    let z = (v - mean) / S;
-    -0.5 * z * z - S.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln()
-}
-
 /// KL(p‖q) at x by Monte Carlo over exact posterior draws θ ~ N(x, S² I).
-fn kl(flow: &Flow<f32>, x: &[f64; 2]) -> f64 {
+fn kl(model: &Shift, flow: &Flow<f32>, x: &[f64; 2]) -> f64 {
     let n = 4000;
     let mut rng = Rng::seed_from_u64(9);
     let theta = Mat::from_fn(n, 2, |_, k| {
@@ -65,7 +26,9 @@ fn kl(flow: &Flow<f32>, x: &[f64; 2]) -> f64 {
         x[k] + S * e
     });
     let log_q = flow.log_prob(theta.as_ref(), MatRef::new(x, 1, 2)).expect("log q");
-    (0..n).map(|r| log_normal(theta.row(r)[0], x[0]) + log_normal(theta.row(r)[1], x[1]) - log_q[r]).sum::<f64>()
+    (0..n)
+        .map(|r| model.log_normal(theta.row(r)[0], x[0]) + model.log_normal(theta.row(r)[1], x[1]) - log_q[r])
+        .sum::<f64>()
         / n as f64
 }
 
@@ -80,10 +43,10 @@ fn amortized(model: &Shift) -> (Flow<f32>, lwflow::train::FlowMeta) {
 
 #[test]
 fn refinement_gets_the_posterior_at_its_observation_and_is_recorded() {
-    let model = Shift { prior: Prior::uniform_box(2, -3.0, 3.0).unwrap() };
+    let model = Shift::new(S);
     let (mut flow, mut meta) = amortized(&model);
     let x = [0.7, -1.2];
-    let before = kl(&flow, &x);
+    let before = kl(&model, &flow, &x);
     let cfg = RefineConfig { steps: 600, draws: 256, seed: 4, ..RefineConfig::default() };
     let mut steps = 0;
     let refinement = refine(&model, &mut flow, &x, &cfg, &mut |_| {
@@ -91,7 +54,7 @@ fn refinement_gets_the_posterior_at_its_observation_and_is_recorded() {
         ControlFlow::Continue(())
     })
     .expect("refines");
-    let after = kl(&flow, &x);
+    let after = kl(&model, &flow, &x);
     eprintln!("KL(p‖q) at x: amortized {before:.3}, refined {after:.3}; {:?}", refinement.summary.history);
     assert!(before > 0.3, "the amortized flow should be poor here: KL {before}");
     assert!(after < 0.05, "refined: KL {after}");
@@ -114,7 +77,7 @@ fn refinement_gets_the_posterior_at_its_observation_and_is_recorded() {
 
 #[test]
 fn a_stop_from_the_callback_ends_the_refinement_at_that_step() {
-    let model = Shift { prior: Prior::uniform_box(2, -3.0, 3.0).unwrap() };
+    let model = Shift::new(S);
     let (mut flow, _) = amortized(&model);
     let cfg = RefineConfig { steps: 50, draws: 64, ..RefineConfig::default() };
     let r = refine(&model, &mut flow, &[0.0, 0.0], &cfg, &mut |s| {
@@ -130,7 +93,7 @@ fn a_stop_from_the_callback_ends_the_refinement_at_that_step() {
 
 #[test]
 fn bad_settings_and_observations_name_what_is_wrong() {
-    let model = Shift { prior: Prior::uniform_box(2, -3.0, 3.0).unwrap() };
+    let model = Shift::new(S);
     let (mut flow, _) = amortized(&model);
     let params = flow.params().to_vec();
     let mut err = |x: &[f64], cfg: RefineConfig| {
@@ -156,7 +119,7 @@ fn bad_settings_and_observations_name_what_is_wrong() {
 
 #[test]
 fn the_observed_model_simulates_its_observation_and_keeps_the_likelihood() {
-    let model = Shift { prior: Prior::uniform_box(2, -3.0, 3.0).unwrap() };
+    let model = Shift::new(S);
     let x = [0.25, -0.5];
     let observed = Observed::new(&model, &x).expect("valid x");
     let theta = Mat::from_fn(3, 2, |r, k| 0.1 * (r + k) as f64);
