@@ -2,7 +2,6 @@
 //! (the CLI's `.lwf`, read and written by the same library functions) and the description
 //! `lwflow info` prints. Sampling and densities run with the GIL released.
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use lwflow::flow::{importance_resample_many, Flow};
@@ -18,6 +17,7 @@ use crate::arrays;
 use crate::errors::IntoPy;
 use crate::model::PyModel;
 use crate::prior::PyPrior;
+use crate::train::CtrlC;
 
 /// The seed of `sample` when none is given: `lwflow sample`'s default, so both give the same draws.
 pub const DEFAULT_SAMPLE_SEED: u64 = 1;
@@ -166,31 +166,12 @@ impl PyPosterior {
         };
         let m = model.get();
         m.take_failure();
-        m.take_interrupt();
-        let mut flow = self.flow.clone();
         // Ctrl-C stops at the next step and raises KeyboardInterrupt, as in `train`.
-        let mut interrupt: Option<PyErr> = None;
-        let mut last_check = std::time::Instant::now();
-        let result = py.detach(|| {
-            refine(m.model.as_ref(), &mut flow, &x, &cfg, &mut |_| {
-                if m.interrupted() {
-                    return ControlFlow::Break(());
-                }
-                if last_check.elapsed() < crate::train::CHECK_EVERY {
-                    return ControlFlow::Continue(());
-                }
-                last_check = std::time::Instant::now();
-                Python::attach(|py| match py.check_signals() {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => {
-                        interrupt = Some(e);
-                        ControlFlow::Break(())
-                    }
-                })
-            })
-        });
+        let mut ctrl_c = CtrlC::new(m);
+        let mut flow = self.flow.clone();
+        let result = py.detach(|| refine(m.model.as_ref(), &mut flow, &x, &cfg, &mut |_| ctrl_c.poll(m, |_| {})));
         let refinement = m.raise(result)?;
-        if let Some(e) = interrupt.or_else(|| m.take_interrupt()) {
+        if let Some(e) = ctrl_c.take(m) {
             return Err(e);
         }
         let meta = FlowMeta { refined: Some(refinement), ..self.meta.clone() };

@@ -20,9 +20,52 @@ use crate::model::PyModel;
 use crate::posterior::PyPosterior;
 
 /// How often the step callback takes the GIL: Ctrl-C answers within this, plus one step.
-pub(crate) const CHECK_EVERY: Duration = Duration::from_millis(100);
+const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// How often the progress line is rewritten.
 const SHOW_EVERY: Duration = Duration::from_secs(1);
+
+/// Ctrl-C during a run with the GIL released (`train`, `Posterior.refine`): a step callback
+/// [`CtrlC::poll`]s it, and the run ends with [`CtrlC::take`]'s `KeyboardInterrupt`, if any.
+pub(crate) struct CtrlC {
+    last_check: Instant,
+    interrupt: Option<PyErr>,
+}
+
+impl CtrlC {
+    /// Clears an interrupt left by an earlier run of `m`.
+    pub(crate) fn new(m: &PyModel) -> Self {
+        m.take_interrupt();
+        Self { last_check: Instant::now(), interrupt: None }
+    }
+
+    /// Break when Ctrl-C arrived inside a call of `m`'s Python functions, or, at most every
+    /// [`CHECK_EVERY`], at the terminal (the GIL is taken for the check, and `with_gil` runs
+    /// then too when no signal is pending).
+    pub(crate) fn poll(&mut self, m: &PyModel, with_gil: impl FnOnce(Python)) -> ControlFlow<()> {
+        if m.interrupted() {
+            return ControlFlow::Break(());
+        }
+        if self.last_check.elapsed() < CHECK_EVERY {
+            return ControlFlow::Continue(());
+        }
+        self.last_check = Instant::now();
+        Python::attach(|py| match py.check_signals() {
+            Ok(()) => {
+                with_gil(py);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.interrupt = Some(e);
+                ControlFlow::Break(())
+            }
+        })
+    }
+
+    /// The interrupt that stopped the run, if one did.
+    pub(crate) fn take(self, m: &PyModel) -> Option<PyErr> {
+        self.interrupt.or_else(|| m.take_interrupt())
+    }
+}
 
 /// A resolve error about "train.steps" is about the keyword `steps`.
 fn keyword_error(e: Error) -> PyErr {
@@ -75,9 +118,7 @@ pub fn train(
     let Resolved { flow: mut flow_cfg, train: train_cfg, auto_components } =
         settings.resolve(m.task, m.model.theta_dim(), m.model.x_dim()).map_err(keyword_error)?;
     m.take_failure();
-    m.take_interrupt();
-    let mut interrupt: Option<PyErr> = None;
-    let mut last_check = Instant::now();
+    let mut ctrl_c = CtrlC::new(m);
     let mut last_shown: Option<Instant> = None;
     let result = py.detach(|| {
         let auto = if auto_components {
@@ -87,31 +128,19 @@ pub fn train(
             None
         };
         let (flow, mut meta) = fit_until(m.model.as_ref(), flow_cfg, train_cfg, &mut |r| {
-            if m.interrupted() {
-                return ControlFlow::Break(());
-            }
-            if last_check.elapsed() < CHECK_EVERY {
-                return ControlFlow::Continue(());
-            }
-            last_check = Instant::now();
-            Python::attach(|py| {
-                if let Err(e) = py.check_signals() {
-                    interrupt = Some(e);
-                    return ControlFlow::Break(());
-                }
+            ctrl_c.poll(m, |py| {
                 // Progress is best effort: a closed stderr must not stop training.
                 if progress && last_shown.is_none_or(|t| t.elapsed() >= SHOW_EVERY) {
                     last_shown = Some(Instant::now());
                     let _ = show_progress(py, r);
                 }
-                ControlFlow::Continue(())
             })
         })?;
         meta.auto_components = auto;
         Ok((flow, meta))
     });
     let (flow, meta) = m.raise(result)?;
-    let interrupt = interrupt.or_else(|| m.take_interrupt());
+    let interrupt = ctrl_c.take(m);
     if progress {
         let s = meta.summary.as_ref().expect("fit records a summary");
         let line = format!(
